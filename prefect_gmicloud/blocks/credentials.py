@@ -1,0 +1,74 @@
+"""``GMICloudCredentials``: the Prefect block that holds the API key and hands out clients."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from prefect.blocks.abstract import CredentialsBlock
+from pydantic import Field, SecretStr, field_validator
+
+from prefect_gmicloud.client.http import DEFAULT_BASE_URL, GMICloudClient, check_base_url
+
+
+class GMICloudCredentials(CredentialsBlock):
+    """Credentials for GMI Cloud's request-queue API.
+
+    The key is a secret: Prefect stores it encrypted, shows it masked, and this package sends it
+    only to ``base_url``'s host.
+
+    Example:
+        Load stored credentials and list the models the key may use:
+        ```python
+        from prefect_gmicloud import GMICloudCredentials
+
+        credentials = GMICloudCredentials.load("BLOCK_NAME")
+        async with credentials.get_client() as client:
+            print(await client.list_models())
+        ```
+    """
+
+    _block_type_name = "GMI Cloud Credentials"
+    _description = "The API key (and optional organization) for GMI Cloud's request queue."
+    _documentation_url: ClassVar[Any] = (
+        "https://docs.gmicloud.ai/inference-engine/api-reference/video-api-reference"
+    )
+
+    api_key: SecretStr = Field(
+        default=...,
+        description="The GMI Cloud API key, sent as a Bearer token to base_url only.",
+    )
+    base_url: str = Field(
+        default=DEFAULT_BASE_URL,
+        description=(
+            "The request-queue API root; change it only for the local simulator "
+            "(plain http is accepted on loopback only)."
+        ),
+    )
+    organization_id: str | None = Field(
+        default=None,
+        description="Sent as X-Organization-ID, for keys that belong to several organizations.",
+    )
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("api_key: must not be empty")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _safe_base_url(cls, value: str) -> str:
+        return check_base_url(value)
+
+    def get_client(self, **options: Any) -> GMICloudClient:
+        """A new :class:`GMICloudClient`; ``options`` go to its constructor (timeouts, policies).
+
+        Use it as an async context manager so its connections are closed.
+        """
+        return GMICloudClient(
+            self.api_key,
+            base_url=self.base_url,
+            organization_id=self.organization_id,
+            **options,
+        )

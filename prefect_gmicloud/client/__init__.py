@@ -1,0 +1,58 @@
+"""A plain async client of GMI Cloud's request queue; no Prefect import here."""
+
+from prefect_gmicloud.client.http import DEFAULT_BASE_URL, ClientStats, GMICloudClient
+from prefect_gmicloud.client.polling import WaitPolicy, WaitTracker
+from prefect_gmicloud.client.records import (
+    GMIRequest,
+    MediaAsset,
+    ModelInfo,
+    ModelParameter,
+    RequestStatus,
+)
+from prefect_gmicloud.client.retry import RetryPolicy
+from prefect_gmicloud.errors import (
+    APIError,
+    AuthenticationError,
+    DownloadError,
+    GMICloudError,
+    IntegrityError,
+    InvalidRequestError,
+    NotFoundError,
+    PayloadValidationError,
+    RateLimitError,
+    RequestCancelled,
+    RequestFailed,
+    ServerError,
+    SubmitOutcomeUnknown,
+    TransportError,
+    WaitTimeout,
+)
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "APIError",
+    "AuthenticationError",
+    "ClientStats",
+    "DownloadError",
+    "GMICloudClient",
+    "GMICloudError",
+    "GMIRequest",
+    "IntegrityError",
+    "InvalidRequestError",
+    "MediaAsset",
+    "ModelInfo",
+    "ModelParameter",
+    "NotFoundError",
+    "PayloadValidationError",
+    "RateLimitError",
+    "RequestCancelled",
+    "RequestFailed",
+    "RequestStatus",
+    "RetryPolicy",
+    "ServerError",
+    "SubmitOutcomeUnknown",
+    "TransportError",
+    "WaitPolicy",
+    "WaitTimeout",
+    "WaitTracker",
+]

@@ -1,0 +1,517 @@
+"""``GMICloudClient``: the async client of GMI Cloud's request queue.
+
+Reads are retried on transient faults (DESIGN rule 4). A submit is retried only when it provably
+never created a request; after an ambiguous failure the request is looked up in ``list_requests``
+before anything is sent again (rule 2). No Prefect import here: anyone can use this client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import SecretStr
+
+from prefect_gmicloud.client.polling import WaitPolicy, WaitTracker
+from prefect_gmicloud.client.records import GMIRequest, ModelInfo, RequestStatus
+from prefect_gmicloud.client.retry import (
+    RETRYABLE_STATUS_CODES,
+    SUBMIT_REFUSED_STATUS_CODES,
+    RetryPolicy,
+    parse_retry_after,
+)
+from prefect_gmicloud.errors import (
+    APIError,
+    AuthenticationError,
+    GMICloudError,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitError,
+    RequestCancelled,
+    RequestFailed,
+    ServerError,
+    SubmitOutcomeUnknown,
+    TransportError,
+)
+from prefect_gmicloud.models.registry import AnyPayload, build_payload
+
+logger = logging.getLogger("prefect_gmicloud.client")
+
+DEFAULT_BASE_URL = "https://console.gmicloud.ai/api/v1/ie/requestqueue/apikey"
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+#: How far the server's clock may be behind ours when matching a request to our submit.
+CLOCK_SKEW_SECONDS = 120.0
+#: The most request records fetched one by one while reconciling an ambiguous submit.
+MAX_RECONCILE_LOOKUPS = 20
+
+# Failures after which the request cannot have reached the server.
+_NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_AMBIGUOUS_STATUS_CODES = RETRYABLE_STATUS_CODES - SUBMIT_REFUSED_STATUS_CODES
+
+
+def _user_agent() -> str:
+    try:
+        return f"prefect-gmicloud/{version('prefect-gmicloud')}"
+    except PackageNotFoundError:
+        return "prefect-gmicloud"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(base_url: str) -> str:
+    """Refuse a base URL that would send the key in clear text or nowhere sensible."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"base_url: must be an http(s) URL, got {base_url!r}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError(
+            "base_url: plain http is allowed only on loopback (the simulator); "
+            f"use https for {parts.hostname}"
+        )
+    return base_url.rstrip("/")
+
+
+class _BearerAuth(httpx.Auth):
+    """Adds the key only to requests for the API's own host, whatever else happens."""
+
+    def __init__(self, api_key: SecretStr, api_host: str) -> None:
+        self._api_key = api_key
+        self._api_host = api_host
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if request.url.host == self._api_host:
+            request.headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
+        yield request
+
+
+@dataclass
+class ClientStats:
+    """What the client did, for logs and benchmarks: calls, retries by cause, reconciliations."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    retries: Counter[str] = field(default_factory=Counter)
+    reconciled: int = 0
+    resubmitted_after_lookup: int = 0
+
+
+@dataclass
+class _LearnedDurations:
+    """Per model, a moving average of processing time, to plan the first poll of later waits."""
+
+    weight: float = 0.3
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def record(self, model: str, duration: float) -> None:
+        old = self.seconds.get(model)
+        self.seconds[model] = duration if old is None else old + self.weight * (duration - old)
+
+
+def error_message(response: httpx.Response) -> str:
+    """The vendor's message from ``{"error": "..."}``, ``{"error": {"message": ...}}`` or text."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()
+        return text[:500] or response.reason_phrase or "no message"
+    if isinstance(body, dict):
+        for key in ("error", "message", "detail"):
+            value = body.get(key)
+            if isinstance(value, dict):
+                parts = [str(value[k]) for k in ("message", "details") if value.get(k)]
+                if parts:
+                    return ": ".join(parts)
+            elif value:
+                return str(value)
+    return json.dumps(body)[:500]
+
+
+def error_from_response(response: httpx.Response, request_id: str | None = None) -> APIError:
+    """Map an error response onto the exception hierarchy."""
+    status = response.status_code
+    message = error_message(response)
+    if status == 429:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return RateLimitError(status, message, request_id, retry_after=retry_after)
+    kinds: dict[int, type[APIError]] = {
+        400: InvalidRequestError,
+        401: AuthenticationError,
+        403: AuthenticationError,
+        404: NotFoundError,
+        422: InvalidRequestError,
+    }
+    if status in kinds:
+        return kinds[status](status, message, request_id)
+    if status >= 500:
+        return ServerError(status, message, request_id)
+    return APIError(status, message, request_id)
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise APIError(response.status_code, "the response is not JSON") from None
+
+
+def _records(body: Any) -> list[dict[str, Any]]:
+    # Undocumented shape: the vendor SDK reads {"requests": [...]}; accept a bare list too.
+    if isinstance(body, dict):
+        for key in ("requests", "data", "items"):
+            if isinstance(body.get(key), list):
+                body = body[key]
+                break
+    if not isinstance(body, list):
+        return []
+    return [item for item in body if isinstance(item, dict) and item.get("request_id")]
+
+
+def _payload_matches(found: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
+    # The server may add defaults; every field we sent must be there with the same value.
+    return all(key in found and found[key] == value for key, value in sent.items())
+
+
+class GMICloudClient:
+    """Async client of the GMI Cloud request queue.
+
+    Example:
+        ```python
+        from prefect_gmicloud import GMICloudClient, Wan27R2VPayload
+
+        async with GMICloudClient(api_key="...") as client:
+            request = await client.submit(
+                Wan27R2VPayload(prompt="Video1 waves", reference_video=["https://x/a.mp4"])
+            )
+            done = await client.wait(request.request_id)
+            print(done.video.url)
+        ```
+    """
+
+    def __init__(
+        self,
+        api_key: SecretStr | str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        organization_id: str | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retry_policy: RetryPolicy | None = None,
+        wait_policy: WaitPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
+        if not key.get_secret_value().strip():
+            raise ValueError("api_key: must not be empty")
+        self.base_url = check_base_url(base_url)
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.wait_policy = wait_policy or WaitPolicy()
+        self.stats = ClientStats()
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._submitted_ids: set[str] = set()
+        self._durations = _LearnedDurations()
+        headers = {"User-Agent": _user_agent(), "Accept": "application/json"}
+        if organization_id:
+            headers["X-Organization-ID"] = organization_id
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=headers,
+            auth=_BearerAuth(key, urlsplit(self.base_url).hostname or ""),
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"GMICloudClient(base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def get(self, request_id: str) -> GMIRequest:
+        """The request's current record (``GET /requests/{id}``)."""
+        body = await self._read(
+            "GET", f"/requests/{request_id}", label="GET /requests/{id}", request_id=request_id
+        )
+        return GMIRequest.model_validate(body)
+
+    async def list_requests(self, model_id: str | None = None) -> list[GMIRequest]:
+        """Your organization's requests, optionally for one model (``GET /requests``)."""
+        params = {"model_id": model_id} if model_id else None
+        body = await self._read("GET", "/requests", params=params)
+        return [GMIRequest.model_validate(item) for item in _records(body)]
+
+    async def list_models(self) -> list[str]:
+        """The model ids your key may use (``GET /models``; the vendor's other path as fallback)."""
+        try:
+            body = await self._read("GET", "/models")
+        except NotFoundError:
+            alternate = self.base_url.replace("/ie/requestqueue/apikey", "/apikey") + "/models"
+            body = await self._read("GET", alternate)
+        ids = body.get("model_ids", []) if isinstance(body, dict) else body
+        return [str(model_id) for model_id in ids]
+
+    async def get_model(self, model_id: str) -> ModelInfo:
+        """One model's description and parameters (``GET /models/{id}``)."""
+        body = await self._read("GET", f"/models/{model_id}", label="GET /models/{id}")
+        return ModelInfo.model_validate(body)
+
+    async def _read(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        label: str | None = None,
+        request_id: str | None = None,
+    ) -> Any:
+        """An idempotent call: retried on 408/429/5xx and transport faults, within the policy."""
+        policy = self.retry_policy
+        started = self._clock()
+        attempt = 0
+        self.stats.calls[label or f"{method} {url}"] += 1
+        while True:
+            attempt += 1
+            retry_after: float | None = None
+            try:
+                response = await self._http.request(method, url, params=params)
+            except httpx.TransportError as exc:
+                error: GMICloudError = TransportError(f"{method} {url}: {type(exc).__name__}")
+                cause: BaseException = exc
+                kind = type(exc).__name__
+            else:
+                if response.is_success:
+                    return _json(response)
+                api_error = error_from_response(response, request_id)
+                if response.status_code not in RETRYABLE_STATUS_CODES:
+                    raise api_error
+                error, cause, kind = api_error, api_error, str(response.status_code)
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            delay = policy.backoff(attempt, self._rng, retry_after)
+            if not policy.allows(attempt, self._clock() - started, delay):
+                raise error from cause
+            self.stats.retries[kind] += 1
+            logger.debug("%s %s: %s, retry %d in %.2fs", method, url, kind, attempt, delay)
+            await self._sleep(delay)
+
+    # -- submit --------------------------------------------------------------------------------
+
+    async def submit(
+        self, payload: AnyPayload | str, data: Mapping[str, Any] | None = None
+    ) -> GMIRequest:
+        """Submit a request; never creates two for one call.
+
+        Pass a typed payload (``Wan27R2VPayload(...)``), or a model id and a dict (validated by
+        the model's schema when one is known, passed through with a warning otherwise).
+
+        Raises:
+            PayloadValidationError: before anything is sent, when the payload breaks a limit.
+            SubmitOutcomeUnknown: the submit may have created a request that could not be
+                found; nothing was resubmitted.
+        """
+        if isinstance(payload, str):
+            payload = build_payload(payload, data or {})
+        elif data is not None:
+            raise TypeError("submit: pass either a typed payload or a model id and a dict")
+        body = {"model": payload.model_id, "payload": payload.to_payload()}
+        policy = self.retry_policy
+        started, started_wall = self._clock(), time.time()
+        attempt = 0
+        while True:
+            attempt += 1
+            self.stats.calls["POST /requests"] += 1
+            retry_after: float | None = None
+            try:
+                response = await self._http.post("/requests", json=body)
+            except _NOT_SENT_ERRORS as exc:
+                error: GMICloudError = TransportError(f"submit: {type(exc).__name__}")
+                cause: BaseException = exc
+                kind = type(exc).__name__
+            except httpx.TransportError as exc:
+                found = await self._reconcile(body, started_wall, exc)
+                if found is not None:
+                    return found
+                error, cause, kind = TransportError(f"submit: {type(exc).__name__}"), exc, "lost"
+            else:
+                if response.is_success:
+                    return self._accepted(_json(response))
+                api_error = error_from_response(response)
+                status = response.status_code
+                if status in _AMBIGUOUS_STATUS_CODES:
+                    found = await self._reconcile(body, started_wall, api_error)
+                    if found is not None:
+                        return found
+                elif status not in SUBMIT_REFUSED_STATUS_CODES:
+                    raise api_error
+                error, cause, kind = api_error, api_error, str(status)
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            delay = policy.backoff(attempt, self._rng, retry_after)
+            if not policy.allows(attempt, self._clock() - started, delay):
+                raise error from cause
+            self.stats.retries[f"submit {kind}"] += 1
+            logger.info("submit of a %s request: %s, retrying in %.1fs", body["model"], kind, delay)
+            await self._sleep(delay)
+
+    def _accepted(self, body: Any) -> GMIRequest:
+        request = GMIRequest.model_validate(body)
+        self._submitted_ids.add(request.request_id)
+        logger.info("submitted %s request %s", request.model, request.request_id)
+        return request
+
+    async def _reconcile(
+        self, body: Mapping[str, Any], since: float, failure: BaseException
+    ) -> GMIRequest | None:
+        """After an ambiguous submit, find the request it created, if it created one.
+
+        Returns the request, or ``None`` when it provably was not created (so a resubmit is safe).
+        Raises :class:`SubmitOutcomeUnknown` when the lookup itself fails.
+        """
+        model: str = body["model"]
+        sent: dict[str, Any] = body["payload"]
+        logger.warning(
+            "submit of a %s request failed ambiguously (%s); looking for it before resubmitting",
+            model,
+            type(failure).__name__,
+        )
+        await self._sleep(self.retry_policy.reconcile_delay)
+        try:
+            candidates = await self._recent_requests(model, since)
+            matches = [
+                record
+                for record in candidates
+                if _payload_matches(await self._payload_of(record), sent)
+            ]
+        except GMICloudError as exc:
+            raise SubmitOutcomeUnknown(
+                model, f"{type(failure).__name__}; lookup failed: {exc}"
+            ) from exc
+        if not matches:
+            self.stats.resubmitted_after_lookup += 1
+            return None
+        newest = max(matches, key=lambda r: r.created_at.timestamp() if r.created_at else 0.0)
+        self.stats.reconciled += 1
+        self._submitted_ids.add(newest.request_id)
+        logger.warning("found request %s created by the ambiguous submit", newest.request_id)
+        return newest
+
+    async def _recent_requests(self, model: str, since: float) -> list[GMIRequest]:
+        records = await self.list_requests(model_id=model)
+        recent = [
+            record
+            for record in records
+            if record.request_id not in self._submitted_ids
+            and record.model in (model, "")
+            and (
+                record.created_at is None
+                or record.created_at.timestamp() >= since - CLOCK_SKEW_SECONDS
+            )
+        ]
+        recent.sort(key=lambda r: r.created_at.timestamp() if r.created_at else 0.0, reverse=True)
+        return recent[:MAX_RECONCILE_LOOKUPS]
+
+    async def _payload_of(self, record: GMIRequest) -> dict[str, Any]:
+        # The list's records may leave the payload out; the single record has it.
+        if record.payload is not None:
+            return record.payload
+        return (await self.get(record.request_id)).payload or {}
+
+    # -- wait ----------------------------------------------------------------------------------
+
+    async def wait(
+        self,
+        request_id: str,
+        *,
+        policy: WaitPolicy | None = None,
+        on_change: Callable[[GMIRequest], Any] | None = None,
+        raise_on_failure: bool = True,
+    ) -> GMIRequest:
+        """Poll until the request is terminal and return its final record.
+
+        The schedule is :class:`WaitPolicy`'s (``self.wait_policy`` by default); once this client
+        has seen a model finish, later waits plan their first poll from its typical duration.
+        ``on_change`` is called with the record each time the status changes.
+
+        Raises:
+            RequestFailed / RequestCancelled: the request ended so (unless ``raise_on_failure``
+                is False, then the record is returned).
+            WaitTimeout: a deadline passed; the request is left running.
+        """
+        policy = policy or self.wait_policy
+        tracker: WaitTracker | None = None
+        while True:
+            request = await self.get(request_id)
+            now = self._clock()
+            if tracker is None:
+                tracker = WaitTracker(request_id, self._with_learned(policy, request.model), now)
+                tracker.rng = self._rng
+            delay = tracker.observe(request, now)
+            if tracker.status_changed:
+                self._log_change(request)
+                if on_change is not None:
+                    on_change(request)
+            if delay is None:
+                return self._finished(request, tracker, now, raise_on_failure)
+            await self._sleep(delay)
+
+    def _with_learned(self, policy: WaitPolicy, model: str) -> WaitPolicy:
+        learned = self._durations.seconds.get(model)
+        if policy.expected_duration is not None or learned is None:
+            return policy
+        return WaitPolicy(**{**policy.__dict__, "expected_duration": learned})
+
+    def _finished(
+        self, request: GMIRequest, tracker: WaitTracker, now: float, raise_on_failure: bool
+    ) -> GMIRequest:
+        if request.status == RequestStatus.SUCCESS and tracker.processing_since is not None:
+            self._durations.record(request.model, now - tracker.processing_since)
+        if raise_on_failure and request.status == RequestStatus.FAILED:
+            raise RequestFailed(request)
+        if raise_on_failure and request.status == RequestStatus.CANCELLED:
+            raise RequestCancelled(request)
+        return request
+
+    @staticmethod
+    def _log_change(request: GMIRequest) -> None:
+        if request.is_known_status:
+            logger.info("request %s is %s", request.request_id, request.status)
+        else:
+            logger.warning(
+                "request %s has unknown status %r: treated as still running",
+                request.request_id,
+                request.status,
+            )

@@ -1,0 +1,149 @@
+"""The exception hierarchy of prefect-gmicloud (shared by the client, the models and the tasks).
+
+Every error the client raises derives from :class:`GMICloudError`. None of them ever carries the
+API key: messages are built from the vendor's error text, status codes and request ids only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prefect_gmicloud.client.records import GMIRequest
+
+
+class GMICloudError(Exception):
+    """Base class of every error raised by prefect-gmicloud."""
+
+
+class APIError(GMICloudError):
+    """The API answered with an error status.
+
+    Attributes:
+        status_code: the HTTP status.
+        message: the vendor's message, from either body shape it uses.
+        request_id: the request concerned, when known.
+    """
+
+    def __init__(self, status_code: int, message: str, request_id: str | None = None) -> None:
+        self.status_code = status_code
+        self.message = message
+        self.request_id = request_id
+        where = f" (request {request_id})" if request_id else ""
+        super().__init__(f"GMI Cloud API error {status_code}{where}: {message}")
+
+
+class AuthenticationError(APIError):
+    """401/403: the API key is wrong, expired, or lacks access to the organization."""
+
+
+class NotFoundError(APIError):
+    """404: unknown request id or model, or no access to it."""
+
+
+class InvalidRequestError(APIError):
+    """400/422: the API rejected the payload (invalid input or content policy)."""
+
+
+class RateLimitError(APIError):
+    """429: the organization's rate limit was hit.
+
+    Attributes:
+        retry_after: seconds the server asked us to wait, when it said.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(status_code, message, request_id)
+        self.retry_after = retry_after
+
+
+class ServerError(APIError):
+    """5xx: the API failed; transient as far as anyone can tell."""
+
+
+class TransportError(GMICloudError):
+    """The request did not complete at the network level (connect, timeout, dropped link)."""
+
+
+class SubmitOutcomeUnknown(TransportError):
+    """A submit may or may not have created a paid request, and it could not be established which.
+
+    Raised instead of resubmitting, so a request is never paid for twice. Look the request up with
+    ``list_requests(model_id)`` (or in the GMI console) before submitting again.
+    """
+
+    def __init__(self, model: str, detail: str) -> None:
+        self.model = model
+        super().__init__(
+            f"submit of a {model} request may have reached GMI Cloud but its outcome is unknown "
+            f"({detail}); not resubmitted to avoid paying twice. Check list_requests("
+            f"model_id={model!r}) before submitting again."
+        )
+
+
+class RequestFailed(GMICloudError):
+    """The request ended with status ``failed``."""
+
+    def __init__(self, request: GMIRequest) -> None:
+        self.request = request
+        reason = request.failure_reason or "no reason given"
+        super().__init__(f"GMI request {request.request_id} ({request.model}) failed: {reason}")
+
+
+class RequestCancelled(GMICloudError):
+    """The request ended with status ``cancelled``."""
+
+    def __init__(self, request: GMIRequest) -> None:
+        self.request = request
+        super().__init__(f"GMI request {request.request_id} ({request.model}) was cancelled")
+
+
+class WaitTimeout(GMICloudError):
+    """A wait gave up; the request is left alive on the server and can be collected later.
+
+    Attributes:
+        request_id: the request waited for.
+        last_status: the last status seen.
+        elapsed: seconds waited.
+        phase: ``"queue"`` or ``"processing"``, the deadline that expired.
+    """
+
+    def __init__(self, request_id: str, last_status: str, elapsed: float, phase: str) -> None:
+        self.request_id = request_id
+        self.last_status = last_status
+        self.elapsed = elapsed
+        self.phase = phase
+        super().__init__(
+            f"gave up waiting for GMI request {request_id} after {elapsed:.1f}s "
+            f"({phase} deadline; last status {last_status!r}). The request was not cancelled: "
+            "collect it later by its id."
+        )
+
+
+class DownloadError(GMICloudError):
+    """A result file could not be downloaded."""
+
+
+class IntegrityError(DownloadError):
+    """A downloaded file does not match its announced size or checksum."""
+
+
+class PayloadValidationError(GMICloudError, ValueError):
+    """A payload broke a documented limit; raised before anything is sent.
+
+    Attributes:
+        model: the model id the payload was for.
+        problems: one ``"field: limit, got value"`` line per problem.
+    """
+
+    def __init__(self, model: str, problems: list[str]) -> None:
+        self.model = model
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid {model} payload ({len(problems)} problem(s)):\n{lines}")

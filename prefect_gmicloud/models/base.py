@@ -1,0 +1,140 @@
+"""The base of every typed payload, and the rewriting of pydantic errors into plain limits."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from prefect_gmicloud.errors import PayloadValidationError
+
+MAX_URL_LENGTH = 2048
+SEED_MAX = 2_147_483_647
+
+
+def _check_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http(s) URL")
+    if any(ch.isspace() for ch in value):
+        raise ValueError("must not contain white space")
+    return value
+
+
+#: An http(s) URL, kept exactly as given (no normalisation, so the payload is what was asked).
+MediaURL = Annotated[str, Field(max_length=MAX_URL_LENGTH), AfterValidator(_check_url)]
+Prompt = Annotated[str, Field(max_length=1500)]
+NegativePrompt = Annotated[str, Field(max_length=500)]
+Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
+Resolution = Literal["720P", "1080P"]
+Ratio = Literal["16:9", "9:16", "1:1", "4:3", "3:4"]
+ShotType = Literal["single", "multi"]
+Wan26Size = Literal[
+    "1280*720",
+    "720*1280",
+    "960*960",
+    "1088*832",
+    "832*1088",
+    "1920*1080",
+    "1080*1920",
+    "1440*1440",
+    "1632*1248",
+    "1248*1632",
+]
+
+
+class GMIPayload(BaseModel):
+    """A typed payload for one model id; validates every documented limit locally.
+
+    Fields left ``None`` are not sent, so the server applies its own defaults. Unknown fields are
+    refused (a typo would otherwise be silently ignored by a paid request); use
+    :class:`RawPayload` to send something this package does not know.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+    model_id: ClassVar[str]
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> Self:
+        """Validate a plain dict, raising :class:`PayloadValidationError` naming each problem."""
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise PayloadValidationError(cls.model_id, describe_errors(exc)) from None
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON body's ``payload``: only the fields that were set."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class RawPayload(BaseModel):
+    """A payload for a model this package has no schema for: sent as is, unvalidated."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model_id: str = Field(min_length=1)
+    data: dict[str, Any]
+
+    def to_payload(self) -> dict[str, Any]:
+        """The payload, as given."""
+        return dict(self.data)
+
+
+def check_mentions(prompt: str | None, word: str, available: int, field: str) -> None:
+    """Refuse a prompt naming ``<word>N`` when only ``available`` references were given."""
+    if not prompt:
+        return
+    for match in re.finditer(rf"\b{word}(\d+)\b", prompt):
+        number = int(match.group(1))
+        if number < 1 or number > available:
+            raise ValueError(
+                f"prompt mentions {match.group(0)} but {field} has {available} item(s)"
+            )
+
+
+def describe_errors(exc: ValidationError) -> list[str]:
+    """One ``"field: limit, got …"`` line per pydantic error."""
+    return [_describe(error) for error in exc.errors(include_url=False)]
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    field = ".".join(str(part) for part in error["loc"]) or "payload"
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    value: Any = error.get("input")
+    if kind == "string_too_long":
+        text = f"at most {ctx['max_length']} characters, got {len(value)}"
+    elif kind == "string_too_short":
+        text = f"at least {ctx['min_length']} characters, got {len(value)}"
+    elif kind == "too_long":
+        text = f"at most {ctx['max_length']} items, got {ctx.get('actual_length', '?')}"
+    elif kind == "too_short":
+        text = f"at least {ctx['min_length']} items, got {ctx.get('actual_length', '?')}"
+    elif kind in ("literal_error", "enum"):
+        text = f"must be one of {ctx['expected']}, got {_short(value)}"
+    elif kind in ("less_than_equal", "greater_than_equal", "less_than", "greater_than"):
+        bound = {"less_than_equal": "<=", "greater_than_equal": ">=", "less_than": "<"}.get(
+            kind, ">"
+        )
+        limit = next(iter(ctx.values()))
+        text = f"must be {bound} {limit}, got {_short(value)}"
+    elif kind == "missing":
+        text = "required"
+    elif kind == "extra_forbidden":
+        text = "unknown field (not in the documented payload; use RawPayload to send it anyway)"
+    else:
+        message = re.sub(r"^Value error, ", "", str(error["msg"]))
+        if not error["loc"]:
+            # A cross-field rule: its message names the fields itself.
+            return message
+        text = f"{message}, got {_short(value)}"
+    return f"{field}: {text}"
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,89 @@
+"""Payloads of the Wan 2.6 family: text-, image- and reference-to-video."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal, Self
+
+from pydantic import Field, model_validator
+
+from prefect_gmicloud.models.base import (
+    GMIPayload,
+    MediaURL,
+    NegativePrompt,
+    Prompt,
+    Resolution,
+    Seed,
+    ShotType,
+    Wan26Size,
+    check_mentions,
+)
+
+Wan26Duration = Literal[5, 10, 15]
+
+
+class _Wan26Common(GMIPayload):
+    negative_prompt: NegativePrompt | None = None
+    audio_url: MediaURL | None = None
+    duration: Wan26Duration | None = None
+    prompt_extend: bool | None = None
+    shot_type: ShotType | None = None
+    audio: bool | None = None
+    watermark: bool | None = None
+    seed: Seed | None = None
+
+
+class Wan26T2VPayload(_Wan26Common):
+    """``wan2.6-t2v``: text to video.
+
+    Example:
+        ```python
+        Wan26T2VPayload(prompt="a red fox in fresh snow", size="1280*720", duration=5)
+        ```
+    """
+
+    model_id: ClassVar[str] = "wan2.6-t2v"
+
+    prompt: Prompt
+    size: Wan26Size | None = None
+
+
+class Wan26I2VPayload(_Wan26Common):
+    """``wan2.6-i2v``: image to video (``img_url`` is the first frame)."""
+
+    model_id: ClassVar[str] = "wan2.6-i2v"
+
+    img_url: MediaURL
+    prompt: Prompt | None = None
+    resolution: Resolution | None = None
+
+
+class Wan26R2VPayload(GMIPayload):
+    """``wan2.6-r2v``: reference to video; ``reference_video_urls[i]`` is ``character{i+1}``.
+
+    Example:
+        ```python
+        Wan26R2VPayload(
+            prompt="character1 greets character2 at the counter",
+            reference_video_urls=["https://example.com/a.mp4", "https://example.com/b.mp4"],
+            duration=10,
+        )
+        ```
+    """
+
+    model_id: ClassVar[str] = "wan2.6-r2v"
+
+    reference_video_urls: Annotated[list[MediaURL], Field(min_length=1, max_length=3)]
+    prompt: Prompt | None = None
+    negative_prompt: NegativePrompt | None = None
+    size: Wan26Size | None = None
+    duration: Literal[5, 10] | None = None
+    shot_type: ShotType | None = None
+    watermark: bool | None = None
+    seed: Seed | None = None
+
+    @model_validator(mode="after")
+    def _mentions_match_references(self) -> Self:
+        check_mentions(
+            self.prompt, "character", len(self.reference_video_urls), "reference_video_urls"
+        )
+        return self

@@ -1,0 +1,122 @@
+"""Payloads of the Wan 2.7 family: text-, image-, reference-to-video and video editing."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Annotated, ClassVar, Self
+
+from pydantic import Field, model_validator
+
+from prefect_gmicloud.models.base import (
+    GMIPayload,
+    MediaURL,
+    NegativePrompt,
+    Prompt,
+    Ratio,
+    Resolution,
+    Seed,
+    check_mentions,
+)
+
+Wan27Duration = Annotated[int, Field(ge=2, le=15)]
+MAX_R2V_REFERENCES = 5
+#: Third parties report this cap when a reference video is present; the vendor page does not.
+R2V_VIDEO_REFERENCE_DURATION_HINT = 10
+
+
+class _Wan27Common(GMIPayload):
+    negative_prompt: NegativePrompt | None = None
+    prompt_extend: bool | None = None
+    watermark: bool | None = None
+    seed: Seed | None = None
+
+
+class Wan27T2VPayload(_Wan27Common):
+    """``wan2.7-t2v``: text to video, 2–15 s."""
+
+    model_id: ClassVar[str] = "wan2.7-t2v"
+
+    prompt: Prompt
+    audio_url: MediaURL | None = None
+    resolution: Resolution | None = None
+    ratio: Ratio | None = None
+    duration: Wan27Duration | None = None
+
+
+class Wan27I2VPayload(_Wan27Common):
+    """``wan2.7-i2v``: image to video from a first (and optional last) frame or a first clip."""
+
+    model_id: ClassVar[str] = "wan2.7-i2v"
+
+    prompt: Prompt | None = None
+    first_frame: MediaURL | None = None
+    last_frame: MediaURL | None = None
+    driving_audio: MediaURL | None = None
+    first_clip: MediaURL | None = None
+    resolution: Resolution | None = None
+    duration: Wan27Duration | None = None
+
+
+class Wan27R2VPayload(_Wan27Common):
+    """``wan2.7-r2v``: reference to video. Name references ``Video1``…, ``Image1``… in the prompt.
+
+    At least one reference image or video is required, at most 5 in all.
+
+    Example:
+        ```python
+        Wan27R2VPayload(
+            prompt="Video1 hands Image1 a coffee",
+            reference_video=["https://example.com/barista.mp4"],
+            reference_image=["https://example.com/guest.png"],
+            ratio="16:9",
+            duration=5,
+        )
+        ```
+    """
+
+    model_id: ClassVar[str] = "wan2.7-r2v"
+
+    prompt: Prompt
+    first_frame: MediaURL | None = None
+    reference_image: Annotated[list[MediaURL], Field(max_length=MAX_R2V_REFERENCES)] | None = None
+    reference_video: Annotated[list[MediaURL], Field(max_length=MAX_R2V_REFERENCES)] | None = None
+    resolution: Resolution | None = None
+    ratio: Ratio | None = None
+    duration: Wan27Duration | None = None
+
+    @model_validator(mode="after")
+    def _references_within_limits(self) -> Self:
+        images = len(self.reference_image or [])
+        videos = len(self.reference_video or [])
+        if images + videos == 0:
+            raise ValueError("reference_image + reference_video: at least 1 reference, got 0")
+        if images + videos > MAX_R2V_REFERENCES:
+            raise ValueError(
+                f"reference_image + reference_video: at most {MAX_R2V_REFERENCES} references "
+                f"in all, got {images + videos}"
+            )
+        check_mentions(self.prompt, "Video", videos, "reference_video")
+        check_mentions(self.prompt, "Image", images, "reference_image")
+        if videos and (self.duration or 0) > R2V_VIDEO_REFERENCE_DURATION_HINT:
+            warnings.warn(
+                f"wan2.7-r2v duration {self.duration}s with a reference video: third parties "
+                f"report a {R2V_VIDEO_REFERENCE_DURATION_HINT}s cap in that case (unconfirmed "
+                "by the vendor); the request is sent as asked.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return self
+
+
+class Wan27VideoEditPayload(_Wan27Common):
+    """``wan2.7-videoedit``: edit ``video`` as the prompt says, optionally guided by images."""
+
+    model_id: ClassVar[str] = "wan2.7-videoedit"
+
+    prompt: Prompt
+    video: MediaURL
+    # The vendor names it in the singular without saying whether it is one URL or a list.
+    reference_image: MediaURL | list[MediaURL] | None = None
+    resolution: Resolution | None = None
+    duration: Wan27Duration | None = None
+    audio_setting: str | None = None

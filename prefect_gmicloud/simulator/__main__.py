@@ -1,0 +1,58 @@
+"""``python -m prefect_gmicloud.simulator``: serve the simulator in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Sequence
+
+from prefect_gmicloud.simulator.config import FaultRates, SimulatorConfig
+from prefect_gmicloud.simulator.server import Simulator
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m prefect_gmicloud.simulator",
+        description="A local GMI Cloud request-queue API, with outputs on a second port.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8790, help="API port (0: any free port)")
+    parser.add_argument("--files-port", type=int, default=0, help="file host port (0: any)")
+    parser.add_argument("--api-key", default="sim-local-key")
+    parser.add_argument("--queue-seconds", type=float, default=2.0)
+    parser.add_argument("--processing-seconds", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=0)
+    for name, field in FaultRates.model_fields.items():
+        parser.add_argument(
+            f"--{name.replace('_', '-')}-rate",
+            dest=name,
+            type=float,
+            default=0.0,
+            help=f"{field.description} (0-1)",
+        )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    faults = FaultRates(**{name: getattr(args, name) for name in FaultRates.model_fields})
+    config = SimulatorConfig(
+        api_key=args.api_key,
+        queue_seconds=args.queue_seconds,
+        processing_seconds=args.processing_seconds,
+        seed=args.seed,
+        faults=faults,
+    )
+    simulator = Simulator(config, host=args.host, port=args.port, files_port=args.files_port)
+    print(f"GMI simulator: base_url={simulator.base_url}", flush=True)
+    print(f"               files on {simulator.apps.files_base_url}", flush=True)
+    print("               api key: the value of --api-key (default sim-local-key)", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(simulator.serve())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,380 @@
+"""The simulator's two HTTP apps: the request-queue API, and the file host serving outputs.
+
+The file host is another origin on purpose: the vendor's result URLs are public storage links,
+and a client that sent its API key there would be leaking it. This host refuses (and counts)
+any request carrying an ``Authorization`` header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import time
+import warnings
+from collections.abc import Awaitable, Callable
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from prefect_gmicloud.errors import PayloadValidationError
+from prefect_gmicloud.models.registry import PAYLOAD_MODELS
+from prefect_gmicloud.simulator.catalogue import CATALOGUE, clip_spec, model_description
+from prefect_gmicloud.simulator.media import MediaRenderer
+from prefect_gmicloud.simulator.state import TERMINAL, SimRequest, SimulatorState
+
+API_PREFIX = "/api/v1/ie/requestqueue/apikey"
+#: The models path one vendor page gives instead of the request-queue one.
+ALTERNATE_MODELS_PATH = "/api/v1/apikey/models"
+
+
+class SimulatedDisconnect(Exception):
+    """Raised inside a response to cut the connection, as a flaky network would."""
+
+
+class _CutResponse(Response):
+    """Announces a body, sends ``send_bytes`` of it, then drops the connection."""
+
+    def __init__(
+        self, status_code: int, headers: dict[str, str], body_parts: list[bytes] | None = None
+    ) -> None:
+        super().__init__(status_code=status_code, headers=headers)
+        self._parts = body_parts or []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        for part in self._parts:
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+        raise SimulatedDisconnect("simulated dropped connection")
+
+
+def _cut_json() -> Response:
+    return _CutResponse(200, {"content-type": "application/json", "content-length": "256"})
+
+
+class InFlightCounter:
+    """ASGI wrapper counting concurrent HTTP requests (and their peak)."""
+
+    def __init__(self, app: ASGIApp, state: SimulatorState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        stats = self.state.stats
+        stats.http_in_flight += 1
+        stats.peak_http_in_flight = max(stats.peak_http_in_flight, stats.http_in_flight)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            stats.http_in_flight -= 1
+
+
+class SimulatorApps:
+    """Builds the API app and the file app over one :class:`SimulatorState`."""
+
+    def __init__(self, state: SimulatorState, renderer: MediaRenderer) -> None:
+        self.state = state
+        self.renderer = renderer
+        self.files_base_url = ""  # set by the server once the file host's port is known
+        self._renders: set[asyncio.Task[Any]] = set()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+        if self.state.config.error_shape == "nested":
+            body: dict[str, Any] = {"error": {"message": message, "details": f"HTTP {status}"}}
+        else:
+            body = {"error": message}
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    def _retry_after(self) -> dict[str, str]:
+        seconds = self.state.config.retry_after_seconds
+        if self.state.config.retry_after_as_date:
+            return {"Retry-After": formatdate(time.time() + seconds, usegmt=True)}
+        return {"Retry-After": f"{seconds:g}"}
+
+    def _refusal(self, request: Request) -> Response | None:
+        config = self.state.config
+        if request.headers.get("authorization", "") != f"Bearer {config.api_key}":
+            return self._error(401, "invalid or missing API key")
+        org = request.headers.get("x-organization-id")
+        if org and config.organizations and org not in config.organizations:
+            return self._error(403, f"not a member of organization {org}")
+        return None
+
+    def _fault_response(self, fault: str | None) -> Response | None:
+        if fault == "429":
+            return self._error(429, "rate limit exceeded", self._retry_after())
+        if fault in ("500", "502", "503"):
+            return self._error(int(fault), "simulated server error")
+        if fault == "drop":
+            return _cut_json()
+        return None
+
+    async def _guarded(
+        self,
+        request: Request,
+        endpoint: str,
+        handle: Callable[[Request, str | None], Awaitable[Response]],
+    ) -> Response:
+        self.state.stats.calls[endpoint] += 1
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        fault = self.state.next_fault(endpoint)
+        return self._fault_response(fault) or await handle(request, fault)
+
+    # -- records -------------------------------------------------------------------------------
+
+    def _file_url(self, request: SimRequest, name: str) -> str:
+        return f"{self.files_base_url}/files/{request.request_id}/{name}"
+
+    def _outcome(self, request: SimRequest) -> dict[str, Any] | None:
+        produces = CATALOGUE[request.model].produces
+        if produces == "audio":
+            return {"audio_url": self._file_url(request, "audio.wav"), "format": "wav"}
+        if produces == "image":
+            return {"media_urls": [{"id": "0", "url": self._file_url(request, "image_0.jpg")}]}
+        video, thumb = self._file_url(request, "video.mp4"), self._file_url(request, "thumb.jpg")
+        if request.media_urls:
+            return {"media_urls": [{"id": "0", "url": video}, {"id": "1", "url": thumb}]}
+        return {"video_url": video, "thumbnail_image_url": thumb}
+
+    def record(self, request: SimRequest, *, full: bool = True) -> dict[str, Any]:
+        """The request as the API shows it (``full=False``: the submit answer's fields)."""
+        status = request.status(self.state.clock())
+        created = int(request.created_wall)
+        updated = int(request.finished_wall()) if status in TERMINAL else created
+        body: dict[str, Any] = {
+            "request_id": request.request_id,
+            "model": request.model,
+            "status": status,
+            "created_at": created,
+            "updated_at": updated,
+            "queued_at": created,
+        }
+        if full or request.sync:
+            body |= {
+                "org_id": request.org_id,
+                "is_public": False,
+                "payload": request.payload,
+                "outcome": self._outcome(request) if status == "success" else None,
+            }
+        if status == "failed":
+            body["error_message"] = "simulated failure: the generation did not converge"
+        return body
+
+    # -- API endpoints -------------------------------------------------------------------------
+
+    async def submit(self, request: Request) -> Response:
+        return await self._guarded(request, "submit", self._submit)
+
+    async def _submit(self, request: Request, fault: str | None) -> Response:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return self._error(400, "request body must be JSON")
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+            return self._error(400, "model is required")
+        model, payload = body["model"], body.get("payload")
+        if model not in CATALOGUE:
+            return self._error(404, f"model {model} does not exist")
+        if not isinstance(payload, dict) or not payload:
+            return self._error(400, "payload is required and must be a non-empty object")
+        problem = self._invalid(model, payload)
+        if problem:
+            return self._error(400, problem)
+        sim_request = self.state.create(
+            model, payload, request.headers.get("x-organization-id", "org-sim")
+        )
+        self._start_render(sim_request)
+        if fault == "drop_after_create":
+            return _cut_json()
+        if fault == "slow_after_create":
+            await asyncio.sleep(self.state.config.slow_response_seconds)
+        return JSONResponse(self.record(sim_request, full=False))
+
+    @staticmethod
+    def _invalid(model: str, payload: dict[str, Any]) -> str | None:
+        payload_class = PAYLOAD_MODELS.get(model)
+        if payload_class is None:
+            return None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                payload_class.parse(payload)
+        except PayloadValidationError as exc:
+            return "; ".join(exc.problems)
+        return None
+
+    def _start_render(self, request: SimRequest) -> None:
+        # Render while the request "processes", so the download does not wait for ffmpeg.
+        if CATALOGUE[request.model].produces != "video":
+            return
+        spec = clip_spec(request.payload)
+        task = asyncio.ensure_future(asyncio.to_thread(self.renderer.video, spec))
+        self._renders.add(task)
+        task.add_done_callback(self._renders.discard)
+
+    async def get_request(self, request: Request) -> Response:
+        return await self._guarded(request, "get", self._get_request)
+
+    async def _get_request(self, request: Request, fault: str | None) -> Response:
+        found = self.state.requests.get(request.path_params["request_id"])
+        if found is None:
+            return self._error(404, "request not found")
+        return JSONResponse(self.record(found))
+
+    async def list_requests(self, request: Request) -> Response:
+        return await self._guarded(request, "list", self._list_requests)
+
+    async def _list_requests(self, request: Request, fault: str | None) -> Response:
+        model_id = request.query_params.get("model_id")
+        records = []
+        for item in self.state.requests.values():
+            if model_id and item.model != model_id:
+                continue
+            record = self.record(item)
+            if not self.state.config.list_includes_payload:
+                record.pop("payload", None)
+            records.append(record)
+        return JSONResponse({"requests": records, "total": len(records)})
+
+    async def list_models(self, request: Request) -> Response:
+        async def handle(_: Request, __: str | None) -> Response:
+            return JSONResponse({"model_ids": list(CATALOGUE)})
+
+        return await self._guarded(request, "models", handle)
+
+    async def get_model(self, request: Request) -> Response:
+        async def handle(req: Request, _: str | None) -> Response:
+            model = CATALOGUE.get(req.path_params["model_id"])
+            if model is None:
+                return self._error(404, f"model {req.path_params['model_id']} does not exist")
+            return JSONResponse(model_description(model))
+
+        return await self._guarded(request, "models", handle)
+
+    def api_app(self) -> ASGIApp:
+        """The request-queue API."""
+        routes = [
+            Route(f"{API_PREFIX}/requests", self.submit, methods=["POST"]),
+            Route(f"{API_PREFIX}/requests", self.list_requests, methods=["GET"]),
+            Route(f"{API_PREFIX}/requests/{{request_id}}", self.get_request, methods=["GET"]),
+            Route(f"{API_PREFIX}/models", self.list_models, methods=["GET"]),
+            Route(ALTERNATE_MODELS_PATH, self.list_models, methods=["GET"]),
+            Route(f"{API_PREFIX}/models/{{model_id}}", self.get_model, methods=["GET"]),
+        ]
+        return InFlightCounter(Starlette(routes=routes), self.state)
+
+    # -- file host -----------------------------------------------------------------------------
+
+    async def serve_file(self, request: Request) -> Response:
+        stats = self.state.stats
+        key = self.state.config.api_key
+        if any(key in value for value in request.headers.values()):
+            stats.foreign_headers_seen.append(request.url.path)
+        if "authorization" in request.headers:
+            stats.file_requests_with_authorization += 1
+            return self._error(403, "storage links are public: never send credentials here")
+        found = self.state.requests.get(request.path_params["request_id"])
+        if found is None or found.status(self.state.clock()) != "success":
+            return self._error(404, "no such file")
+        path = await asyncio.to_thread(self._file_path, found, request.path_params["name"])
+        if path is None:
+            return self._error(404, "no such file")
+        stats.files_served += 1
+        truncate = self.state.next_fault("file") == "truncate"
+        return _file_response(
+            path, request.headers.get("range"), truncate, self.state.config.chunk_size
+        )
+
+    def _file_path(self, request: SimRequest, name: str) -> Path | None:
+        produces = CATALOGUE[request.model].produces
+        if produces == "video" and name in ("video.mp4", "thumb.jpg"):
+            spec = clip_spec(request.payload)
+            return (
+                self.renderer.video(spec) if name == "video.mp4" else self.renderer.thumbnail(spec)
+            )
+        if produces == "image" and name == "image_0.jpg":
+            return self.renderer.thumbnail(clip_spec(request.payload))
+        if produces == "audio" and name == "audio.wav":
+            return self.renderer.tone(2)
+        return None
+
+    def files_app(self) -> ASGIApp:
+        """The public storage host of the outputs."""
+        routes = [Route("/files/{request_id}/{name}", self.serve_file, methods=["GET"])]
+        return InFlightCounter(Starlette(routes=routes), self.state)
+
+
+_CONTENT_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".wav": "audio/wav"}
+
+
+def _file_response(path: Path, range_header: str | None, truncate: bool, chunk: int) -> Response:
+    size = path.stat().st_size
+    start, end = 0, size - 1
+    status = 200
+    match = re.fullmatch(r"bytes=(\d+)-(\d*)", (range_header or "").strip())
+    if match:
+        start = int(match.group(1))
+        end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
+        if start >= size or start > end:
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+        status = 206
+    headers = {
+        "content-type": _CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
+        "content-length": str(end - start + 1),
+        "accept-ranges": "bytes",
+    }
+    if status == 206:
+        headers["content-range"] = f"bytes {start}-{end}/{size}"
+    stop = start + (end - start + 1) // 2 if truncate else end + 1
+    return _StreamedFile(status, headers, path, start, stop, chunk, cut=truncate)
+
+
+class _StreamedFile(Response):
+    """Streams ``path[start:stop]`` in chunks; with ``cut``, drops the link at ``stop``."""
+
+    def __init__(
+        self,
+        status_code: int,
+        headers: dict[str, str],
+        path: Path,
+        start: int,
+        stop: int,
+        chunk: int,
+        cut: bool,
+    ) -> None:
+        super().__init__(status_code=status_code, headers=headers)
+        self._path, self._start, self._stop, self._chunk, self._cut = path, start, stop, chunk, cut
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        fd = os.open(self._path, os.O_RDONLY)
+        try:
+            position = self._start
+            while position < self._stop:
+                size = min(self._chunk, self._stop - position)
+                data = os.pread(fd, size, position)
+                position += len(data)
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+        finally:
+            os.close(fd)
+        if self._cut:
+            raise SimulatedDisconnect("simulated truncated download")
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -1,0 +1,71 @@
+"""How the simulator behaves: timings, served models, and the faults it injects."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Rate = float
+
+
+class FaultRates(BaseModel):
+    """Probabilities (0–1) of each fault, drawn from the simulator's seeded random generator."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    server_error: Rate = Field(0.0, ge=0, le=1, description="5xx on API reads.")
+    rate_limit: Rate = Field(0.0, ge=0, le=1, description="429 with Retry-After, any API call.")
+    drop: Rate = Field(
+        0.0, ge=0, le=1, description="Dropped connection; on submit, half of them after creating."
+    )
+    truncate: Rate = Field(0.0, ge=0, le=1, description="Downloads cut halfway.")
+    fail: Rate = Field(0.0, ge=0, le=1, description="Requests that end 'failed'.")
+    stuck: Rate = Field(0.0, ge=0, le=1, description="Requests that never finish processing.")
+    unknown_status: Rate = Field(
+        0.0, ge=0, le=1, description="Requests that show undocumented statuses on the way."
+    )
+    media_urls: Rate = Field(
+        0.0, ge=0, le=1, description="Video outcomes in the media_urls list shape."
+    )
+
+
+ScriptedFault = Literal[
+    "500",
+    "502",
+    "503",
+    "429",
+    "drop",  # connection cut before the call is handled
+    "drop_after_create",  # submit only: the request is created, then the connection is cut
+    "slow_after_create",  # submit only: created, then the answer waits slow_response_seconds
+    "truncate",  # files only
+]
+
+
+class SimulatorConfig(BaseModel):
+    """The simulator's settings; every field has a default that makes a fast, fault-free run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: str = Field("sim-local-key", min_length=1)
+    organizations: list[str] = Field(
+        default_factory=list,
+        description="When set, an X-Organization-ID outside this list is refused with 403.",
+    )
+    queue_seconds: float = Field(0.2, ge=0)
+    processing_seconds: float = Field(1.0, ge=0)
+    processing_seconds_by_model: dict[str, float] = Field(default_factory=dict)
+    sync_models: list[str] = Field(
+        default_factory=lambda: ["sim-tts"],
+        description="Models answered at once with a finished record, like the vendor's TTS.",
+    )
+    retry_after_seconds: float = Field(1.0, ge=0)
+    retry_after_as_date: bool = False
+    slow_response_seconds: float = Field(5.0, ge=0)
+    error_shape: Literal["flat", "nested"] = "flat"
+    list_includes_payload: bool = Field(
+        True, description="Whether GET /requests shows each payload (the vendor does not say)."
+    )
+    faults: FaultRates = Field(default_factory=FaultRates)
+    seed: int = 0
+    chunk_size: int = Field(256 * 1024, ge=1024)

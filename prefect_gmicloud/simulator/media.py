@@ -1,0 +1,154 @@
+"""Real, playable outputs for the simulator: H.264 MP4s and JPEG thumbnails, cached on disk.
+
+The static ffmpeg of the ``imageio-ffmpeg`` wheel renders a moving test pattern at the asked
+size and length with the prompt drawn on it. Files are cached by what they show, so a test
+suite renders each distinct clip once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import tempfile
+import textwrap
+import threading
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import imageio_ffmpeg
+
+logger = logging.getLogger(__name__)
+
+FPS = 30
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """What a simulated video shows: its size, its length and the text drawn on it."""
+
+    width: int
+    height: int
+    seconds: int
+    caption: str
+
+    def key(self) -> str:
+        text = f"{self.width}x{self.height}:{self.seconds}:{self.caption}"
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def default_cache_dir() -> Path:
+    """``$PREFECT_GMICLOUD_SIM_CACHE`` or the user's cache folder."""
+    configured = os.environ.get("PREFECT_GMICLOUD_SIM_CACHE")
+    if configured:
+        return Path(configured)
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "prefect-gmicloud" / "simulator"
+
+
+def _caption_lines(caption: str) -> str:
+    return "\n".join(textwrap.wrap(caption, 48)[:4]) or " "
+
+
+class MediaRenderer:
+    """Renders clips once per spec and returns cached paths; safe to call from many threads."""
+
+    def __init__(self, cache_dir: Path | None = None) -> None:
+        self.cache_dir = cache_dir or default_cache_dir()
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def video(self, spec: ClipSpec) -> Path:
+        """The MP4 for ``spec`` (rendered on first use)."""
+        return self._cached(f"{spec.key()}.mp4", lambda out: self._render_video(spec, out))
+
+    def thumbnail(self, spec: ClipSpec) -> Path:
+        """A JPEG of the clip's first frame."""
+        return self._cached(f"{spec.key()}.jpg", lambda out: self._render_thumbnail(spec, out))
+
+    def tone(self, seconds: int) -> Path:
+        """A WAV with a quiet tone, for audio models."""
+        return self._cached(f"tone-{seconds}.wav", lambda out: _write_tone(out, seconds))
+
+    def _cached(self, name: str, render: object) -> Path:
+        path = self.cache_dir / name
+        if path.exists():
+            return path
+        with self._lock(name):
+            if not path.exists():
+                fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=path.suffix)
+                os.close(fd)
+                try:
+                    render(Path(tmp))  # type: ignore[operator]
+                    os.replace(tmp, path)
+                finally:
+                    Path(tmp).unlink(missing_ok=True)
+        return path
+
+    def _source_args(self, spec: ClipSpec, caption_file: Path | None) -> list[str]:
+        size = f"{spec.width}x{spec.height}"
+        args = ["-f", "lavfi", "-i", f"testsrc2=s={size}:r={FPS}:d={spec.seconds}"]
+        if caption_file is not None:
+            # The caption goes through a file, so no prompt text needs filtergraph escaping.
+            font_size = max(spec.height // 18, 12)
+            args += [
+                "-vf",
+                f"drawtext=textfile={caption_file.name}:expansion=none:fontsize={font_size}"
+                ":fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=12:x=(w-tw)/2:y=h-th-40",
+            ]
+        return args
+
+    def _run(self, spec: ClipSpec, output_args: list[str]) -> None:
+        base = [self._ffmpeg, "-hide_banner", "-loglevel", "error", "-y"]
+        with tempfile.TemporaryDirectory(dir=self.cache_dir) as workdir:
+            caption = Path(workdir) / "caption.txt"
+            caption.write_text(_caption_lines(spec.caption), encoding="utf-8")
+            try:
+                subprocess.run(
+                    [*base, *self._source_args(spec, caption), *output_args],
+                    check=True,
+                    capture_output=True,
+                    cwd=workdir,
+                )
+            except subprocess.CalledProcessError as exc:
+                # drawtext needs a system font; without one, render the clip without a caption.
+                logger.warning("ffmpeg drawtext failed (%r); no caption", exc.stderr[-200:])
+                subprocess.run(
+                    [*base, *self._source_args(spec, None), *output_args],
+                    check=True,
+                    capture_output=True,
+                )
+
+    def _render_video(self, spec: ClipSpec, out: Path) -> None:
+        self._run(
+            spec,
+            [
+                "-c:v", "libx264", "-preset", "ultrafast", "-crf", "30",
+                "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(out),
+            ],
+        )  # fmt: skip
+
+    def _render_thumbnail(self, spec: ClipSpec, out: Path) -> None:
+        self._run(spec, ["-frames:v", "1", "-q:v", "4", "-f", "mjpeg", str(out)])
+
+
+def _write_tone(out: Path, seconds: int, rate: int = 16_000) -> None:
+    import math
+
+    with wave.open(str(out), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        samples = (
+            int(3000 * math.sin(2 * math.pi * 440 * i / rate)).to_bytes(2, "little", signed=True)
+            for i in range(rate * seconds)
+        )
+        wav.writeframes(b"".join(samples))

@@ -1,0 +1,156 @@
+"""The simulator's memory: requests and their timelines, injected faults, and counters.
+
+Statuses are computed from the clock (injected), so the state is testable without a server.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect_gmicloud.simulator.config import ScriptedFault, SimulatorConfig
+
+TERMINAL = ("success", "failed", "cancelled")
+UNKNOWN_STATUSES = ("dispatched", "warming_up")
+
+
+@dataclass
+class SimRequest:
+    """One simulated request and how it will unfold."""
+
+    request_id: str
+    model: str
+    payload: dict[str, Any]
+    org_id: str
+    created_wall: float
+    created_at: float
+    queue_seconds: float
+    processing_seconds: float
+    ends: str = "success"  # or "failed", or "stuck"
+    odd_statuses: bool = False
+    media_urls: bool = False
+    sync: bool = False
+
+    def status(self, now: float) -> str:
+        if self.sync:
+            return "success"
+        elapsed = now - self.created_at
+        if elapsed < self.queue_seconds:
+            return UNKNOWN_STATUSES[0] if self.odd_statuses else "queued"
+        if self.ends == "stuck" or elapsed < self.queue_seconds + self.processing_seconds:
+            if self.odd_statuses and elapsed < self.queue_seconds + self.processing_seconds / 2:
+                return UNKNOWN_STATUSES[1]
+            return "processing"
+        return self.ends
+
+    def finished_wall(self) -> float:
+        return self.created_wall + self.queue_seconds + self.processing_seconds
+
+
+@dataclass
+class SimulatorStats:
+    """What the simulator received and did; read by tests and benchmarks."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    submits_by_payload: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    created: int = 0
+    peak_active: int = 0
+    http_in_flight: int = 0
+    peak_http_in_flight: int = 0
+    files_served: int = 0
+    file_requests_with_authorization: int = 0
+    foreign_headers_seen: list[str] = field(default_factory=list)
+
+    @property
+    def duplicate_submits(self) -> int:
+        """Requests created beyond the first for an identical model + payload."""
+        return sum(count - 1 for count in self.submits_by_payload.values() if count > 1)
+
+
+def payload_key(model: str, payload: dict[str, Any]) -> str:
+    """A canonical text for model + payload, to count identical submits."""
+    return json.dumps({"model": model, "payload": payload}, sort_keys=True, separators=(",", ":"))
+
+
+class SimulatorState:
+    """Requests by id, faults to inject, and the counters; all times from ``clock``."""
+
+    def __init__(
+        self, config: SimulatorConfig, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.requests: dict[str, SimRequest] = {}
+        self.stats = SimulatorStats()
+        self._rng = random.Random(config.seed)
+        self._scripted: dict[str, deque[ScriptedFault]] = {}
+
+    # -- faults --------------------------------------------------------------------------------
+
+    def inject(self, endpoint: str, *faults: ScriptedFault) -> None:
+        """Queue faults for the next calls of ``endpoint`` (submit, get, list, models, file)."""
+        self._scripted.setdefault(endpoint, deque()).extend(faults)
+
+    def next_fault(self, endpoint: str) -> ScriptedFault | None:
+        """The fault to apply to this call: a scripted one first, else one drawn by the rates."""
+        scripted = self._scripted.get(endpoint)
+        fault = scripted.popleft() if scripted else self._random_fault(endpoint)
+        if fault is not None:
+            self.stats.faults[f"{endpoint}:{fault}"] += 1
+        return fault
+
+    def _random_fault(self, endpoint: str) -> ScriptedFault | None:
+        rates = self.config.faults
+        roll = self._rng.random
+        if endpoint == "file":
+            return "truncate" if roll() < rates.truncate else None
+        if roll() < rates.rate_limit:
+            return "429"
+        if roll() < rates.drop:
+            if endpoint == "submit" and roll() < 0.5:
+                return "drop_after_create"
+            return "drop"
+        if endpoint != "submit" and roll() < rates.server_error:
+            return self._rng.choice(("500", "502", "503"))
+        return None
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def create(self, model: str, payload: dict[str, Any], org_id: str) -> SimRequest:
+        """Record a new request; its fate (success, failure, stuck) is drawn now."""
+        config, rates, roll = self.config, self.config.faults, self._rng.random
+        ends = "success"
+        if roll() < rates.fail:
+            ends = "failed"
+        elif roll() < rates.stuck:
+            ends = "stuck"
+        now = self.clock()
+        request = SimRequest(
+            request_id=str(uuid.uuid4()),
+            model=model,
+            payload=payload,
+            org_id=org_id,
+            created_wall=time.time(),
+            created_at=now,
+            queue_seconds=config.queue_seconds,
+            processing_seconds=config.processing_seconds_by_model.get(
+                model, config.processing_seconds
+            ),
+            ends=ends,
+            odd_statuses=roll() < rates.unknown_status,
+            media_urls=roll() < rates.media_urls,
+            sync=model in config.sync_models,
+        )
+        self.requests[request.request_id] = request
+        self.stats.created += 1
+        self.stats.submits_by_payload[payload_key(model, payload)] += 1
+        active = sum(1 for r in self.requests.values() if r.status(now) not in TERMINAL)
+        self.stats.peak_active = max(self.stats.peak_active, active)
+        return request
