@@ -90,15 +90,20 @@ def check_base_url(base_url: str) -> str:
     return base_url.rstrip("/")
 
 
-class _BearerAuth(httpx.Auth):
-    """Adds the key only to requests for the API's own host, whatever else happens."""
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default_port = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, url.port or default_port
 
-    def __init__(self, api_key: SecretStr, api_host: str) -> None:
+
+class _BearerAuth(httpx.Auth):
+    """Adds the key only to requests for the API's own origin (scheme, host and port)."""
+
+    def __init__(self, api_key: SecretStr, api_url: str) -> None:
         self._api_key = api_key
-        self._api_host = api_host
+        self._api_origin = _origin(httpx.URL(api_url))
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if request.url.host == self._api_host:
+        if _origin(request.url) == self._api_origin:
             request.headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
         yield request
 
@@ -237,7 +242,7 @@ class GMICloudClient:
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,
-            auth=_BearerAuth(key, urlsplit(self.base_url).hostname or ""),
+            auth=_BearerAuth(key, self.base_url),
             timeout=timeout,
             transport=transport,
             follow_redirects=False,

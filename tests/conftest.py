@@ -1,0 +1,81 @@
+"""Shared fixtures: a simulator on loopback per test, and clients with fast retry timings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prefect_gmicloud import GMICloudClient, RetryPolicy, WaitPolicy
+from prefect_gmicloud.simulator import Simulator, SimulatorConfig
+
+#: Retry timings shrunk so fault tests take milliseconds; the logic is the production one.
+FAST_RETRIES = RetryPolicy(
+    max_attempts=6, base_delay=0.01, max_delay=0.05, max_retry_after=0.5, reconcile_delay=0.05
+)
+FAST_POLLING = WaitPolicy(initial_interval=0.05, max_interval=0.2)
+
+R2V_PAYLOAD: dict[str, Any] = {
+    "prompt": "Video1 hands Image1 a coffee",
+    "reference_video": ["https://refs.example/barista.mp4"],
+    "reference_image": ["https://refs.example/guest.png"],
+    "resolution": "720P",
+    "ratio": "16:9",
+    "duration": 2,
+}
+
+
+@pytest.fixture(scope="session")
+def media_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One render cache for the session: each distinct clip is encoded once."""
+    return tmp_path_factory.mktemp("sim-media")
+
+
+@pytest.fixture
+def make_simulator(media_cache: Path) -> Iterator[Callable[..., Simulator]]:
+    """Start simulators with chosen settings; all are stopped after the test."""
+    started: list[Simulator] = []
+
+    def make(**settings: Any) -> Simulator:
+        settings.setdefault("queue_seconds", 0.05)
+        settings.setdefault("processing_seconds", 0.2)
+        settings.setdefault("retry_after_seconds", 0.05)
+        settings.setdefault("slow_response_seconds", 1.0)
+        simulator = Simulator(SimulatorConfig(**settings), cache_dir=media_cache).start()
+        started.append(simulator)
+        return simulator
+
+    yield make
+    for simulator in started:
+        simulator.stop()
+
+
+@pytest.fixture
+def sim(make_simulator: Callable[..., Simulator]) -> Simulator:
+    """A fault-free simulator with fast timings."""
+    return make_simulator()
+
+
+@pytest.fixture
+async def client(sim: Simulator) -> AsyncIterator[GMICloudClient]:
+    """A client of ``sim`` with fast retry and polling timings."""
+    async with client_for(sim) as gmi:
+        yield gmi
+
+
+def client_for(sim: Simulator, **options: Any) -> GMICloudClient:
+    """A client of ``sim``; ``options`` override the fast defaults."""
+    options.setdefault("retry_policy", FAST_RETRIES)
+    options.setdefault("wait_policy", FAST_POLLING)
+    return GMICloudClient(sim.api_key, base_url=sim.base_url, **options)
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """A real Prefect API (SQLite) for the session; started only by tests that ask for it."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield

@@ -1,0 +1,127 @@
+"""wait() follows a request to its end over HTTP, whatever shapes and statuses it meets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from prefect_gmicloud import (
+    GMICloudClient,
+    GMIRequest,
+    RequestCancelled,
+    RequestFailed,
+    RequestStatus,
+    WaitPolicy,
+    WaitTimeout,
+    Wan27R2VPayload,
+)
+from prefect_gmicloud.simulator import FaultRates, Simulator
+from tests.conftest import R2V_PAYLOAD, client_for
+
+PAYLOAD = Wan27R2VPayload.parse(R2V_PAYLOAD)
+
+
+async def test_wait_returns_the_finished_record_and_reports_each_change(sim: Simulator) -> None:
+    seen: list[str] = []
+    async with client_for(sim) as client:
+        request = await client.submit(PAYLOAD)
+        done = await client.wait(request.request_id, on_change=lambda r: seen.append(str(r.status)))
+    assert done.status == RequestStatus.SUCCESS
+    assert seen[-1] == "success" and len(seen) == len(set(seen))
+    assert done.video is not None and done.thumbnail is not None
+
+
+async def test_failed_request_raises_with_its_reason(
+    make_simulator: Callable[..., Simulator],
+) -> None:
+    sim = make_simulator(faults=FaultRates(fail=1.0))
+    async with client_for(sim) as client:
+        request = await client.submit(PAYLOAD)
+        with pytest.raises(RequestFailed, match="did not converge") as caught:
+            await client.wait(request.request_id)
+        assert caught.value.request.request_id == request.request_id
+        record = await client.wait(request.request_id, raise_on_failure=False)
+        assert record.status == RequestStatus.FAILED
+
+
+def test_cancelled_request_error_names_the_request() -> None:
+    record = GMIRequest(request_id="r-5", model="wan2.7-r2v", status="cancelled")
+    assert "r-5" in str(RequestCancelled(record))
+
+
+async def test_stuck_request_times_out_and_stays_alive(
+    make_simulator: Callable[..., Simulator],
+) -> None:
+    sim = make_simulator(faults=FaultRates(stuck=1.0))
+    policy = WaitPolicy(initial_interval=0.05, max_interval=0.1, processing_timeout=0.5)
+    async with client_for(sim) as client:
+        request = await client.submit(PAYLOAD)
+        with pytest.raises(WaitTimeout) as caught:
+            await client.wait(request.request_id, policy=policy)
+        error = caught.value
+        assert error.request_id == request.request_id and error.phase == "processing"
+        assert error.last_status == "processing"
+        assert (await client.get(request.request_id)).status == RequestStatus.PROCESSING
+
+
+async def test_queue_deadline(make_simulator: Callable[..., Simulator]) -> None:
+    sim = make_simulator(queue_seconds=30)
+    policy = WaitPolicy(initial_interval=0.05, max_interval=0.1, queue_timeout=0.3)
+    async with client_for(sim) as client:
+        request = await client.submit(PAYLOAD)
+        with pytest.raises(WaitTimeout) as caught:
+            await client.wait(request.request_id, policy=policy)
+    assert caught.value.phase == "queue" and caught.value.last_status == "queued"
+
+
+async def test_unknown_statuses_are_waited_through(
+    make_simulator: Callable[..., Simulator], caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = make_simulator(
+        faults=FaultRates(unknown_status=1.0), queue_seconds=0.2, processing_seconds=0.4
+    )
+    seen: list[str] = []
+    async with client_for(sim) as client:
+        request = await client.submit(PAYLOAD)
+        assert request.status == RequestStatus.DISPATCHED
+        done = await client.wait(request.request_id, on_change=lambda r: seen.append(str(r.status)))
+    assert done.status == RequestStatus.SUCCESS
+    assert "warming_up" in seen
+    assert "unknown status 'warming_up': treated as still running" in caplog.text
+
+
+async def test_media_urls_outcome(make_simulator: Callable[..., Simulator]) -> None:
+    sim = make_simulator(faults=FaultRates(media_urls=1.0))
+    async with client_for(sim) as client:
+        done = await client.wait((await client.submit(PAYLOAD)).request_id)
+    assert "media_urls" in (done.outcome or {})
+    assert done.video is not None and done.video.url.endswith("video.mp4")
+    assert done.thumbnail is not None and done.thumbnail.url.endswith("thumb.jpg")
+
+
+async def test_sync_model_answers_the_submit_with_its_outcome(client: GMICloudClient) -> None:
+    request = await client.submit("sim-tts", {"text": "hello"})
+    assert request.status == RequestStatus.SUCCESS and request.is_terminal
+    (audio,) = request.assets
+    assert audio.kind == "audio"
+
+
+async def test_reads_during_a_wait_survive_faults(sim: Simulator, client: GMICloudClient) -> None:
+    request = await client.submit(PAYLOAD)
+    sim.state.inject("get", "503", "drop", "429")
+    done = await client.wait(request.request_id)
+    assert done.status == RequestStatus.SUCCESS
+
+
+async def test_learned_duration_plans_later_waits(make_simulator: Callable[..., Simulator]) -> None:
+    sim = make_simulator(queue_seconds=0, processing_seconds=0.6)
+    policy = WaitPolicy(initial_interval=0.05, max_interval=0.05, jitter=0)
+    async with client_for(sim, wait_policy=policy) as client:
+        await client.wait((await client.submit(PAYLOAD)).request_id)
+        first_polls = sim.stats.calls["get"]
+        await client.wait(
+            (await client.submit(Wan27R2VPayload.parse({**R2V_PAYLOAD, "seed": 1}))).request_id
+        )
+        second_polls = sim.stats.calls["get"] - first_polls
+    assert second_polls < first_polls / 2
