@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,10 @@ import pytest
 
 from prefect_gmicloud import GMICloudClient, RetryPolicy, WaitPolicy
 from prefect_gmicloud.simulator import Simulator, SimulatorConfig
+from prefect_gmicloud.storage import S3Destination
+
+# Tests reach loopback only: no telemetry from the Prefect servers they start.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 #: Retry timings shrunk so fault tests take milliseconds; the logic is the production one.
 FAST_RETRIES = RetryPolicy(
@@ -73,9 +80,56 @@ def client_for(sim: Simulator, **options: Any) -> GMICloudClient:
 
 
 @pytest.fixture(scope="session")
-def prefect_api() -> Iterator[None]:
-    """A real Prefect API (SQLite) for the session; started only by tests that ask for it."""
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectPlaces]:
+    """A real Prefect API (SQLite) for the session; started only by tests that ask for it.
+
+    Results go to a folder of the session's, so tests can read everything Prefect stored.
+    """
+    from prefect.settings import (
+        PREFECT_LOCAL_STORAGE_PATH,
+        PREFECT_SERVER_DATABASE_CONNECTION_URL,
+        temporary_settings,
+    )
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
+    results = tmp_path_factory.mktemp("prefect-results")
+    with (
+        temporary_settings({PREFECT_LOCAL_STORAGE_PATH: results}),
+        prefect_test_harness(server_startup_timeout=60),
+    ):
+        database = str(PREFECT_SERVER_DATABASE_CONNECTION_URL.value()).split("///", 1)[1]
+        yield PrefectPlaces(database=Path(database), results=results)
+
+
+@dataclass(frozen=True)
+class PrefectPlaces:
+    """Where the test session's Prefect keeps its database and results."""
+
+    database: Path
+    results: Path
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-protocol server (moto) on loopback, reached over HTTP with boto3."""
+    from moto.server import ThreadedMotoServer
+
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing-secret",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str) -> S3Destination:
+    """A new, empty bucket on the S3 server."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    destination = S3Destination(bucket=name, prefix="out", endpoint_url=s3_endpoint)
+    destination.s3_client().create_bucket(Bucket=name)
+    return destination

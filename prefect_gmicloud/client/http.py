@@ -8,6 +8,7 @@ before anything is sent again (rule 2). No Prefect import here: anyone can use t
 from __future__ import annotations
 
 import asyncio
+import inspect
 import ipaddress
 import json
 import logging
@@ -469,7 +470,8 @@ class GMICloudClient:
 
         The schedule is :class:`WaitPolicy`'s (``self.wait_policy`` by default); once this client
         has seen a model finish, later waits plan their first poll from its typical duration.
-        ``on_change`` is called with the record each time the status changes.
+        ``on_change`` (a function or a coroutine function) is called with the record each time
+        the status changes.
 
         Raises:
             RequestFailed / RequestCancelled: the request ended so (unless ``raise_on_failure``
@@ -488,7 +490,9 @@ class GMICloudClient:
             if tracker.status_changed:
                 self._log_change(request)
                 if on_change is not None:
-                    on_change(request)
+                    outcome = on_change(request)
+                    if inspect.isawaitable(outcome):
+                        await outcome
             if delay is None:
                 return self._finished(request, tracker, now, raise_on_failure)
             await self._sleep(delay)

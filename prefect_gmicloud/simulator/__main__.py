@@ -24,6 +24,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--queue-seconds", type=float, default=2.0)
     parser.add_argument("--processing-seconds", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--video-bytes", type=int, default=None, help="serve videos as synthetic files this large"
+    )
     for name, field in FaultRates.model_fields.items():
         parser.add_argument(
             f"--{name.replace('_', '-')}-rate",
@@ -44,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         processing_seconds=args.processing_seconds,
         seed=args.seed,
         faults=faults,
+        video_bytes=args.video_bytes,
     )
     simulator = Simulator(config, host=args.host, port=args.port, files_port=args.files_port)
     print(f"GMI simulator: base_url={simulator.base_url}", flush=True)

@@ -221,7 +221,7 @@ class SimulatorApps:
 
     def _start_render(self, request: SimRequest) -> None:
         # Render while the request "processes", so the download does not wait for ffmpeg.
-        if CATALOGUE[request.model].produces != "video":
+        if CATALOGUE[request.model].produces != "video" or self.state.config.video_bytes:
             return
         spec = clip_spec(request.payload)
         task = asyncio.ensure_future(asyncio.to_thread(self.renderer.video, spec))
@@ -303,6 +303,9 @@ class SimulatorApps:
 
     def _file_path(self, request: SimRequest, name: str) -> Path | None:
         produces = CATALOGUE[request.model].produces
+        big = self.state.config.video_bytes
+        if produces == "video" and name == "video.mp4" and big:
+            return self.renderer.blob(big)
         if produces == "video" and name in ("video.mp4", "thumb.jpg"):
             spec = clip_spec(request.payload)
             return (

@@ -69,3 +69,6 @@ class SimulatorConfig(BaseModel):
     faults: FaultRates = Field(default_factory=FaultRates)
     seed: int = 0
     chunk_size: int = Field(256 * 1024, ge=1024)
+    video_bytes: int | None = Field(
+        None, ge=1, description="Serve videos as synthetic files of this size (for benchmarks)."
+    )

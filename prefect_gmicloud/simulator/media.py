@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import random
 import subprocess
 import tempfile
 import textwrap
 import threading
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,11 +76,15 @@ class MediaRenderer:
         """A JPEG of the clip's first frame."""
         return self._cached(f"{spec.key()}.jpg", lambda out: self._render_thumbnail(spec, out))
 
+    def blob(self, size: int) -> Path:
+        """A synthetic, incompressible file of ``size`` bytes, standing in for a huge video."""
+        return self._cached(f"blob-{size}.bin", lambda out: _write_blob(out, size))
+
     def tone(self, seconds: int) -> Path:
         """A WAV with a quiet tone, for audio models."""
         return self._cached(f"tone-{seconds}.wav", lambda out: _write_tone(out, seconds))
 
-    def _cached(self, name: str, render: object) -> Path:
+    def _cached(self, name: str, render: Callable[[Path], None]) -> Path:
         path = self.cache_dir / name
         if path.exists():
             return path
@@ -87,7 +93,7 @@ class MediaRenderer:
                 fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=path.suffix)
                 os.close(fd)
                 try:
-                    render(Path(tmp))  # type: ignore[operator]
+                    render(Path(tmp))
                     os.replace(tmp, path)
                 finally:
                     Path(tmp).unlink(missing_ok=True)
@@ -138,6 +144,13 @@ class MediaRenderer:
 
     def _render_thumbnail(self, spec: ClipSpec, out: Path) -> None:
         self._run(spec, ["-frames:v", "1", "-q:v", "4", "-f", "mjpeg", str(out)])
+
+
+def _write_blob(out: Path, size: int, block: int = 1024 * 1024) -> None:
+    pattern = random.Random(size).randbytes(block)
+    with open(out, "wb") as handle:
+        for start in range(0, size, block):
+            handle.write(pattern[: min(block, size - start)])
 
 
 def _write_tone(out: Path, seconds: int, rate: int = 16_000) -> None:

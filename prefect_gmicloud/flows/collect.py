@@ -1,0 +1,90 @@
+"""``collect_requests``: recover paid work (after a crash, a timeout, or from the console)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect_aws.s3 import S3Bucket
+
+from prefect_gmicloud.blocks.credentials import GMICloudCredentials
+from prefect_gmicloud.errors import GMICloudError
+from prefect_gmicloud.flows.finish import finish_request, log_requests_left_running
+from prefect_gmicloud.flows.generate import load_credentials, wait_policy
+from prefect_gmicloud.flows.results import CollectedRequest
+from prefect_gmicloud.storage.s3 import S3Destination, resolve_storage
+from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES
+
+
+def request_ids_in(document: Any) -> list[str]:
+    """Every ``request_id`` value in a JSON document (a manifest), in order, without repeats."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            value = node.get("request_id")
+            if isinstance(value, str) and value and value not in found:
+                found.append(value)
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(document)
+    return found
+
+
+def read_manifest(manifest: str, storage: S3Bucket | S3Destination) -> Any:
+    """A manifest from a local path or an ``s3://bucket/key`` URI (read with the storage's keys)."""
+    if manifest.startswith("s3://"):
+        bucket, _, key = manifest.removeprefix("s3://").partition("/")
+        body = resolve_storage(storage).client.get_object(Bucket=bucket, Key=key)["Body"]
+        return json.loads(body.read())
+    return json.loads(Path(manifest).read_text(encoding="utf-8"))
+
+
+@flow(name="gmicloud-collect-requests", on_cancellation=[log_requests_left_running])
+async def collect_requests(
+    storage: S3Bucket | S3Destination,
+    request_ids: list[str] | None = None,
+    manifest: str | None = None,
+    credentials: GMICloudCredentials | str = "gmicloud",
+    key_prefix: str = "collected",
+    processing_timeout: float = 3600.0,
+    poll_interval: float = 1.0,
+    max_download_bytes: int = DEFAULT_MAX_BYTES,
+) -> list[CollectedRequest]:
+    """Wait for, download and store requests submitted earlier, by id or from a manifest.
+
+    Each request is handled on its own: one that failed or timed out is reported in the result
+    and does not stop the others. Nothing is submitted.
+    """
+    ids = list(request_ids or [])
+    if manifest:
+        document = await asyncio.to_thread(read_manifest, manifest, storage)
+        ids += [i for i in request_ids_in(document) if i not in ids]
+    if not ids:
+        raise ValueError("collect_requests: give request_ids or a manifest that holds some")
+    gmi = await load_credentials(credentials)
+    policy = wait_policy(poll_interval, None, processing_timeout)
+    async with gmi.get_client() as client:
+        models = {i: (await client.get(i)).model for i in ids}
+
+    async def collect(request_id: str) -> CollectedRequest:
+        try:
+            result = await finish_request(
+                gmi, request_id, models[request_id], storage, (key_prefix, request_id),
+                policy, max_download_bytes,
+            )  # fmt: skip
+        except GMICloudError as exc:
+            return CollectedRequest(request_id=request_id, ok=False, error=str(exc))
+        return CollectedRequest(request_id=request_id, ok=True, result=result)
+
+    outcomes = await asyncio.gather(*(collect(i) for i in ids))
+    failed = [o.request_id for o in outcomes if not o.ok]
+    get_run_logger().info("collected %d of %d requests", len(ids) - len(failed), len(ids))
+    return list(outcomes)

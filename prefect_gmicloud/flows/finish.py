@@ -1,0 +1,161 @@
+"""The second half of every request's life: wait, download, store, report. Shared by the flows."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from prefect import Flow, get_client, get_run_logger
+from prefect.artifacts import acreate_markdown_artifact
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.client.schemas.objects import FlowRun, State
+from prefect.events import emit_event
+from prefect.logging.loggers import flow_run_logger
+from prefect_aws.s3 import S3Bucket
+
+from prefect_gmicloud.blocks.credentials import GMICloudCredentials
+from prefect_gmicloud.client.polling import WaitPolicy
+from prefect_gmicloud.client.records import GMIRequest
+from prefect_gmicloud.errors import RequestCancelled, RequestFailed
+from prefect_gmicloud.flows.results import GeneratedVideo
+from prefect_gmicloud.storage.s3 import S3Destination
+from prefect_gmicloud.tasks.download import download_outcome
+from prefect_gmicloud.tasks.upload import upload_to_s3
+from prefect_gmicloud.tasks.wait import wait_for_request
+from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES
+
+
+def _resource(request_id: str, model: str) -> dict[str, str]:
+    return {
+        "prefect.resource.id": f"gmicloud.request.{request_id}",
+        "prefect.resource.name": request_id,
+        "gmicloud.model": model,
+    }
+
+
+ARTIFACT_PREFIX = "gmicloud-request-"
+
+
+def artifact_key(request_id: str) -> str:
+    """Artifact keys allow lowercase letters, digits and dashes only (request ids are UUIDs)."""
+    return ARTIFACT_PREFIX + "".join(c if c.isalnum() else "-" for c in request_id.lower())
+
+
+async def requests_of_run(flow_run_id: UUID) -> list[str]:
+    """The GMI request ids a flow run recorded, from its artifacts."""
+    async with get_client() as prefect:
+        artifacts = await prefect.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    keys = {a.key for a in artifacts if a.key and a.key.startswith(ARTIFACT_PREFIX)}
+    return sorted(key.removeprefix(ARTIFACT_PREFIX) for key in keys)
+
+
+async def log_requests_left_running(flow: Flow[Any, Any], flow_run: FlowRun, state: State) -> None:
+    """On cancellation: name the requests this run paid for, which keep running on GMI.
+
+    The API documents no cancel endpoint, so none is called; the ids go to the run's log so
+    ``collect_requests`` can pick the results up.
+    """
+    request_ids = await requests_of_run(flow_run.id)
+    if request_ids:
+        flow_run_logger(flow_run, flow).warning(
+            "flow run cancelled; GMI requests left running (no cancel endpoint exists): %s. "
+            "Store their results with collect_requests(request_ids=[...]).",
+            ", ".join(request_ids),
+        )
+
+
+async def record_submitted(request: GMIRequest) -> None:
+    """Make the paid request findable at once: an artifact and an event, before any wait.
+
+    If the flow run is cancelled or crashes later, these say which request to collect.
+    """
+    await acreate_markdown_artifact(
+        key=artifact_key(request.request_id),
+        markdown=(
+            f"**GMI request** `{request.request_id}` ({request.model}) submitted.\n\n"
+            "If this run does not finish, recover the output with the `collect_requests` flow."
+        ),
+        description=f"GMI request {request.request_id}",
+    )
+    emit_event(
+        event="gmicloud.request.submitted",
+        resource=_resource(request.request_id, request.model),
+    )
+
+
+async def finish_request(
+    credentials: GMICloudCredentials,
+    request_id: str,
+    model: str,
+    storage: S3Bucket | S3Destination,
+    key_parts: tuple[str, ...],
+    policy: WaitPolicy | None = None,
+    max_download_bytes: int = DEFAULT_MAX_BYTES,
+) -> GeneratedVideo:
+    """Wait for the request, download its files, upload them under ``key_parts``, report."""
+    started = time.monotonic()
+    try:
+        done = await wait_for_request(credentials, request_id, policy)
+    except (RequestFailed, RequestCancelled) as exc:
+        emit_event(
+            event="gmicloud.request.failed",
+            resource=_resource(request_id, model),
+            payload={"status": str(exc.request.status), "reason": exc.request.failure_reason},
+        )
+        raise
+    waited = time.monotonic() - started
+    with tempfile.TemporaryDirectory(prefix="gmicloud-") as workdir:
+        files = await download_outcome(done, Path(workdir), max_download_bytes)
+        metadata = {"gmi-request-id": done.request_id, "gmi-model": done.model}
+        stored = await asyncio.gather(
+            *(
+                upload_to_s3(
+                    f.path, "/".join((*key_parts, f.path.name)), storage, metadata, f.sha256
+                )
+                for f in files
+            )
+        )
+    by_url = {f.url: s for f, s in zip(files, stored, strict=True)}
+    result = GeneratedVideo(
+        request_id=done.request_id,
+        model=done.model,
+        video=by_url[done.video.url] if done.video else None,
+        thumbnail=by_url[done.thumbnail.url] if done.thumbnail else None,
+        files={f.path.stem: s for f, s in zip(files, stored, strict=True)},
+        wait_seconds=round(waited, 3),
+        transfer_seconds=round(time.monotonic() - started - waited, 3),
+    )
+    await _report(result)
+    return result
+
+
+async def _report(result: GeneratedVideo) -> None:
+    rows = "\n".join(
+        f"| {role} | `{obj.uri}` | {obj.size:,} | `{(obj.sha256 or '')[:16]}` |"
+        for role, obj in result.files.items()
+    )
+    await acreate_markdown_artifact(
+        key=artifact_key(result.request_id),
+        markdown=(
+            f"### GMI request `{result.request_id}` ({result.model}): stored\n\n"
+            f"waited {result.wait_seconds:.1f}s, transferred in {result.transfer_seconds:.1f}s\n\n"
+            "| file | object | bytes | sha256 |\n|---|---|---|---|\n" + rows
+        ),
+        description=f"GMI request {result.request_id}",
+    )
+    emit_event(
+        event="gmicloud.request.succeeded",
+        resource=_resource(result.request_id, result.model),
+        payload={"files": {role: obj.uri for role, obj in result.files.items()}},
+    )
+    get_run_logger().info(
+        "GMI request %s stored: %s",
+        result.request_id,
+        ", ".join(obj.uri for obj in result.files.values()),
+    )

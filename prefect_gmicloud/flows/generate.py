@@ -1,0 +1,91 @@
+"""``generate_video``: one request end to end, from payload to stored video."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect_aws.s3 import S3Bucket
+
+from prefect_gmicloud.blocks.credentials import GMICloudCredentials
+from prefect_gmicloud.client.polling import WaitPolicy
+from prefect_gmicloud.flows.finish import (
+    finish_request,
+    log_requests_left_running,
+    record_submitted,
+)
+from prefect_gmicloud.flows.results import GeneratedVideo
+from prefect_gmicloud.models.registry import build_payload
+from prefect_gmicloud.storage.s3 import S3Destination, safe_key
+from prefect_gmicloud.tasks.submit import submit_request
+from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES
+
+
+async def load_credentials(credentials: GMICloudCredentials | str) -> GMICloudCredentials:
+    """The block itself, or the saved block of that name."""
+    if isinstance(credentials, GMICloudCredentials):
+        return credentials
+    loaded: GMICloudCredentials = await GMICloudCredentials.load(credentials)
+    return loaded
+
+
+def wait_policy(
+    poll_interval: float, queue_timeout: float | None, processing_timeout: float | None
+) -> WaitPolicy:
+    """The flows' wait settings as a policy: the interval starts at ``poll_interval``."""
+    return WaitPolicy(
+        initial_interval=poll_interval,
+        max_interval=max(WaitPolicy.max_interval, poll_interval),
+        queue_timeout=queue_timeout,
+        processing_timeout=processing_timeout,
+    )
+
+
+@flow(name="gmicloud-generate-video", on_cancellation=[log_requests_left_running])
+async def generate_video(
+    model: str,
+    payload: dict[str, Any],
+    storage: S3Bucket | S3Destination,
+    credentials: GMICloudCredentials | str = "gmicloud",
+    key_prefix: str = "videos",
+    name: str | None = None,
+    queue_timeout: float = 3600.0,
+    processing_timeout: float = 3600.0,
+    poll_interval: float = 1.0,
+    max_download_bytes: int = DEFAULT_MAX_BYTES,
+) -> GeneratedVideo:
+    """Generate one video and store it: submit → wait → download → upload → artifact + event.
+
+    The payload is validated before anything is sent. Files land at
+    ``<storage prefix>/<key_prefix>/<name or request id>/video.mp4`` (and ``thumbnail.jpg``).
+    A retried flow run resumes the request already submitted instead of paying again.
+    ``credentials`` is a :class:`GMICloudCredentials` block or the name it was saved under.
+
+    Example:
+        ```python
+        from prefect_gmicloud.flows import generate_video
+        from prefect_gmicloud.storage import S3Destination
+
+        result = await generate_video(
+            "wan2.7-t2v", {"prompt": "a red fox in snow", "duration": 5},
+            storage=S3Destination(bucket="media"), credentials="BLOCK_NAME",
+        )
+        print(result.video.uri)
+        ```
+    """
+    validated = build_payload(model, payload)
+    if name is not None:
+        safe_key(key_prefix, name)  # refuse a bad name before paying for the request
+    gmi = await load_credentials(credentials)
+    request = await submit_request(gmi, validated, name)
+    await record_submitted(request)
+    policy = wait_policy(poll_interval, queue_timeout, processing_timeout)
+    return await finish_request(
+        gmi,
+        request.request_id,
+        request.model,
+        storage,
+        (key_prefix, name or request.request_id),
+        policy,
+        max_download_bytes,
+    )
