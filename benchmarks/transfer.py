@@ -158,11 +158,13 @@ def main(args: argparse.Namespace) -> None:
             endpoint = f"http://127.0.0.1:{s3_port}"
             s3_client(endpoint).create_bucket(Bucket="bench")
             url = asyncio.run(produce_video(match.group(1)))
-            # Rounds interleave the paths, so drift in the machine's load hits them alike.
+            # Rounds interleave the paths and rotate their order, so drift in the machine's load
+            # and the server's state hit them alike. "raw" needs the file "ours" downloads.
             rounds: list[dict[str, dict[str, float]]] = []
-            for _ in range(args.rounds):
+            for number in range(args.rounds):
+                order = ("ours", *(("naive", "raw") if number % 2 == 0 else ("raw", "naive")))
                 rounds.append(
-                    {kind: run_child(kind, url, endpoint, "bench", workdir) for kind in PATHS}
+                    {kind: run_child(kind, url, endpoint, "bench", workdir) for kind in order}
                 )
                 for key in ("ours.mp4", "naive.mp4", "raw.mp4"):
                     s3_client(endpoint).delete_object(Bucket="bench", Key=key)

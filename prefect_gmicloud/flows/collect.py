@@ -71,15 +71,12 @@ async def collect_requests(
         raise ValueError("collect_requests: give request_ids or a manifest that holds some")
     gmi = await load_credentials(credentials)
     policy = wait_policy(poll_interval, None, processing_timeout)
-    async with gmi.get_client() as client:
-        models = {i: (await client.get(i)).model for i in ids}
 
     async def collect(request_id: str) -> CollectedRequest:
         try:
             result = await finish_request(
-                gmi, request_id, models[request_id], storage, (key_prefix, request_id),
-                policy, max_download_bytes,
-            )  # fmt: skip
+                gmi, request_id, storage, (key_prefix, request_id), policy, max_download_bytes
+            )
         except GMICloudError as exc:
             return CollectedRequest(request_id=request_id, ok=False, error=str(exc))
         return CollectedRequest(request_id=request_id, ok=True, result=result)

@@ -56,16 +56,16 @@ async def requests_of_run(flow_run_id: UUID) -> list[str]:
 
 
 async def log_requests_left_running(flow: Flow[Any, Any], flow_run: FlowRun, state: State) -> None:
-    """On cancellation: name the requests this run paid for, which keep running on GMI.
+    """On cancellation: name the requests this run paid for; unfinished ones keep running.
 
     The API documents no cancel endpoint, so none is called; the ids go to the run's log so
-    ``collect_requests`` can pick the results up.
+    ``collect_requests`` can store whatever was not stored yet.
     """
     request_ids = await requests_of_run(flow_run.id)
     if request_ids:
         flow_run_logger(flow_run, flow).warning(
-            "flow run cancelled; GMI requests left running (no cancel endpoint exists): %s. "
-            "Store their results with collect_requests(request_ids=[...]).",
+            "flow run cancelled; GMI requests it submitted (any unfinished keep running, as no "
+            "cancel endpoint exists): %s. Store their results with collect_requests.",
             ", ".join(request_ids),
         )
 
@@ -92,7 +92,6 @@ async def record_submitted(request: GMIRequest) -> None:
 async def finish_request(
     credentials: GMICloudCredentials,
     request_id: str,
-    model: str,
     storage: S3Bucket | S3Destination,
     key_parts: tuple[str, ...],
     policy: WaitPolicy | None = None,
@@ -105,7 +104,7 @@ async def finish_request(
     except (RequestFailed, RequestCancelled) as exc:
         emit_event(
             event="gmicloud.request.failed",
-            resource=_resource(request_id, model),
+            resource=_resource(request_id, exc.request.model),
             payload={"status": str(exc.request.status), "reason": exc.request.failure_reason},
         )
         raise

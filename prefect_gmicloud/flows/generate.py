@@ -83,7 +83,6 @@ async def generate_video(
     return await finish_request(
         gmi,
         request.request_id,
-        request.model,
         storage,
         (key_prefix, name or request.request_id),
         policy,

@@ -59,7 +59,9 @@ class S3Destination(BaseModel):
             "s3",
             endpoint_url=self.endpoint_url,
             region_name=self.region_name,
-            config=Config(retries={"max_attempts": 8, "mode": "adaptive"}),
+            # "standard": retries with backoff; "adaptive" adds a client-side rate limiter to
+            # every call, which cost upload throughput in benchmarks/transfer.py.
+            config=Config(retries={"max_attempts": 8, "mode": "standard"}),
         )
 
 
