@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -39,6 +40,18 @@ def secret_sim(make_simulator: Callable[..., Simulator]) -> Simulator:
     return make_simulator(api_key=SECRET_KEY)
 
 
+async def event_names(request_id: str, expected: int) -> list[str]:
+    """The events the Prefect server holds for a request (it persists them in batches)."""
+    body = {"filter": {"resource": {"id": [f"gmicloud.request.{request_id}"]}}, "limit": 50}
+    async with get_client() as prefect, asyncio.timeout(30):
+        while True:
+            response = await prefect.request("POST", "/events/filter", json=body)
+            events = response.json()["events"]
+            if len(events) >= expected:
+                return sorted(event["event"] for event in events)
+            await asyncio.sleep(0.5)
+
+
 def credentials_for(sim: Simulator) -> GMICloudCredentials:
     return GMICloudCredentials(api_key=sim.api_key, base_url=sim.base_url)
 
@@ -69,6 +82,33 @@ async def test_generate_video_stores_the_video_and_thumbnail(
     head = resolve_storage(bucket).client.head_object(Bucket=bucket.bucket, Key=result.video.key)
     assert head["Metadata"]["gmi-request-id"] == result.request_id
     assert result.wait_seconds > 0 and sim.stats.created == 1
+
+
+async def test_events_tell_automations_what_happened(
+    make_simulator: Callable[..., Simulator], bucket: S3Destination
+) -> None:
+    sim = make_simulator()
+    result = await generate_video(
+        "wan2.7-r2v", R2V_PAYLOAD, bucket, credentials_for(sim), poll_interval=POLL
+    )
+    assert await event_names(result.request_id, expected=2) == [
+        "gmicloud.request.submitted",
+        "gmicloud.request.succeeded",
+    ]
+    sim.config.faults.fail = 1.0
+    with pytest.raises(RequestFailed):
+        await generate_video(
+            "wan2.7-r2v",
+            {**R2V_PAYLOAD, "seed": 3},
+            bucket,
+            credentials_for(sim),
+            poll_interval=POLL,
+        )
+    failed = next(i for i in sim.state.requests if i != result.request_id)
+    assert await event_names(failed, expected=2) == [
+        "gmicloud.request.failed",
+        "gmicloud.request.submitted",
+    ]
 
 
 async def test_retried_flow_run_resumes_the_request_instead_of_paying_again(
