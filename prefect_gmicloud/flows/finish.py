@@ -26,7 +26,7 @@ from prefect_gmicloud.storage.s3 import S3Destination
 from prefect_gmicloud.tasks.download import download_outcome
 from prefect_gmicloud.tasks.upload import upload_to_s3
 from prefect_gmicloud.tasks.wait import wait_for_request
-from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES
+from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES, DownloadedFile
 
 
 def _resource(request_id: str, model: str) -> dict[str, str]:
@@ -96,8 +96,15 @@ async def finish_request(
     key_parts: tuple[str, ...],
     policy: WaitPolicy | None = None,
     max_download_bytes: int = DEFAULT_MAX_BYTES,
+    stem: str | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> GeneratedVideo:
-    """Wait for the request, download its files, upload them under ``key_parts``, report."""
+    """Wait for the request, download its files, upload them under ``key_parts``, report.
+
+    Files keep their outcome names (``video.mp4``, ``thumbnail.jpg``) unless ``stem`` is given:
+    then the video and thumbnail are ``<stem>.<ext>`` and any other file ``<stem>-<name>``.
+    ``metadata`` is added to every object's.
+    """
     started = time.monotonic()
     try:
         done = await wait_for_request(credentials, request_id, policy)
@@ -111,15 +118,16 @@ async def finish_request(
     waited = time.monotonic() - started
     with tempfile.TemporaryDirectory(prefix="gmicloud-") as workdir:
         files = await download_outcome(done, Path(workdir), max_download_bytes)
-        metadata = {"gmi-request-id": done.request_id, "gmi-model": done.model}
+        tags = {"gmi-request-id": done.request_id, "gmi-model": done.model, **(metadata or {})}
         stored = await asyncio.gather(
             *(
                 upload_to_s3(
-                    f.path, "/".join((*key_parts, f.path.name)), storage, metadata, f.sha256
+                    f.path, "/".join((*key_parts, _object_name(f, done, stem))), storage, tags,
+                    f.sha256,
                 )
                 for f in files
             )
-        )
+        )  # fmt: skip
     by_url = {f.url: s for f, s in zip(files, stored, strict=True)}
     result = GeneratedVideo(
         request_id=done.request_id,
@@ -132,6 +140,14 @@ async def finish_request(
     )
     await _report(result)
     return result
+
+
+def _object_name(file: DownloadedFile, request: GMIRequest, stem: str | None) -> str:
+    if stem is None:
+        return file.path.name
+    if file.url in {a.url for a in (request.video, request.thumbnail) if a is not None}:
+        return f"{stem}{file.path.suffix}"
+    return f"{stem}-{file.path.name}"
 
 
 async def _report(result: GeneratedVideo) -> None:

@@ -1,0 +1,20 @@
+"""Storyboards: the schema, and planning them into validated payloads."""
+
+from prefect_gmicloud.storyboard.plan import PlannedShot, plan_storyboard
+from prefect_gmicloud.storyboard.schema import (
+    Character,
+    Shot,
+    ShotSettings,
+    Storyboard,
+    StoryboardError,
+)
+
+__all__ = [
+    "Character",
+    "PlannedShot",
+    "Shot",
+    "ShotSettings",
+    "Storyboard",
+    "StoryboardError",
+    "plan_storyboard",
+]

@@ -1,0 +1,89 @@
+"""``manifest.json``: what became of each shot, written to S3 as the storyboard progresses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+from prefect_gmicloud.storage.s3 import S3Location, StoredObject
+
+ShotStatus = Literal["planned", "submitted", "stored", "failed"]
+
+
+class ShotRecord(BaseModel):
+    """One shot's state; ``request_id`` is written as soon as the request exists."""
+
+    shot_id: str
+    status: ShotStatus = "planned"
+    inputs_hash: str
+    request_id: str | None = None
+    video: StoredObject | None = None
+    thumbnail: StoredObject | None = None
+    wait_seconds: float | None = None
+    transfer_seconds: float | None = None
+    error: str | None = None
+
+
+class Manifest(BaseModel):
+    """The storyboard's shots in order, plus the final cut and contact sheet when made."""
+
+    storyboard: str
+    updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    shots: list[ShotRecord]
+    final_cut: StoredObject | None = None
+    contact_sheet: StoredObject | None = None
+    #: What the final cut was made from (the shots' sha256s, in order), to reuse it when equal.
+    final_cut_source: str | None = None
+
+    @property
+    def to_rerun(self) -> list[str]:
+        """Shots not stored: run the storyboard again to retry just these."""
+        return [s.shot_id for s in self.shots if s.status != "stored"]
+
+    def shot(self, shot_id: str) -> ShotRecord | None:
+        return next((s for s in self.shots if s.shot_id == shot_id), None)
+
+
+class ManifestStore:
+    """Reads and writes one manifest object; writes are serialized and off the event loop."""
+
+    def __init__(self, location: S3Location, key: str) -> None:
+        self.location = location
+        self.key = key
+        self._lock = asyncio.Lock()
+
+    @property
+    def uri(self) -> str:
+        return self.location.uri(self.key)
+
+    async def load(self) -> Manifest | None:
+        """The stored manifest, or ``None`` when there is none yet."""
+
+        def read() -> Manifest | None:
+            try:
+                body = self.location.client.get_object(Bucket=self.location.bucket, Key=self.key)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    return None
+                raise
+            return Manifest.model_validate(json.loads(body["Body"].read()))
+
+        return await asyncio.to_thread(read)
+
+    async def save(self, manifest: Manifest) -> None:
+        """Write the manifest now (the last write wins; calls are serialized)."""
+        async with self._lock:
+            manifest.updated_at = datetime.now(UTC)
+            body = manifest.model_dump_json(indent=2).encode()
+            await asyncio.to_thread(
+                self.location.client.put_object,
+                Bucket=self.location.bucket,
+                Key=self.key,
+                Body=body,
+                ContentType="application/json",
+            )

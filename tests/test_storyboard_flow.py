@@ -1,0 +1,164 @@
+"""Storyboards end to end: the simulator, a real S3-protocol server and a real Prefect API."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+from prefect_gmicloud import GMICloudCredentials
+from prefect_gmicloud.flows.storyboard import StoryboardIncomplete, run_storyboard
+from prefect_gmicloud.simulator import Simulator
+from prefect_gmicloud.storage import S3Destination, resolve_storage
+from prefect_gmicloud.storyboard import Storyboard, StoryboardError
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+SHOTS = ["arrive", "order", "brew", "serve", "sip", "leave"]
+
+
+def six_shots(**changes: Any) -> Storyboard:
+    data: dict[str, Any] = {
+        "title": "cafe",
+        "characters": {
+            "barista": {"video": "https://refs.example/barista.mp4"},
+            "guest": {"image": "https://refs.example/guest.png"},
+        },
+        "defaults": {"model": "wan2.7-r2v", "resolution": "720P", "ratio": "16:9", "duration": 2},
+        "shots": [
+            {"id": shot, "prompt": f"{{guest}} and {{barista}}: {shot}", "settings": settings}
+            for shot, settings in zip(
+                SHOTS, [{}, {"duration": 3}, {}, {"ratio": "9:16"}, {}, {}], strict=True
+            )
+        ],
+    }
+    return Storyboard.parse(data | changes)
+
+
+def credentials_for(sim: Simulator) -> GMICloudCredentials:
+    return GMICloudCredentials(api_key=sim.api_key, base_url=sim.base_url)
+
+
+def read(bucket: S3Destination, key: str) -> bytes:
+    body = resolve_storage(bucket).client.get_object(Bucket=bucket.bucket, Key=key)["Body"]
+    data: bytes = body.read()
+    return data
+
+
+def duration(path: Path) -> float:
+    with av.open(str(path)) as container:
+        assert container.duration is not None
+        return float(container.duration / 1e6)
+
+
+async def test_six_shots_stored_with_manifest_and_final_cut(
+    make_simulator: Callable[..., Simulator], bucket: S3Destination, tmp_path: Path
+) -> None:
+    sim = make_simulator()
+    result = await run_storyboard(
+        six_shots(), bucket, credentials_for(sim), max_concurrency=3, poll_interval=0.05
+    )
+    assert [s.status for s in result.shots] == ["stored"] * 6
+    assert sim.stats.created == 6 and sim.stats.peak_active <= 3
+    manifest = json.loads(read(bucket, "out/cafe/manifest.json"))
+    assert [s["shot_id"] for s in manifest["shots"]] == SHOTS
+    shot_seconds = 0.0
+    for record in result.shots:
+        assert record.video is not None and record.thumbnail is not None
+        assert record.video.key == f"out/cafe/{record.shot_id}.mp4"
+        assert record.thumbnail.key == f"out/cafe/{record.shot_id}.jpg"
+        data = read(bucket, record.video.key)
+        assert hashlib.sha256(data).hexdigest() == record.video.sha256
+        (tmp_path / f"{record.shot_id}.mp4").write_bytes(data)
+        shot_seconds += duration(tmp_path / f"{record.shot_id}.mp4")
+        assert record.request_id in sim.state.requests
+    assert result.final_cut is not None and result.final_cut.key == "out/cafe/final.mp4"
+    (tmp_path / "final.mp4").write_bytes(read(bucket, result.final_cut.key))
+    assert shot_seconds == pytest.approx(13.0)
+    assert duration(tmp_path / "final.mp4") == pytest.approx(shot_seconds, abs=0.1)
+    assert result.contact_sheet is not None
+    assert read(bucket, result.contact_sheet.key)[:2] == b"\xff\xd8"
+    assert manifest["final_cut"]["key"] == "out/cafe/final.mp4"
+
+
+async def test_rerun_submits_nothing(
+    make_simulator: Callable[..., Simulator], bucket: S3Destination
+) -> None:
+    sim = make_simulator()
+    board = six_shots()
+    await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+    again = await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+    assert sim.stats.calls["submit"] == 6
+    assert (again.submitted, again.resumed, again.reused) == (0, 0, 6)
+    assert again.final_cut is not None
+    forced = await run_storyboard(
+        board, bucket, credentials_for(sim), force=True, final_cut=False, poll_interval=0.05
+    )
+    assert forced.submitted == 6 and sim.stats.calls["submit"] == 12
+
+
+async def test_a_failed_shot_does_not_sink_the_others_and_is_retried_alone(
+    make_simulator: Callable[..., Simulator], bucket: S3Destination
+) -> None:
+    sim = make_simulator()
+    original_create = sim.state.create
+
+    def fail_brew(model: str, payload: dict[str, Any], org_id: str) -> Any:
+        request = original_create(model, payload, org_id)
+        if "brew" in payload["prompt"] and sim.stats.created <= 6:
+            request.ends = "failed"
+        return request
+
+    sim.state.create = fail_brew  # type: ignore[method-assign]
+    board = six_shots()
+    with pytest.raises(StoryboardIncomplete, match=r"5 shot\(s\) stored, 1 failed \(brew\)"):
+        await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+    manifest = json.loads(read(bucket, "out/cafe/manifest.json"))
+    brew = next(s for s in manifest["shots"] if s["shot_id"] == "brew")
+    assert brew["status"] == "failed" and "did not converge" in brew["error"]
+    assert manifest["final_cut"] is None
+    result = await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+    assert (result.submitted, result.reused) == (1, 5)
+    assert sim.stats.calls["submit"] == 7 and result.final_cut is not None
+
+
+async def test_requests_already_paid_for_are_resumed_not_resubmitted(
+    make_simulator: Callable[..., Simulator], bucket: S3Destination
+) -> None:
+    sim = make_simulator(processing_seconds=1.5)
+    board = six_shots(shots=six_shots().shots[:2])
+    with pytest.raises(StoryboardIncomplete, match="2 failed"):
+        await run_storyboard(
+            board, bucket, credentials_for(sim), poll_interval=0.05, processing_timeout=0.3
+        )
+    assert sim.stats.calls["submit"] == 2  # both timed out, still running on the "GMI" side
+    result = await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+    assert (result.submitted, result.resumed) == (0, 2)
+    assert sim.stats.calls["submit"] == 2 and sim.stats.duplicate_submits == 0
+
+
+async def test_invalid_storyboard_sends_nothing(sim: Simulator, bucket: S3Destination) -> None:
+    board = six_shots()
+    bad = board.model_copy(
+        update={
+            "shots": [
+                *board.shots[:2],
+                board.shots[2].model_copy(update={"prompt": "{ghost} appears"}),
+                board.shots[3].model_copy(update={"id": "arrive"}),
+            ]
+        }
+    )
+    with pytest.raises(StoryboardError) as caught:
+        await run_storyboard(bad, bucket, credentials_for(sim))
+    assert caught.value.problems == [
+        "shot brew: prompt names unknown character {ghost} (known: barista, guest)",
+        "shot arrive: duplicate shot id",
+    ]
+    assert sum(sim.stats.calls.values()) == 0
+    listing = resolve_storage(bucket).client.list_objects_v2(Bucket=bucket.bucket)
+    assert listing.get("KeyCount", 0) == 0
