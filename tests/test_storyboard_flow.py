@@ -162,3 +162,22 @@ async def test_invalid_storyboard_sends_nothing(sim: Simulator, bucket: S3Destin
     assert sum(sim.stats.calls.values()) == 0
     listing = resolve_storage(bucket).client.list_objects_v2(Bucket=bucket.bucket)
     assert listing.get("KeyCount", 0) == 0
+
+
+async def test_a_global_concurrency_limit_caps_requests_in_flight(
+    make_simulator: Callable[..., Simulator], bucket: S3Destination
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    async with get_client() as prefect:
+        await prefect.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name="gmi-quota-test", limit=2)
+        )
+    sim = make_simulator(processing_seconds=0.5)
+    result = await run_storyboard(
+        six_shots(), bucket, credentials_for(sim), max_concurrency=6,
+        concurrency_limit="gmi-quota-test", final_cut=False, poll_interval=0.05,
+    )  # fmt: skip
+    assert [s.status for s in result.shots] == ["stored"] * 6
+    assert sim.stats.peak_active == 2

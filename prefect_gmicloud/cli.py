@@ -1,0 +1,140 @@
+"""``prefect-gmicloud``: run storyboards, check requests, serve the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from prefect_gmicloud.blocks.credentials import GMICloudCredentials
+from prefect_gmicloud.client.http import DEFAULT_BASE_URL
+from prefect_gmicloud.errors import GMICloudError
+from prefect_gmicloud.storage.s3 import S3Destination
+from prefect_gmicloud.storyboard import Storyboard, StoryboardError, plan_storyboard
+
+app = typer.Typer(help="GMI Cloud video generation with Prefect.", no_args_is_help=True)
+storyboard_app = typer.Typer(help="Validate and run storyboards.", no_args_is_help=True)
+request_app = typer.Typer(help="Inspect GMI requests.", no_args_is_help=True)
+app.add_typer(storyboard_app, name="storyboard")
+app.add_typer(request_app, name="request")
+console = Console()
+
+CredentialsOption = Annotated[
+    str, typer.Option(help="A saved GMICloudCredentials block, used unless --api-key-env is set.")
+]
+KeyEnvOption = Annotated[
+    str | None, typer.Option(help="Read the API key from this environment variable instead.")
+]
+BaseUrlOption = Annotated[str, typer.Option(help="The API root (the simulator's, for tests).")]
+
+
+def _credentials(block: str, api_key_env: str | None, base_url: str) -> GMICloudCredentials | str:
+    if api_key_env is None:
+        return block
+    key = os.environ.get(api_key_env, "")
+    if not key:
+        raise typer.BadParameter(f"${api_key_env} is empty or unset", param_hint="--api-key-env")
+    return GMICloudCredentials(api_key=key, base_url=base_url)
+
+
+def _load(file: Path) -> Storyboard:
+    try:
+        return Storyboard.load(file)
+    except StoryboardError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]cannot read {file}: {exc}[/red]")
+        raise typer.Exit(1) from None
+
+
+@storyboard_app.command("validate")
+def validate(file: Path) -> None:
+    """Check a storyboard and show what each shot will ask for; sends nothing."""
+    board = _load(file)
+    try:
+        planned = plan_storyboard(board)
+    except StoryboardError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    table = Table(title=f"storyboard {board.title}: {len(planned)} shots")
+    for column in ("shot", "model", "prompt sent"):
+        table.add_column(column)
+    for shot in planned:
+        table.add_row(shot.shot_id, shot.payload.model_id, shot.payload.to_payload().get("prompt"))
+    console.print(table)
+
+
+@storyboard_app.command("run")
+def run(
+    file: Path,
+    bucket: Annotated[str, typer.Option(help="Where the videos go.")],
+    prefix: Annotated[str, typer.Option(help="A folder in the bucket.")] = "gmicloud",
+    endpoint_url: Annotated[str | None, typer.Option(help="An S3-compatible endpoint.")] = None,
+    credentials: CredentialsOption = "gmicloud",
+    api_key_env: KeyEnvOption = None,
+    base_url: BaseUrlOption = DEFAULT_BASE_URL,
+    max_concurrency: Annotated[int, typer.Option(min=1, max=256)] = 4,
+    concurrency_limit: Annotated[
+        str | None, typer.Option(help="A Prefect global concurrency limit shared by workers.")
+    ] = None,
+    final_cut: Annotated[bool, typer.Option(help="Join the shots into final.mp4.")] = True,
+    force: Annotated[bool, typer.Option(help="Regenerate shots already stored.")] = False,
+) -> None:
+    """Generate every shot of FILE and store it with a manifest (S3 keys from the AWS chain)."""
+    from prefect_gmicloud.flows.storyboard import run_storyboard
+
+    board = _load(file)
+    storage = S3Destination(bucket=bucket, prefix=prefix, endpoint_url=endpoint_url)
+    gmi = _credentials(credentials, api_key_env, base_url)
+    try:
+        result = asyncio.run(
+            run_storyboard(
+                board, storage, gmi, max_concurrency=max_concurrency,
+                concurrency_limit=concurrency_limit, final_cut=final_cut, force=force,
+            )
+        )  # fmt: skip
+    except (GMICloudError, StoryboardError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"manifest: {result.manifest_uri}")
+    if result.final_cut:
+        console.print(f"final cut: {result.final_cut.uri}")
+
+
+@request_app.command("status")
+def status(
+    request_id: str,
+    credentials: CredentialsOption = "gmicloud",
+    api_key_env: KeyEnvOption = None,
+    base_url: BaseUrlOption = DEFAULT_BASE_URL,
+) -> None:
+    """Print a request's record as JSON."""
+
+    async def fetch() -> str:
+        gmi = _credentials(credentials, api_key_env, base_url)
+        block = gmi if isinstance(gmi, GMICloudCredentials) else await GMICloudCredentials.load(gmi)
+        async with block.get_client() as client:
+            return (await client.get(request_id)).model_dump_json(indent=2)
+
+    try:
+        console.print_json(asyncio.run(fetch()))
+    except GMICloudError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
+@app.command(
+    "simulator",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def simulator(context: typer.Context) -> None:
+    """Serve the local GMI simulator (options as `python -m prefect_gmicloud.simulator -h`)."""
+    from prefect_gmicloud.simulator.__main__ import main
+
+    raise typer.Exit(main(context.args))

@@ -1,0 +1,54 @@
+"""The deployments build, their parameters fit the flow, and the UI form has the model enums."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prefect.flows import Flow, load_flow_from_entrypoint
+from prefect.utilities.callables import parameter_schema
+
+from prefect_gmicloud.flows.storyboard import run_storyboard
+from prefect_gmicloud.storyboard import Storyboard, plan_storyboard
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC: dict[str, Any] = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text())
+
+
+def test_storyboard_form_offers_the_model_enums() -> None:
+    schema = parameter_schema(run_storyboard).model_dump()
+    assert {"storyboard", "storage", "credentials", "max_concurrency"} <= set(schema["properties"])
+    settings = schema["definitions"]["ShotSettings"]["properties"]
+    (choice,) = [option for option in settings["model"]["anyOf"] if "enum" in option]
+    assert choice["enum"] == ["wan2.7-r2v", "wan2.6-r2v"]
+    (ratio,) = [option for option in settings["ratio"]["anyOf"] if "enum" in option]
+    assert ratio["enum"] == ["16:9", "9:16", "1:1", "4:3", "3:4"]
+    assert "Character" in schema["definitions"] and "Shot" in schema["definitions"]
+
+
+def test_prefect_yaml_deployments_point_at_the_flow_with_valid_parameters() -> None:
+    assert [d["name"] for d in SPEC["deployments"]] == ["cafe-nightly", "storyboard-on-demand"]
+    for deployment in SPEC["deployments"]:
+        flow: Flow[..., Any] = load_flow_from_entrypoint(str(ROOT / deployment["entrypoint"]))
+        assert flow.name == run_storyboard.name
+        parameters = flow.validate_parameters(deployment["parameters"])
+        assert plan_storyboard(parameters["storyboard"])  # the example is a valid storyboard
+        assert "api_key" not in str(deployment["parameters"])
+    assert SPEC["deployments"][0]["schedules"][0]["cron"] == "0 2 * * *"
+
+
+def test_example_storyboard_is_the_deployed_one() -> None:
+    deployed = SPEC["definitions"]["storyboard_parameters"]["storyboard"]
+    assert Storyboard.parse(deployed) == Storyboard.load(ROOT / "examples" / "cafe.yaml")
+
+
+def test_serve_builds_both_deployments() -> None:
+    spec = importlib.util.spec_from_file_location("serve", ROOT / "deployments" / "serve.py")
+    assert spec is not None and spec.loader is not None
+    serve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(serve)
+    built = serve.deployments()
+    assert [d.name for d in built] == ["cafe-nightly", "storyboard-on-demand"]
+    assert built[0].schedules and not built[1].schedules
