@@ -1,4 +1,4 @@
-"""prefect-gmicloud: GMI Cloud's request-queue video generation as Prefect blocks and tasks."""
+"""prefect-gmicloud: GMI Cloud's request-queue video generation as Prefect blocks, tasks, flows."""
 
 from prefect_gmicloud.blocks import GMICloudCredentials
 from prefect_gmicloud.client import (
@@ -28,6 +28,13 @@ from prefect_gmicloud.errors import (
     TransportError,
     WaitTimeout,
 )
+from prefect_gmicloud.flows import (
+    CollectedRequest,
+    GeneratedVideo,
+    collect_requests,
+    generate_video,
+)
+from prefect_gmicloud.flows.storyboard import StoryboardResult, run_storyboard
 from prefect_gmicloud.models import (
     PAYLOAD_MODELS,
     GMIPayload,
@@ -41,18 +48,23 @@ from prefect_gmicloud.models import (
     Wan27VideoEditPayload,
     build_payload,
 )
+from prefect_gmicloud.storage import S3Destination, StoredObject
+from prefect_gmicloud.storyboard import Storyboard, StoryboardError
+from prefect_gmicloud.tasks import download_outcome, submit_request, upload_to_s3, wait_for_request
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "PAYLOAD_MODELS",
     "APIError",
     "AuthenticationError",
+    "CollectedRequest",
     "DownloadError",
     "GMICloudClient",
     "GMICloudCredentials",
     "GMICloudError",
     "GMIPayload",
     "GMIRequest",
+    "GeneratedVideo",
     "IntegrityError",
     "InvalidRequestError",
     "MediaAsset",
@@ -65,7 +77,12 @@ __all__ = [
     "RequestFailed",
     "RequestStatus",
     "RetryPolicy",
+    "S3Destination",
     "ServerError",
+    "StoredObject",
+    "Storyboard",
+    "StoryboardError",
+    "StoryboardResult",
     "SubmitOutcomeUnknown",
     "TransportError",
     "WaitPolicy",
@@ -78,4 +95,11 @@ __all__ = [
     "Wan27T2VPayload",
     "Wan27VideoEditPayload",
     "build_payload",
+    "collect_requests",
+    "download_outcome",
+    "generate_video",
+    "run_storyboard",
+    "submit_request",
+    "upload_to_s3",
+    "wait_for_request",
 ]

@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
 from prefect_gmicloud.client.http import DEFAULT_BASE_URL
 from prefect_gmicloud.errors import GMICloudError
+from prefect_gmicloud.models.base import describe_errors
 from prefect_gmicloud.storage.s3 import S3Destination
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError, plan_storyboard
 
@@ -90,7 +92,10 @@ def run(
     from prefect_gmicloud.flows.storyboard import run_storyboard
 
     board = _load(file)
-    storage = S3Destination(bucket=bucket, prefix=prefix, endpoint_url=endpoint_url)
+    try:
+        storage = S3Destination(bucket=bucket, prefix=prefix, endpoint_url=endpoint_url)
+    except ValidationError as exc:
+        raise typer.BadParameter("; ".join(describe_errors(exc)), param_hint="--bucket") from None
     gmi = _credentials(credentials, api_key_env, base_url)
     try:
         result = asyncio.run(

@@ -42,6 +42,12 @@ def test_unreadable_storyboards_are_refused(tmp_path: Path, content: str) -> Non
     assert result.exit_code == 1 and "Traceback" not in result.output
 
 
+def test_bad_bucket_is_a_clear_error() -> None:
+    cafe = str(ROOT / "examples" / "cafe.yaml")
+    result = runner.invoke(app, ["storyboard", "run", cafe, "--bucket", "x"])
+    assert result.exit_code == 2 and "bucket: at least 3 characters, got 1" in result.output
+
+
 def test_request_status_reads_a_request(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
     async def submit() -> GMIRequest:
         async with client_for(sim) as client:
