@@ -7,7 +7,7 @@ import random
 import pytest
 
 from prefect_gmicloud import GMIRequest, WaitPolicy, WaitTimeout
-from prefect_gmicloud.client.polling import WaitTracker
+from prefect_gmicloud.client.polling import DurationMemory, WaitTracker
 
 
 def status(value: str) -> GMIRequest:
@@ -94,3 +94,15 @@ def test_invalid_policies_are_refused() -> None:
         WaitPolicy(initial_interval=0)
     with pytest.raises(ValueError, match="jitter"):
         WaitPolicy(jitter=2)
+
+
+def test_duration_memory_plans_from_the_shortest_recent_time() -> None:
+    memory = DurationMemory(window=3)
+    assert memory.floor("m") is None
+    for seconds in (120.0, 40.0, 300.0):
+        memory.record("m", seconds)
+    assert memory.floor("m") == 40.0
+    memory.record("m", 90.0)
+    memory.record("m", 95.0)  # 40 s has left the window
+    assert memory.floor("m") == 90.0
+    assert memory.floor("other") is None

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr
 
-from prefect_gmicloud.client.polling import WaitPolicy, WaitTracker
+from prefect_gmicloud.client.polling import DurationMemory, WaitPolicy, WaitTracker
 from prefect_gmicloud.client.records import GMIRequest, ModelInfo, RequestStatus
 from prefect_gmicloud.client.retry import (
     RETRYABLE_STATUS_CODES,
@@ -117,18 +117,6 @@ class ClientStats:
     retries: Counter[str] = field(default_factory=Counter)
     reconciled: int = 0
     resubmitted_after_lookup: int = 0
-
-
-@dataclass
-class _LearnedDurations:
-    """Per model, a moving average of processing time, to plan the first poll of later waits."""
-
-    weight: float = 0.3
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def record(self, model: str, duration: float) -> None:
-        old = self.seconds.get(model)
-        self.seconds[model] = duration if old is None else old + self.weight * (duration - old)
 
 
 def error_message(response: httpx.Response) -> str:
@@ -236,7 +224,7 @@ class GMICloudClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._submitted_ids: set[str] = set()
-        self._durations = _LearnedDurations()
+        self._durations = DurationMemory()
         headers = {"User-Agent": _user_agent(), "Accept": "application/json"}
         if organization_id:
             headers["X-Organization-ID"] = organization_id
@@ -469,7 +457,8 @@ class GMICloudClient:
         """Poll until the request is terminal and return its final record.
 
         The schedule is :class:`WaitPolicy`'s (``self.wait_policy`` by default); once this client
-        has seen a model finish, later waits plan their first poll from its typical duration.
+        has seen a model finish, later waits skip polling during the shortest processing time
+        it has seen for that model recently.
         ``on_change`` (a function or a coroutine function) is called with the record each time
         the status changes.
 
@@ -498,7 +487,7 @@ class GMICloudClient:
             await self._sleep(delay)
 
     def _with_learned(self, policy: WaitPolicy, model: str) -> WaitPolicy:
-        learned = self._durations.seconds.get(model)
+        learned = self._durations.floor(model)
         if policy.expected_duration is not None or learned is None:
             return policy
         return WaitPolicy(**{**policy.__dict__, "expected_duration": learned})

@@ -7,6 +7,7 @@ time it was seen and answers with the next delay, or raises :class:`WaitTimeout`
 from __future__ import annotations
 
 import random
+from collections import deque
 from dataclasses import dataclass, field
 
 from prefect_gmicloud.client.records import GMIRequest, RequestStatus
@@ -20,8 +21,9 @@ class WaitPolicy:
     The interval starts at ``initial_interval`` and grows by ``growth`` up to ``max_interval``,
     with jitter (each delay is drawn from ``[interval * (1 - jitter), interval]``). The interval
     restarts whenever the status changes, so a fresh ``processing`` is watched closely again.
-    When the model's ``expected_duration`` is known, the first poll after processing starts is
-    planned for shortly before that duration instead of growing blindly towards it.
+    When ``expected_duration`` is known (the processing time under which this model's requests
+    are not expected to finish, e.g. the shortest seen recently), the first poll after processing
+    starts is planned for ``expected_lead`` of it instead of polling through it.
 
     Attributes:
         queue_timeout: most seconds a request may wait before processing starts (None: no limit).
@@ -35,7 +37,7 @@ class WaitPolicy:
     queue_timeout: float | None = 3600.0
     processing_timeout: float | None = 3600.0
     expected_duration: float | None = None
-    #: Poll this fraction of ``expected_duration`` after processing starts, then tighten.
+    #: Poll this fraction of ``expected_duration`` after processing starts, then as usual.
     expected_lead: float = 0.85
 
     def __post_init__(self) -> None:
@@ -130,3 +132,25 @@ class WaitTracker:
             return delay
         until_deadline = since + limit - now
         return max(min(delay, until_deadline + 0.001), 0.0)
+
+
+@dataclass
+class DurationMemory:
+    """Per model, the last processing times seen; plans later waits from the shortest of them.
+
+    The shortest, not the mean: processing times spread widely (30 s to 5 min for one model),
+    and planning from the mean leaves every faster request waiting to be noticed
+    (benchmarks/polling.py measured a 25 s mean delay that way).
+    """
+
+    window: int = 20
+    seen: dict[str, deque[float]] = field(default_factory=dict)
+
+    def record(self, model: str, seconds: float) -> None:
+        """Remember one finished request's processing time."""
+        self.seen.setdefault(model, deque(maxlen=self.window)).append(seconds)
+
+    def floor(self, model: str) -> float | None:
+        """The shortest recent processing time of ``model``, or ``None`` before any."""
+        recent = self.seen.get(model)
+        return min(recent) if recent else None
