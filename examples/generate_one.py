@@ -11,9 +11,8 @@ import argparse
 import asyncio
 from pathlib import Path
 
-import httpx
-
 from prefect_gmicloud import DEFAULT_BASE_URL, GMICloudClient, WaitPolicy, Wan27R2VPayload
+from prefect_gmicloud.transfer import download_file
 
 
 async def generate(base_url: str, api_key: str, out: Path, duration: int) -> None:
@@ -33,12 +32,9 @@ async def generate(base_url: str, api_key: str, out: Path, duration: int) -> Non
         done = await client.wait(request.request_id, on_change=lambda r: print(f"  {r.status}"))
     video = done.video
     assert video is not None, "the outcome has no video"
-    # Result links are public storage: a separate client, never the API key.
-    async with httpx.AsyncClient(timeout=60) as storage:
-        response = await storage.get(video.url)
-        response.raise_for_status()
-    await asyncio.to_thread(out.write_bytes, response.content)
-    print(f"saved {out} ({len(response.content)} bytes)")
+    # Streamed, resumable and verified; result links are public storage: never the API key.
+    file = await download_file(video.url, out)
+    print(f"saved {out} ({file.size} bytes, sha256 {file.sha256})")
 
 
 def main() -> None:

@@ -15,6 +15,8 @@ from rich.table import Table
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
 from prefect_gmicloud.client.http import DEFAULT_BASE_URL
 from prefect_gmicloud.errors import GMICloudError
+from prefect_gmicloud.flows.generate import load_credentials
+from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.models.base import describe_errors
 from prefect_gmicloud.storage.s3 import S3Destination
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError, plan_storyboard
@@ -89,8 +91,6 @@ def run(
     force: Annotated[bool, typer.Option(help="Regenerate shots already stored.")] = False,
 ) -> None:
     """Generate every shot of FILE and store it with a manifest (S3 keys from the AWS chain)."""
-    from prefect_gmicloud.flows.storyboard import run_storyboard
-
     board = _load(file)
     try:
         storage = S3Destination(bucket=bucket, prefix=prefix, endpoint_url=endpoint_url)
@@ -122,8 +122,7 @@ def status(
     """Print a request's record as JSON."""
 
     async def fetch() -> str:
-        gmi = _credentials(credentials, api_key_env, base_url)
-        block = gmi if isinstance(gmi, GMICloudCredentials) else await GMICloudCredentials.load(gmi)
+        block = await load_credentials(_credentials(credentials, api_key_env, base_url))
         async with block.get_client() as client:
             return (await client.get(request_id)).model_dump_json(indent=2)
 

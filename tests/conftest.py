@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from prefect_gmicloud import GMICloudClient, RetryPolicy, WaitPolicy
+from prefect_gmicloud import GMICloudClient, GMICloudCredentials, RetryPolicy, WaitPolicy
 from prefect_gmicloud.simulator import Simulator, SimulatorConfig
 from prefect_gmicloud.storage import S3Destination
 
@@ -70,6 +70,18 @@ async def client(sim: Simulator) -> AsyncIterator[GMICloudClient]:
     """A client of ``sim`` with fast retry and polling timings."""
     async with client_for(sim) as gmi:
         yield gmi
+
+
+def credentials_for(sim: Simulator) -> GMICloudCredentials:
+    """A credentials block for ``sim``."""
+    return GMICloudCredentials(api_key=sim.api_key, base_url=sim.base_url)
+
+
+def read_object(bucket: S3Destination, key: str) -> bytes:
+    """An object's bytes, read back from the S3 server."""
+    body = bucket.s3_client().get_object(Bucket=bucket.bucket, Key=key)["Body"]
+    data: bytes = body.read()
+    return data
 
 
 def client_for(sim: Simulator, **options: Any) -> GMICloudClient:

@@ -22,10 +22,8 @@ async def finished_request(sim: Simulator, **payload_changes: object) -> GMIRequ
 
 
 def served_file(sim: Simulator, request: GMIRequest) -> bytes:
-    """The bytes the simulator serves for the request's video, read from its cache."""
-    path = sim.apps._file_path(sim.state.requests[request.request_id], "video.mp4")
-    assert path is not None
-    return path.read_bytes()
+    """The bytes the simulator serves for the request's video."""
+    return sim.served_file(request.request_id, "video.mp4").read_bytes()
 
 
 async def test_download_is_complete_and_hashed(sim: Simulator, tmp_path: Path) -> None:

@@ -27,7 +27,13 @@ from prefect_gmicloud.flows.finish import log_requests_left_running, requests_of
 from prefect_gmicloud.simulator import FaultRates, Simulator
 from prefect_gmicloud.storage import S3Destination, resolve_storage
 from prefect_gmicloud.tasks import submit_request, wait_for_request
-from tests.conftest import R2V_PAYLOAD, PrefectPlaces, client_for
+from tests.conftest import (
+    R2V_PAYLOAD,
+    PrefectPlaces,
+    client_for,
+    credentials_for,
+    read_object,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -52,19 +58,12 @@ async def event_names(request_id: str, expected: int) -> list[str]:
             await asyncio.sleep(0.5)
 
 
-def credentials_for(sim: Simulator) -> GMICloudCredentials:
-    return GMICloudCredentials(api_key=sim.api_key, base_url=sim.base_url)
-
-
 def served_sha256(sim: Simulator, request_id: str, name: str) -> str:
-    path = sim.apps._file_path(sim.state.requests[request_id], name)
-    assert path is not None
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(sim.served_file(request_id, name).read_bytes()).hexdigest()
 
 
 def stored_sha256(bucket: S3Destination, key: str) -> str:
-    body = resolve_storage(bucket).client.get_object(Bucket=bucket.bucket, Key=key)["Body"]
-    return hashlib.sha256(body.read()).hexdigest()
+    return hashlib.sha256(read_object(bucket, key)).hexdigest()
 
 
 async def test_generate_video_stores_the_video_and_thumbnail(

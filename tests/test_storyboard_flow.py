@@ -11,11 +11,11 @@ from typing import Any
 import av
 import pytest
 
-from prefect_gmicloud import GMICloudCredentials
 from prefect_gmicloud.flows.storyboard import StoryboardIncomplete, run_storyboard
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import S3Destination, resolve_storage
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError
+from tests.conftest import credentials_for, read_object
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -40,16 +40,6 @@ def six_shots(**changes: Any) -> Storyboard:
     return Storyboard.parse(data | changes)
 
 
-def credentials_for(sim: Simulator) -> GMICloudCredentials:
-    return GMICloudCredentials(api_key=sim.api_key, base_url=sim.base_url)
-
-
-def read(bucket: S3Destination, key: str) -> bytes:
-    body = resolve_storage(bucket).client.get_object(Bucket=bucket.bucket, Key=key)["Body"]
-    data: bytes = body.read()
-    return data
-
-
 def duration(path: Path) -> float:
     with av.open(str(path)) as container:
         assert container.duration is not None
@@ -65,24 +55,24 @@ async def test_six_shots_stored_with_manifest_and_final_cut(
     )
     assert [s.status for s in result.shots] == ["stored"] * 6
     assert sim.stats.created == 6 and sim.stats.peak_active <= 3
-    manifest = json.loads(read(bucket, "out/cafe/manifest.json"))
+    manifest = json.loads(read_object(bucket, "out/cafe/manifest.json"))
     assert [s["shot_id"] for s in manifest["shots"]] == SHOTS
     shot_seconds = 0.0
     for record in result.shots:
         assert record.video is not None and record.thumbnail is not None
         assert record.video.key == f"out/cafe/{record.shot_id}.mp4"
         assert record.thumbnail.key == f"out/cafe/{record.shot_id}.jpg"
-        data = read(bucket, record.video.key)
+        data = read_object(bucket, record.video.key)
         assert hashlib.sha256(data).hexdigest() == record.video.sha256
         (tmp_path / f"{record.shot_id}.mp4").write_bytes(data)
         shot_seconds += duration(tmp_path / f"{record.shot_id}.mp4")
         assert record.request_id in sim.state.requests
     assert result.final_cut is not None and result.final_cut.key == "out/cafe/final.mp4"
-    (tmp_path / "final.mp4").write_bytes(read(bucket, result.final_cut.key))
+    (tmp_path / "final.mp4").write_bytes(read_object(bucket, result.final_cut.key))
     assert shot_seconds == pytest.approx(13.0)
     assert duration(tmp_path / "final.mp4") == pytest.approx(shot_seconds, abs=0.1)
     assert result.contact_sheet is not None
-    assert read(bucket, result.contact_sheet.key)[:2] == b"\xff\xd8"
+    assert read_object(bucket, result.contact_sheet.key)[:2] == b"\xff\xd8"
     assert manifest["final_cut"]["key"] == "out/cafe/final.mp4"
 
 
@@ -118,7 +108,7 @@ async def test_a_failed_shot_does_not_sink_the_others_and_is_retried_alone(
     board = six_shots()
     with pytest.raises(StoryboardIncomplete, match=r"5 shot\(s\) stored, 1 failed \(brew\)"):
         await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
-    manifest = json.loads(read(bucket, "out/cafe/manifest.json"))
+    manifest = json.loads(read_object(bucket, "out/cafe/manifest.json"))
     brew = next(s for s in manifest["shots"] if s["shot_id"] == "brew")
     assert brew["status"] == "failed" and "did not converge" in brew["error"]
     assert manifest["final_cut"] is None

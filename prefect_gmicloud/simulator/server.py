@@ -98,6 +98,13 @@ class Simulator:
         """What the simulator has received so far."""
         return self.state.stats
 
+    def served_file(self, request_id: str, name: str) -> Path:
+        """The local file behind an output URL (``video.mp4``, ``thumb.jpg``...), for checks."""
+        path = self.apps._file_path(self.state.requests[request_id], name)
+        if path is None:
+            raise KeyError(f"request {request_id} has no file {name!r}")
+        return path
+
     async def serve(self) -> None:
         """Serve until stopped (both hosts, on the current event loop)."""
         await asyncio.gather(
