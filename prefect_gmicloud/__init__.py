@@ -3,6 +3,7 @@
 from prefect_gmicloud.blocks import GMICloudCredentials
 from prefect_gmicloud.client import (
     DEFAULT_BASE_URL,
+    DurationModel,
     GMICloudClient,
     GMIRequest,
     MediaAsset,
@@ -59,6 +60,7 @@ __all__ = [
     "AuthenticationError",
     "CollectedRequest",
     "DownloadError",
+    "DurationModel",
     "GMICloudClient",
     "GMICloudCredentials",
     "GMICloudError",

@@ -1,13 +1,14 @@
-"""The wait schedule on a fake clock: growth, jitter, planning from duration, two deadlines."""
+"""The wait schedule on a fake clock: growth, jitter, planning from durations, two deadlines."""
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
 
 from prefect_gmicloud import GMIRequest, WaitPolicy, WaitTimeout
-from prefect_gmicloud.client.polling import DurationMemory, WaitTracker
+from prefect_gmicloud.client.polling import DurationMemory, DurationModel, WaitTracker
 
 
 def status(value: str) -> GMIRequest:
@@ -69,11 +70,11 @@ def test_queue_deadline_raises_with_the_request_id() -> None:
 def test_processing_deadline_counts_from_processing_start() -> None:
     watch = tracker(WaitPolicy(queue_timeout=60, processing_timeout=100))
     watch.observe(status("queued"), 0.0)
-    watch.observe(status("processing"), 50.0)
-    assert watch.observe(status("processing"), 149.0) is not None  # 170 s waited in all: fine
+    watch.observe(status("processing"), 50.0)  # started between 0 and 50: counted from 25
+    assert watch.observe(status("processing"), 124.0) is not None  # 124 s waited in all: fine
     with pytest.raises(WaitTimeout) as caught:
-        watch.observe(status("processing"), 151.0)
-    assert caught.value.phase == "processing" and caught.value.elapsed == pytest.approx(151.0)
+        watch.observe(status("processing"), 126.0)
+    assert caught.value.phase == "processing" and caught.value.elapsed == pytest.approx(126.0)
 
 
 def test_sleep_never_passes_a_deadline_by_much() -> None:
@@ -81,12 +82,55 @@ def test_sleep_never_passes_a_deadline_by_much() -> None:
     assert watch.observe(status("queued"), 20.0) == pytest.approx(5.001)
 
 
-def test_expected_duration_plans_the_first_poll_then_tightens() -> None:
-    policy = WaitPolicy(initial_interval=1, growth=2, jitter=0, expected_duration=100)
-    watch = tracker(policy)
-    first = watch.observe(status("processing"), 0.0)
-    assert first == pytest.approx(85.0)
-    assert watch.observe(status("processing"), 85.0) == 2  # back to short intervals near the end
+def test_known_durations_skip_polls_where_nothing_ends() -> None:
+    model = DurationModel(median=120, spread=0.5)
+    watch = tracker(WaitPolicy(jitter=0, max_interval=60, durations=model))
+    queued = watch.observe(status("queued"), 0.0)
+    assert queued == pytest.approx(model.quantile(0.05))  # ~53 s: nothing ends sooner
+    first = watch.observe(status("processing"), 10.0)
+    assert first is not None and first > 20  # nothing ends in the first seconds
+    assert watch.processing_since == 5.0  # midway between the two reads
+    early = watch.observe(status("processing"), 70.0)
+    late = watch.observe(status("processing"), 125.0)
+    assert early is not None and late is not None and late < early < first
+
+
+def test_the_planned_interval_follows_call_cost() -> None:
+    model = DurationModel(median=100, spread=0.5)
+    delays = []
+    for cost in (0.05, 0.2):
+        watch = tracker(WaitPolicy(jitter=0, durations=model, call_cost=cost))
+        watch.observe(status("processing"), 0.0)
+        delays.append(watch.observe(status("processing"), 100.0))
+    assert delays[0] is not None and delays[1] is not None
+    assert delays[1] / delays[0] == pytest.approx(2, rel=0.1)  # ~ sqrt(call_cost)
+    assert delays[1] == pytest.approx(model.poll_interval(100.0, 0.2, 1.0, 15.0))
+
+
+def test_the_planned_interval_never_sleeps_past_where_requests_end() -> None:
+    quick = DurationModel(median=0.2, spread=0.1)  # a fast model: ends at 0.2 s, give or take
+    interval = quick.poll_interval(0.05, call_cost=0.1, low=0.01, high=15.0)
+    assert 0.1 < interval < 0.35
+    assert quick.poll_interval(0.0, call_cost=0.1, low=0.01, high=15.0) < 0.35
+
+
+def test_the_planned_interval_keeps_its_mean_under_jitter() -> None:
+    model = DurationModel(median=100, spread=0.5)
+    watch = tracker(WaitPolicy(jitter=0.5, durations=model))
+    watch.observe(status("processing"), 0.0)
+    delays = [watch.observe(status("processing"), 100.0) for _ in range(2000)]
+    planned = model.poll_interval(100.0, 0.1, 1.0, 15.0)
+    assert sum(d or 0 for d in delays) / len(delays) == pytest.approx(planned, rel=0.03)
+
+
+def test_duration_model_fits_samples() -> None:
+    fitted = DurationModel.from_samples([60.0, 120.0, 240.0])
+    assert fitted.median == pytest.approx(120.0)
+    assert fitted.spread == pytest.approx(math.log(2))
+    assert DurationModel.from_samples([5.0, 5.0]).spread == 0.1  # never certain
+    assert fitted.quantile(0.5) == pytest.approx(120.0)
+    assert fitted.ending_within(0.0, 120.0) == pytest.approx(0.5)
+    assert fitted.ending_within(240.0, 10.0) > fitted.ending_within(60.0, 10.0)
 
 
 def test_invalid_policies_are_refused() -> None:
@@ -96,13 +140,17 @@ def test_invalid_policies_are_refused() -> None:
         WaitPolicy(jitter=2)
 
 
-def test_duration_memory_plans_from_the_shortest_recent_time() -> None:
-    memory = DurationMemory(window=3)
-    assert memory.floor("m") is None
-    for seconds in (120.0, 40.0, 300.0):
-        memory.record("m", seconds)
-    assert memory.floor("m") == 40.0
-    memory.record("m", 90.0)
-    memory.record("m", 95.0)  # 40 s has left the window
-    assert memory.floor("m") == 90.0
-    assert memory.floor("other") is None
+def test_duration_memory_learns_per_api_and_model_after_enough_samples() -> None:
+    memory = DurationMemory(window=3, min_samples=2)
+    memory.record("https://a", "m", 100.0)
+    assert memory.model("https://a", "m") is None  # one time is no distribution
+    memory.record("https://a", "m", 100.0)
+    learned = memory.model("https://a", "m")
+    assert learned is not None and learned.median == pytest.approx(100.0)
+    for seconds in (10.0, 10.0, 10.0):
+        memory.record("https://a", "m", seconds)  # the window keeps the last three
+    learned = memory.model("https://a", "m")
+    assert learned is not None and learned.median == pytest.approx(10.0)
+    assert memory.model("https://b", "m") is None and memory.model("https://a", "x") is None
+    memory.clear()
+    assert memory.model("https://a", "m") is None

@@ -16,6 +16,7 @@ from prefect_gmicloud import (
     WaitTimeout,
     Wan27R2VPayload,
 )
+from prefect_gmicloud.client.polling import DurationMemory
 from prefect_gmicloud.simulator import FaultRates, Simulator
 from tests.conftest import R2V_PAYLOAD, client_for
 
@@ -114,14 +115,17 @@ async def test_reads_during_a_wait_survive_faults(sim: Simulator, client: GMIClo
     assert done.status == RequestStatus.SUCCESS
 
 
-async def test_learned_duration_plans_later_waits(make_simulator: Callable[..., Simulator]) -> None:
+async def test_learned_durations_plan_later_waits(make_simulator: Callable[..., Simulator]) -> None:
     sim = make_simulator(queue_seconds=0, processing_seconds=0.6)
-    policy = WaitPolicy(initial_interval=0.05, max_interval=0.05, jitter=0)
-    async with client_for(sim, wait_policy=policy) as client:
-        await client.wait((await client.submit(PAYLOAD)).request_id)
-        first_polls = sim.stats.calls["get"]
-        await client.wait(
-            (await client.submit(Wan27R2VPayload.parse({**R2V_PAYLOAD, "seed": 1}))).request_id
-        )
-        second_polls = sim.stats.calls["get"] - first_polls
-    assert second_polls < first_polls / 2
+    policy = WaitPolicy(initial_interval=0.05, max_interval=1.0, growth=1, jitter=0)
+    memory = DurationMemory(min_samples=2)
+    polls = []
+    async with client_for(sim, wait_policy=policy, durations=memory) as client:
+        for seed in range(3):
+            before = sim.stats.calls["get"]
+            payload = Wan27R2VPayload.parse({**R2V_PAYLOAD, "seed": seed})
+            await client.wait((await client.submit(payload)).request_id)
+            polls.append(sim.stats.calls["get"] - before)
+    learned = memory.model(sim.base_url, PAYLOAD.model_id)
+    assert learned is not None and 0.4 < learned.median < 0.8
+    assert polls[2] < polls[0] / 2  # two finished requests taught the schedule

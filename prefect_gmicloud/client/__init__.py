@@ -1,7 +1,13 @@
 """A plain async client of GMI Cloud's request queue; no Prefect import here."""
 
 from prefect_gmicloud.client.http import DEFAULT_BASE_URL, ClientStats, GMICloudClient
-from prefect_gmicloud.client.polling import WaitPolicy, WaitTracker
+from prefect_gmicloud.client.polling import (
+    LEARNED_DURATIONS,
+    DurationMemory,
+    DurationModel,
+    WaitPolicy,
+    WaitTracker,
+)
 from prefect_gmicloud.client.records import (
     GMIRequest,
     MediaAsset,
@@ -30,10 +36,13 @@ from prefect_gmicloud.errors import (
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "LEARNED_DURATIONS",
     "APIError",
     "AuthenticationError",
     "ClientStats",
     "DownloadError",
+    "DurationMemory",
+    "DurationModel",
     "GMICloudClient",
     "GMICloudError",
     "GMIRequest",

@@ -8,6 +8,7 @@ before anything is sent again (rule 2). No Prefect import here: anyone can use t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import ipaddress
 import json
@@ -25,7 +26,12 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr
 
-from prefect_gmicloud.client.polling import DurationMemory, WaitPolicy, WaitTracker
+from prefect_gmicloud.client.polling import (
+    LEARNED_DURATIONS,
+    DurationMemory,
+    WaitPolicy,
+    WaitTracker,
+)
 from prefect_gmicloud.client.records import GMIRequest, ModelInfo, RequestStatus
 from prefect_gmicloud.client.retry import (
     RETRYABLE_STATUS_CODES,
@@ -212,6 +218,7 @@ class GMICloudClient:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        durations: DurationMemory | None = None,
     ) -> None:
         key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         if not key.get_secret_value().strip():
@@ -224,7 +231,7 @@ class GMICloudClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._submitted_ids: set[str] = set()
-        self._durations = DurationMemory()
+        self._durations = LEARNED_DURATIONS if durations is None else durations
         headers = {"User-Agent": _user_agent(), "Accept": "application/json"}
         if organization_id:
             headers["X-Organization-ID"] = organization_id
@@ -456,9 +463,10 @@ class GMICloudClient:
     ) -> GMIRequest:
         """Poll until the request is terminal and return its final record.
 
-        The schedule is :class:`WaitPolicy`'s (``self.wait_policy`` by default); once this client
-        has seen a model finish, later waits skip polling during the shortest processing time
-        it has seen for that model recently.
+        The schedule is :class:`WaitPolicy`'s (``self.wait_policy`` by default). Once a few of a
+        model's requests have been seen to finish (by any client in this process, or what
+        ``durations`` was given), waits without their own ``durations`` poll where that
+        model's requests usually end.
         ``on_change`` (a function or a coroutine function) is called with the record each time
         the status changes.
 
@@ -487,16 +495,16 @@ class GMICloudClient:
             await self._sleep(delay)
 
     def _with_learned(self, policy: WaitPolicy, model: str) -> WaitPolicy:
-        learned = self._durations.floor(model)
-        if policy.expected_duration is not None or learned is None:
+        if policy.durations is not None:
             return policy
-        return WaitPolicy(**{**policy.__dict__, "expected_duration": learned})
+        learned = self._durations.model(self.base_url, model)
+        return policy if learned is None else dataclasses.replace(policy, durations=learned)
 
     def _finished(
         self, request: GMIRequest, tracker: WaitTracker, now: float, raise_on_failure: bool
     ) -> GMIRequest:
         if request.status == RequestStatus.SUCCESS and tracker.processing_since is not None:
-            self._durations.record(request.model, now - tracker.processing_since)
+            self._durations.record(self.base_url, request.model, now - tracker.processing_since)
         if raise_on_failure and request.status == RequestStatus.FAILED:
             raise RequestFailed(request)
         if raise_on_failure and request.status == RequestStatus.CANCELLED:

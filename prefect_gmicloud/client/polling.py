@@ -2,11 +2,16 @@
 
 :class:`WaitPolicy` holds the knobs; :class:`WaitTracker` is fed each observed status with the
 time it was seen and answers with the next delay, or raises :class:`WaitTimeout`.
+:class:`DurationModel` describes how long a model's requests process, and
+:class:`DurationMemory` learns it from the requests seen to finish.
 """
 
 from __future__ import annotations
 
+import math
 import random
+import statistics
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -18,16 +23,23 @@ from prefect_gmicloud.errors import WaitTimeout
 class WaitPolicy:
     """How to poll a request until it ends.
 
-    The interval starts at ``initial_interval`` and grows by ``growth`` up to ``max_interval``,
-    with jitter (each delay is drawn from ``[interval * (1 - jitter), interval]``). The interval
-    restarts whenever the status changes, so a fresh ``processing`` is watched closely again.
-    When ``expected_duration`` is known (the processing time under which this model's requests
-    are not expected to finish, e.g. the shortest seen recently), the first poll after processing
-    starts is planned for ``expected_lead`` of it instead of polling through it.
+    Without knowledge of the model, the interval starts at ``initial_interval`` and grows by
+    ``growth`` up to ``max_interval``, with jitter (each delay is drawn from
+    ``[interval * (1 - jitter), interval]``); it restarts whenever the status changes, so a
+    fresh ``processing`` is watched closely again.
+
+    With a :class:`DurationModel` (``durations``, or what the client has learned), polls go
+    where completions are likely: while processing, each sleep is the one whose expected
+    detection delay is worth one call of ``call_cost`` seconds
+    (:meth:`DurationModel.poll_interval`); while queued, it is the model's short processing
+    time (its 5th percentile), so the start is seen before the end. Both stay within
+    ``[initial_interval, max_interval]``.
 
     Attributes:
         queue_timeout: most seconds a request may wait before processing starts (None: no limit).
         processing_timeout: most seconds of processing (None: no limit).
+        call_cost: seconds of detection delay one status call is worth (smaller: more calls,
+            sooner detection).
     """
 
     initial_interval: float = 1.0
@@ -36,9 +48,8 @@ class WaitPolicy:
     jitter: float = 0.5
     queue_timeout: float | None = 3600.0
     processing_timeout: float | None = 3600.0
-    expected_duration: float | None = None
-    #: Poll this fraction of ``expected_duration`` after processing starts, then as usual.
-    expected_lead: float = 0.85
+    durations: DurationModel | None = None
+    call_cost: float = 0.1
 
     def __post_init__(self) -> None:
         if self.initial_interval <= 0 or self.max_interval < self.initial_interval:
@@ -47,6 +58,8 @@ class WaitPolicy:
             raise ValueError("WaitPolicy.growth: at least 1")
         if not 0 <= self.jitter <= 1:
             raise ValueError("WaitPolicy.jitter: between 0 and 1")
+        if self.call_cost <= 0:
+            raise ValueError("WaitPolicy.call_cost: must be positive")
 
 
 @dataclass
@@ -63,7 +76,9 @@ class WaitTracker:
     started_at: float
     rng: random.Random = field(default_factory=random.Random)
     last_status: str = ""
+    #: When processing started: midway between the last read before it and the first in it.
     processing_since: float | None = None
+    _last_read: float | None = None
     _interval: float = 0.0
     _status_changed: bool = False
 
@@ -74,12 +89,14 @@ class WaitTracker:
         if self._status_changed:
             self.last_status = status
             self._interval = self.policy.initial_interval
+        if self.processing_since is None and self._has_started(request):
+            before = now if self._last_read is None else self._last_read
+            self.processing_since = (before + now) / 2
+        self._last_read = now
         if request.is_terminal:
             return None
-        if self.processing_since is None and self._has_started(request):
-            self.processing_since = now
         self._check_deadlines(now)
-        return self._next_delay(now)
+        return self._clip_to_deadline(self._next_delay(now), now)
 
     @property
     def status_changed(self) -> bool:
@@ -106,20 +123,23 @@ class WaitTracker:
 
     def _next_delay(self, now: float) -> float:
         policy = self.policy
-        interval = self._interval
-        self._interval = min(policy.max_interval, interval * policy.growth)
-        delay = interval * (1 - policy.jitter * self.rng.random())
-        planned = self._planned_first_poll(now)
-        if planned is not None:
-            delay = max(delay, planned)
-        return self._clip_to_deadline(delay, now)
+        if policy.durations is not None:
+            interval = self._planned_interval(policy.durations, now)
+        else:
+            interval = self._interval
+            self._interval = min(policy.max_interval, interval * policy.growth)
+        return interval * (1 - policy.jitter * self.rng.random())
 
-    def _planned_first_poll(self, now: float) -> float | None:
-        expected = self.policy.expected_duration
-        if expected is None or self.processing_since is None or not self._status_changed:
-            return None
-        remaining = self.processing_since + expected * self.policy.expected_lead - now
-        return remaining if remaining > 0 else None
+    def _planned_interval(self, durations: DurationModel, now: float) -> float:
+        policy = self.policy
+        low, high = policy.initial_interval, policy.max_interval
+        if self.processing_since is None:
+            interval = min(high, max(low, durations.quantile(0.05)))
+        else:
+            elapsed = now - self.processing_since
+            interval = durations.poll_interval(elapsed, policy.call_cost, low, high)
+        # Jitter draws below the interval; stretch it so the mean stays where it was planned.
+        return min(high, interval / (1 - policy.jitter / 2))
 
     def _clip_to_deadline(self, delay: float, now: float) -> float:
         # Never sleep far past a deadline: wake just after it to report the timeout promptly.
@@ -134,23 +154,97 @@ class WaitTracker:
         return max(min(delay, until_deadline + 0.001), 0.0)
 
 
-@dataclass
-class DurationMemory:
-    """Per model, the last processing times seen; plans later waits from the shortest of them.
+@dataclass(frozen=True)
+class DurationModel:
+    """A model's processing times as a log-normal distribution: its median and log spread.
 
-    The shortest, not the mean: processing times spread widely (30 s to 5 min for one model),
-    and planning from the mean leaves every faster request waiting to be noticed
-    (benchmarks/polling.py measured a 25 s mean delay that way).
+    Processing times of generation models are positive and right-skewed (Wan: "1-5 minutes"),
+    which a log-normal describes with two numbers.
     """
 
-    window: int = 20
-    seen: dict[str, deque[float]] = field(default_factory=dict)
+    median: float
+    spread: float = 0.5
 
-    def record(self, model: str, seconds: float) -> None:
+    def __post_init__(self) -> None:
+        if self.median <= 0 or self.spread <= 0:
+            raise ValueError("DurationModel: median and spread must be positive")
+
+    @classmethod
+    def from_samples(cls, seconds: list[float], min_spread: float = 0.1) -> DurationModel:
+        """Fit to observed processing times (at least two, all positive)."""
+        logs = [math.log(max(value, 1e-3)) for value in seconds]
+        spread = max(statistics.stdev(logs), min_spread)
+        return cls(median=math.exp(statistics.fmean(logs)), spread=spread)
+
+    def ending_within(self, elapsed: float, seconds: float) -> float:
+        """The chance that a request still processing after ``elapsed`` s ends in ``seconds``."""
+        alive_now, alive_then = self._survival(elapsed), self._survival(elapsed + seconds)
+        return 1.0 if alive_now <= 0 else 1 - alive_then / alive_now
+
+    def poll_interval(self, elapsed: float, call_cost: float, low: float, high: float) -> float:
+        """The sleep in ``[low, high]`` whose expected delay cost equals one call's cost.
+
+        Sleeping ``d`` s costs about ``P(end within d) * d / 2`` seconds of delay; the interval
+        is where that reaches ``call_cost`` (``sqrt(2 * call_cost / hazard)`` where the hazard
+        rate is flat), so polls bunch where requests end and thin out where they do not.
+        """
+
+        def cost(seconds: float) -> float:
+            return self.ending_within(elapsed, seconds) * seconds / 2
+
+        if cost(high) <= call_cost:
+            return high
+        if cost(low) >= call_cost:
+            return low
+        for _ in range(30):  # cost grows with the sleep: bisect
+            middle = (low + high) / 2
+            low, high = (middle, high) if cost(middle) < call_cost else (low, middle)
+        return low
+
+    def _survival(self, elapsed: float) -> float:
+        if elapsed <= 0:
+            return 1.0
+        z = (math.log(elapsed) - math.log(self.median)) / self.spread
+        return 0.5 * math.erfc(z / math.sqrt(2))
+
+    def quantile(self, fraction: float) -> float:
+        """The processing time under which ``fraction`` of requests finish."""
+        return self.median * math.exp(self.spread * statistics.NormalDist().inv_cdf(fraction))
+
+
+@dataclass
+class DurationMemory:
+    """The last processing times seen per (API, model); a :class:`DurationModel` fitted to them.
+
+    One memory is shared by every client in a process (``GMICloudClient`` uses
+    :data:`LEARNED_DURATIONS` unless given another), since Prefect tasks make a client per call.
+    Nothing is planned from fewer than ``min_samples`` times: a wrong plan costs more than
+    polling on the default schedule.
+    """
+
+    window: int = 50
+    min_samples: int = 5
+    seen: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, api: str, model: str, seconds: float) -> None:
         """Remember one finished request's processing time."""
-        self.seen.setdefault(model, deque(maxlen=self.window)).append(seconds)
+        with self._lock:
+            self.seen.setdefault((api, model), deque(maxlen=self.window)).append(seconds)
 
-    def floor(self, model: str) -> float | None:
-        """The shortest recent processing time of ``model``, or ``None`` before any."""
-        recent = self.seen.get(model)
-        return min(recent) if recent else None
+    def model(self, api: str, model: str) -> DurationModel | None:
+        """The fitted processing times of ``model`` at ``api``, or ``None`` while too few."""
+        with self._lock:
+            recent = list(self.seen.get((api, model), ()))
+        if len(recent) < self.min_samples:
+            return None
+        return DurationModel.from_samples(recent)
+
+    def clear(self) -> None:
+        """Forget everything learned."""
+        with self._lock:
+            self.seen.clear()
+
+
+#: What this process has learned of each model's processing time (see ``DurationMemory``).
+LEARNED_DURATIONS = DurationMemory()
