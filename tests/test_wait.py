@@ -12,13 +12,15 @@ from prefect_gmicloud import (
     RequestCancelled,
     RequestFailed,
     RequestStatus,
+    ServerError,
     WaitPolicy,
     WaitTimeout,
     Wan27R2VPayload,
 )
 from prefect_gmicloud.client.polling import DurationMemory
 from prefect_gmicloud.simulator import FaultRates, Simulator
-from tests.conftest import R2V_PAYLOAD, client_for
+from prefect_gmicloud.simulator.config import ScriptedFault
+from tests.conftest import FAST_RETRIES, R2V_PAYLOAD, client_for
 
 PAYLOAD = Wan27R2VPayload.parse(R2V_PAYLOAD)
 
@@ -129,3 +131,31 @@ async def test_learned_durations_plan_later_waits(make_simulator: Callable[..., 
     learned = memory.model(sim.base_url, PAYLOAD.model_id)
     assert learned is not None and 0.4 < learned.median < 0.8
     assert polls[2] < polls[0] / 2  # two finished requests taught the schedule
+
+
+async def test_a_wait_outlives_reads_that_fail_beyond_their_retries(
+    make_simulator: Callable[..., Simulator], caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = make_simulator(processing_seconds=0.5)
+    # More faults than two reads' retries allow.
+    outage: list[ScriptedFault] = ["503"] * (2 * FAST_RETRIES.max_attempts + 1)
+
+    def start_outage(record: GMIRequest) -> None:
+        if record.status == RequestStatus.QUEUED:
+            sim.state.inject("get", *outage)
+
+    async with client_for(sim) as client:
+        request = await client.submit(PAYLOAD)
+        done = await client.wait(request.request_id, on_change=start_outage)
+    assert done.status == RequestStatus.SUCCESS
+    assert sim.stats.faults["get:503"] == len(outage)
+    assert "unread" in caplog.text
+
+
+async def test_a_wait_that_never_reads_a_status_raises_at_once(sim: Simulator) -> None:
+    outage: list[ScriptedFault] = ["503"] * FAST_RETRIES.max_attempts
+    sim.state.inject("get", *outage)
+    async with client_for(sim) as client:
+        request = await client.submit(PAYLOAD)
+        with pytest.raises(ServerError):
+            await client.wait(request.request_id)

@@ -39,6 +39,7 @@ from prefect_gmicloud.client.retry import (
     RetryPolicy,
     parse_retry_after,
 )
+from prefect_gmicloud.client.tls import shared_ssl_context
 from prefect_gmicloud.errors import (
     APIError,
     AuthenticationError,
@@ -236,6 +237,7 @@ class GMICloudClient:
         if organization_id:
             headers["X-Organization-ID"] = organization_id
         self._http = httpx.AsyncClient(
+            verify=shared_ssl_context(),
             base_url=self.base_url,
             headers=headers,
             auth=_BearerAuth(key, self.base_url),
@@ -473,12 +475,22 @@ class GMICloudClient:
         Raises:
             RequestFailed / RequestCancelled: the request ended so (unless ``raise_on_failure``
                 is False, then the record is returned).
-            WaitTimeout: a deadline passed; the request is left running.
+            WaitTimeout: a deadline passed; the request is left running. Reads that still
+                fail after their retries (5xx, 429, transport) do not end the wait before that.
         """
         policy = policy or self.wait_policy
         tracker: WaitTracker | None = None
         while True:
-            request = await self.get(request_id)
+            try:
+                request = await self.get(request_id)
+            except (ServerError, RateLimitError, TransportError) as exc:
+                if tracker is None:
+                    raise
+                # A long wait outlives a bad minute of the API: only its deadlines end it.
+                pause = tracker.read_failed(self._clock())
+                logger.warning("status of %s unread (%s); again in %.1fs", request_id, exc, pause)
+                await self._sleep(pause)
+                continue
             now = self._clock()
             if tracker is None:
                 tracker = WaitTracker(request_id, self._with_learned(policy, request.model), now)

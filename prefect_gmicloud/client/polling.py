@@ -98,6 +98,15 @@ class WaitTracker:
         self._check_deadlines(now)
         return self._clip_to_deadline(self._next_delay(now), now)
 
+    def read_failed(self, now: float) -> float:
+        """A status read failed at ``now`` (after its own retries): the delay before the next.
+
+        Raises :class:`WaitTimeout` when a deadline has passed meanwhile.
+        """
+        self._status_changed = False
+        self._check_deadlines(now)
+        return self._clip_to_deadline(self._next_delay(now), now)
+
     @property
     def status_changed(self) -> bool:
         """Whether the last observation changed the status (the moment worth logging)."""
