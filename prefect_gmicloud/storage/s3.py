@@ -7,6 +7,7 @@ the standard AWS chain (environment, profile, instance role), so it is safe as a
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,16 +54,26 @@ class S3Destination(BaseModel):
     profile_name: str | None = Field(None, description="An AWS profile to take keys from.")
 
     def s3_client(self) -> S3Client:
-        """A boto3 S3 client for this destination."""
-        session = boto3.session.Session(profile_name=self.profile_name)
-        return session.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            region_name=self.region_name,
-            # "standard": retries with backoff; "adaptive" adds a client-side rate limiter to
-            # every call, which cost upload throughput in benchmarks/transfer.py.
-            config=Config(retries={"max_attempts": 8, "mode": "standard"}),
-        )
+        """A boto3 S3 client for this destination, made once per process and settings.
+
+        Making one reads botocore's service models (~50 ms of CPU); a storyboard uploads two
+        files per shot, so making them afresh cost half of a 100-shot run's event loop
+        (benchmarks/overhead.py). boto3 clients are thread-safe.
+        """
+        return _client(self.profile_name, self.endpoint_url, self.region_name)
+
+
+@functools.lru_cache(maxsize=16)
+def _client(profile_name: str | None, endpoint_url: str | None, region: str | None) -> S3Client:
+    session = boto3.session.Session(profile_name=profile_name)
+    return session.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        # "standard": retries with backoff; "adaptive" adds a client-side rate limiter to
+        # every call, which cost upload throughput in benchmarks/transfer.py.
+        config=Config(retries={"max_attempts": 8, "mode": "standard"}),
+    )
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import httpx
 from pydantic import BaseModel
 
 from prefect_gmicloud.client.retry import RETRYABLE_STATUS_CODES, RetryPolicy, parse_retry_after
+from prefect_gmicloud.client.tls import shared_ssl_context
 from prefect_gmicloud.errors import DownloadError, IntegrityError
 
 logger = logging.getLogger("prefect_gmicloud.download")
@@ -120,7 +121,9 @@ async def download_file(
     part = _PartFile(destination.with_name(destination.name + ".part"))
     own_client = http is None
     # A client of its own: no auth, no API headers, whatever client the caller uses for the API.
-    client = http or httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True)
+    client = http or httpx.AsyncClient(
+        timeout=DOWNLOAD_TIMEOUT, follow_redirects=True, verify=shared_ssl_context()
+    )
     started, attempt, resumed = time.monotonic(), 0, 0
     content_type: str | None = None
     try:
