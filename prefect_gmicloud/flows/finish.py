@@ -98,16 +98,19 @@ async def finish_request(
     max_download_bytes: int = DEFAULT_MAX_BYTES,
     stem: str | None = None,
     metadata: dict[str, str] | None = None,
+    report: bool = True,
 ) -> GeneratedVideo:
     """Wait for the request, download its files, upload them under ``key_parts``, report.
 
     Files keep their outcome names (``video.mp4``, ``thumbnail.jpg``) unless ``stem`` is given:
     then the video and thumbnail are ``<stem>.<ext>`` and any other file ``<stem>-<name>``.
-    ``metadata`` is added to every object's.
+    ``metadata`` is added to every object's. ``report=False`` leaves out the request's
+    progress and result artifacts (its events and logs remain), for flows that report many
+    requests at once.
     """
     started = time.monotonic()
     try:
-        done = await wait_for_request(credentials, request_id, policy)
+        done = await wait_for_request(credentials, request_id, policy, show_progress=report)
     except (RequestFailed, RequestCancelled) as exc:
         emit_event(
             event="gmicloud.request.failed",
@@ -138,7 +141,7 @@ async def finish_request(
         wait_seconds=round(waited, 3),
         transfer_seconds=round(time.monotonic() - started - waited, 3),
     )
-    await _report(result)
+    await _report(result, artifact=report)
     return result
 
 
@@ -150,20 +153,22 @@ def _object_name(file: DownloadedFile, request: GMIRequest, stem: str | None) ->
     return f"{stem}-{file.path.name}"
 
 
-async def _report(result: GeneratedVideo) -> None:
-    rows = "\n".join(
-        f"| {role} | `{obj.uri}` | {obj.size:,} | `{(obj.sha256 or '')[:16]}` |"
-        for role, obj in result.files.items()
-    )
-    await acreate_markdown_artifact(
-        key=artifact_key(result.request_id),
-        markdown=(
-            f"### GMI request `{result.request_id}` ({result.model}): stored\n\n"
-            f"waited {result.wait_seconds:.1f}s, transferred in {result.transfer_seconds:.1f}s\n\n"
-            "| file | object | bytes | sha256 |\n|---|---|---|---|\n" + rows
-        ),
-        description=f"GMI request {result.request_id}",
-    )
+async def _report(result: GeneratedVideo, artifact: bool) -> None:
+    if artifact:
+        rows = "\n".join(
+            f"| {role} | `{obj.uri}` | {obj.size:,} | `{(obj.sha256 or '')[:16]}` |"
+            for role, obj in result.files.items()
+        )
+        await acreate_markdown_artifact(
+            key=artifact_key(result.request_id),
+            markdown=(
+                f"### GMI request `{result.request_id}` ({result.model}): stored\n\n"
+                f"waited {result.wait_seconds:.1f}s, transferred in "
+                f"{result.transfer_seconds:.1f}s\n\n"
+                "| file | object | bytes | sha256 |\n|---|---|---|---|\n" + rows
+            ),
+            description=f"GMI request {result.request_id}",
+        )
     emit_event(
         event="gmicloud.request.succeeded",
         resource=_resource(result.request_id, result.model),

@@ -33,6 +33,7 @@ from prefect_gmicloud.storage.s3 import S3Destination, S3Location, StoredObject,
 from prefect_gmicloud.storyboard.manifest import Manifest, ManifestStore, ShotRecord
 from prefect_gmicloud.storyboard.plan import PlannedShot, plan_storyboard
 from prefect_gmicloud.storyboard.schema import Storyboard
+from prefect_gmicloud.tasks.progress import best_effort
 from prefect_gmicloud.tasks.submit import submit_request
 from prefect_gmicloud.tasks.upload import upload_to_s3
 
@@ -137,7 +138,7 @@ async def run_storyboard(
     result = StoryboardResult(title=title, manifest_uri=store.uri, shots=manifest.shots)
     policy = wait_policy(poll_interval, None, processing_timeout)
     local_limit = asyncio.Semaphore(max_concurrency)
-    progress = await acreate_progress_artifact(0.0, description=f"storyboard {title}")
+    progress = await best_effort(acreate_progress_artifact(0.0, description=f"storyboard {title}"))
     finished = 0
 
     async def run_shot(shot: PlannedShot, record: ShotRecord) -> None:
@@ -153,7 +154,8 @@ async def run_storyboard(
             await generate_shot(shot, record, earlier)
         finished += 1
         await store.save(manifest)
-        await aupdate_progress_artifact(progress, 100.0 * finished / len(planned))
+        if progress is not None:
+            await best_effort(aupdate_progress_artifact(progress, 100.0 * finished / len(planned)))
 
     async def generate_shot(
         shot: PlannedShot, record: ShotRecord, earlier: ShotRecord | None
@@ -174,10 +176,11 @@ async def run_storyboard(
                 stored = await finish_request(
                     gmi, request_id, storage, (title,), policy,
                     stem=shot.shot_id, metadata={"gmi-inputs-hash": shot.inputs_hash},
+                    report=False,  # the storyboard's progress and table show every shot
                 )  # fmt: skip
-            except GMICloudError as exc:
-                record.status, record.error = "failed", str(exc)
-                logger.error("shot %s failed: %s", shot.shot_id, exc)
+            except Exception as exc:
+                record.status, record.error = "failed", str(exc) or repr(exc)
+                logger.error("shot %s failed: %r", shot.shot_id, exc)
                 return
         record.status, record.error = "stored", None
         record.video, record.thumbnail = stored.video, stored.thumbnail

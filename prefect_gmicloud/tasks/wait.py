@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
 from prefect_gmicloud.client.polling import WaitPolicy
 from prefect_gmicloud.client.records import GMIRequest, RequestStatus
+from prefect_gmicloud.tasks.progress import best_effort
 
 # The API reports no percentage; its phases are what progress can show.
 _PHASE_PROGRESS: dict[str, float] = {
@@ -24,28 +25,33 @@ async def wait_for_request(
     credentials: GMICloudCredentials,
     request_id: str,
     policy: WaitPolicy | None = None,
+    show_progress: bool = True,
 ) -> GMIRequest:
     """Wait until ``request_id`` is terminal and return its record.
 
     Never cached (a cached status could hide completion forever). Logs only when the status
-    changes, and moves a progress artifact with it.
+    changes, and moves a progress artifact with it unless ``show_progress`` is False (flows
+    that show progress of their own, like ``run_storyboard``, spare the Prefect API the
+    calls).
 
     Raises:
         RequestFailed / RequestCancelled: the request ended so.
         WaitTimeout: a deadline passed; the request is still alive: collect it later.
     """
     logger = get_run_logger()
-    artifact_id = await acreate_progress_artifact(
-        progress=0.0, description=f"GMI request {request_id}"
-    )
+    artifact_id = None
+    if show_progress:
+        artifact_id = await best_effort(
+            acreate_progress_artifact(progress=0.0, description=f"GMI request {request_id}")
+        )
     shown = 0.0
 
     async def report(request: GMIRequest) -> None:
         nonlocal shown
         logger.info("GMI request %s: %s", request_id, request.status)
         progress = 100.0 if request.is_terminal else _PHASE_PROGRESS.get(str(request.status), shown)
-        if progress != shown:
-            await aupdate_progress_artifact(artifact_id, progress)
+        if progress != shown and artifact_id is not None:
+            await best_effort(aupdate_progress_artifact(artifact_id, progress))
             shown = progress
 
     async with credentials.get_client() as client:
