@@ -50,12 +50,13 @@ class Manifest(BaseModel):
 
 
 class ManifestStore:
-    """Reads and writes one manifest object; writes are serialized and off the event loop."""
+    """Reads and writes one manifest object; writes are serialized, coalesced, off the loop."""
 
     def __init__(self, location: S3Location, key: str) -> None:
         self.location = location
         self.key = key
         self._lock = asyncio.Lock()
+        self._dirty = False
 
     @property
     def uri(self) -> str:
@@ -76,8 +77,17 @@ class ManifestStore:
         return await asyncio.to_thread(read)
 
     async def save(self, manifest: Manifest) -> None:
-        """Write the manifest now (the last write wins; calls are serialized)."""
+        """Persist ``manifest`` as it is now; returns once a write that includes it is done.
+
+        Writes are serialized, and calls made while one is under way share the next: a run
+        of N shots saves O(N) times, but writes only as often as S3 takes the object (each
+        write is the whole manifest, so writing every call would cost O(N^2) bytes).
+        """
+        self._dirty = True
         async with self._lock:
+            if not self._dirty:
+                return  # a write that began after this call has already stored it
+            self._dirty = False
             manifest.updated_at = datetime.now(UTC)
             body = manifest.model_dump_json(indent=2).encode()
             await asyncio.to_thread(
