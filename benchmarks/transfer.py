@@ -21,9 +21,7 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from servers import local_servers
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -92,22 +92,6 @@ def child(args: argparse.Namespace) -> None:
 # -- the orchestration ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, deadline: float = 30.0) -> None:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
 async def produce_video(base_url: str) -> str:
     import httpx
 
@@ -136,41 +120,23 @@ def run_child(kind: str, url: str, endpoint: str, bucket: str, workdir: str) -> 
 
 def main(args: argparse.Namespace) -> None:
     size = args.size_mib * MIB
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench-secret")
-    s3_port = free_port()
-    with tempfile.TemporaryDirectory(prefix="gmi-bench-") as workdir:
-        env = {**os.environ, "PREFECT_GMICLOUD_SIM_CACHE": str(Path(workdir) / "sim")}
-        moto = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        simulator = subprocess.Popen(
-            [sys.executable, "-m", "prefect_gmicloud.simulator", "--port", "0",
-             "--queue-seconds", "0", "--processing-seconds", "0.1", "--video-bytes", str(size)],
-            stdout=subprocess.PIPE, text=True, env=env,
-        )  # fmt: skip
-        try:
-            assert simulator.stdout is not None
-            match = re.search(r"base_url=(\S+)", simulator.stdout.readline())
-            assert match, "the simulator did not start"
-            wait_for_port(s3_port)
-            endpoint = f"http://127.0.0.1:{s3_port}"
-            s3_client(endpoint).create_bucket(Bucket="bench")
-            url = asyncio.run(produce_video(match.group(1)))
-            # Rounds interleave the paths and rotate their order, so drift in the machine's load
-            # and the server's state hit them alike. "raw" needs the file "ours" downloads.
-            rounds: list[dict[str, dict[str, float]]] = []
-            for number in range(args.rounds):
-                order = ("ours", *(("naive", "raw") if number % 2 == 0 else ("raw", "naive")))
-                rounds.append(
-                    {kind: run_child(kind, url, endpoint, "bench", workdir) for kind in order}
-                )
-                for key in ("ours.mp4", "naive.mp4", "raw.mp4"):
-                    s3_client(endpoint).delete_object(Bucket="bench", Key=key)
-        finally:
-            simulator.terminate()
-            moto.terminate()
+    simulator_args = ("--queue-seconds", "0", "--processing-seconds", "0.1")
+    with (
+        local_servers(*simulator_args, "--video-bytes", str(size)) as servers,
+        tempfile.TemporaryDirectory(prefix="gmi-bench-") as workdir,
+    ):
+        url = asyncio.run(produce_video(servers.base_url))
+        endpoint, s3 = servers.s3_endpoint, servers.s3_client()
+        # Rounds interleave the paths and rotate their order, so drift in the machine's load
+        # and the server's state hit them alike. "raw" needs the file "ours" downloads.
+        rounds: list[dict[str, dict[str, float]]] = []
+        for number in range(args.rounds):
+            order = ("ours", *(("naive", "raw") if number % 2 == 0 else ("raw", "naive")))
+            rounds.append(
+                {kind: run_child(kind, url, endpoint, "bench", workdir) for kind in order}
+            )
+            for key in ("ours.mp4", "naive.mp4", "raw.mp4"):
+                s3.delete_object(Bucket="bench", Key=key)
     report(size, rounds, args.json)
 
 

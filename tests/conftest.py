@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -128,6 +129,22 @@ class PrefectPlaces:
 
     database: Path
     results: Path
+
+    async def holding(self, secret: str) -> list[str]:
+        """The database files, result files and artifacts whose content contains ``secret``."""
+        from prefect.client.orchestration import get_client
+
+        database = list(self.database.parent.glob(self.database.name + "*"))
+        assert database, "the harness database was not found"
+        stored = [*database, *self.results.rglob("*")]
+        leaks = [str(p) for p in stored if p.is_file() and secret.encode() in p.read_bytes()]
+        async with get_client() as prefect:
+            artifacts = await prefect.read_artifacts()
+        assert artifacts, "no artifacts to look in"
+        for artifact in artifacts:
+            if secret in json.dumps(artifact.model_dump(mode="json")):
+                leaks.append(f"artifact {artifact.key or artifact.id}")
+        return leaks
 
 
 @pytest.fixture(scope="session")

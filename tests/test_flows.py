@@ -270,17 +270,7 @@ async def test_the_api_key_is_nowhere_after_runs(
             "wan2.7-r2v", {**R2V_PAYLOAD, "seed": 6}, bucket, credentials, poll_interval=POLL
         )
 
-    secret = SECRET_KEY.encode()
-    assert secret not in caplog.text.encode()
-    database = [p for p in prefect_api.database.parent.glob(prefect_api.database.name + "*")]
-    assert database, "the harness database was not found"
-    stored: list[Path] = [*database, *prefect_api.results.rglob("*")]
-    leaks = [str(p) for p in stored if p.is_file() and secret in p.read_bytes()]
-    assert leaks == []
-    async with get_client() as prefect:
-        artifacts = await prefect.read_artifacts()
-    assert artifacts and all(
-        SECRET_KEY not in json.dumps(a.model_dump(mode="json")) for a in artifacts
-    )
+    assert SECRET_KEY not in caplog.text
+    assert await prefect_api.holding(SECRET_KEY) == []
     assert secret_sim.stats.file_requests_with_authorization == 0
     assert not secret_sim.stats.foreign_headers_seen

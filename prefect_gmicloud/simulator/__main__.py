@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from prefect_gmicloud.simulator.config import FaultRates, SimulatorConfig
 from prefect_gmicloud.simulator.server import Simulator
@@ -26,6 +28,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--video-bytes", type=int, default=None, help="serve videos as synthetic files this large"
+    )
+    parser.add_argument(
+        "--stats-file", type=Path, default=None, help="write the counters here (JSON) on exit"
     )
     for name, field in FaultRates.model_fields.items():
         parser.add_argument(
@@ -55,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("               api key: the value of --api-key (default sim-local-key)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(simulator.serve())
+    if args.stats_file is not None:
+        args.stats_file.write_text(json.dumps(simulator.stats.summary(), indent=2))
     return 0
 
 

@@ -304,8 +304,8 @@ class SimulatorApps:
     def _file_path(self, request: SimRequest, name: str) -> Path | None:
         produces = CATALOGUE[request.model].produces
         big = self.state.config.video_bytes
-        if produces == "video" and name == "video.mp4" and big:
-            return self.renderer.blob(big)
+        if produces == "video" and name in ("video.mp4", "thumb.jpg") and big:
+            return self.renderer.blob(big if name == "video.mp4" else min(big, 16 * 1024))
         if produces == "video" and name in ("video.mp4", "thumb.jpg"):
             spec = clip_spec(request.payload)
             return (

@@ -70,5 +70,10 @@ class SimulatorConfig(BaseModel):
     seed: int = 0
     chunk_size: int = Field(256 * 1024, ge=1024)
     video_bytes: int | None = Field(
-        None, ge=1, description="Serve videos as synthetic files of this size (for benchmarks)."
+        None,
+        ge=1,
+        description=(
+            "Serve videos as synthetic files of this size, and thumbnails of at most 16 KiB,"
+            " instead of rendering them (for benchmarks)."
+        ),
     )

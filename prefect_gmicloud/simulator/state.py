@@ -73,6 +73,20 @@ class SimulatorStats:
         """Requests created beyond the first for an identical model + payload."""
         return sum(count - 1 for count in self.submits_by_payload.values() if count > 1)
 
+    def summary(self) -> dict[str, Any]:
+        """The counters as plain JSON values (what ``--stats-file`` writes)."""
+        return {
+            "calls": dict(self.calls),
+            "api_calls": sum(self.calls.values()),
+            "created": self.created,
+            "duplicate_submits": self.duplicate_submits,
+            "peak_active": self.peak_active,
+            "peak_http_in_flight": self.peak_http_in_flight,
+            "faults": dict(self.faults),
+            "files_served": self.files_served,
+            "file_requests_with_authorization": self.file_requests_with_authorization,
+        }
+
 
 def payload_key(model: str, payload: dict[str, Any]) -> str:
     """A canonical text for model + payload, to count identical submits."""
