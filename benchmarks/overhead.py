@@ -33,6 +33,7 @@ from servers import API_KEY, Servers, local_servers
 from prefect_gmicloud import GMICloudClient, GMICloudCredentials, WaitPolicy
 from prefect_gmicloud.flows.generate import wait_policy
 from prefect_gmicloud.flows.storyboard import run_storyboard
+from prefect_gmicloud.simulator.boards import synthetic_storyboard
 from prefect_gmicloud.storage import S3Destination, resolve_storage
 from prefect_gmicloud.storage.s3 import upload_file
 from prefect_gmicloud.storyboard import Storyboard
@@ -40,21 +41,6 @@ from prefect_gmicloud.storyboard.plan import PlannedShot, plan_storyboard
 from prefect_gmicloud.transfer import download_file
 
 VIDEO_BYTES = 64 * 1024  # small: the API and orchestration are measured, not the transfer
-
-
-def make_board(shots: int, title: str) -> Storyboard:
-    """A storyboard of ``shots`` distinct 2 s shots of one character."""
-    return Storyboard.model_validate(
-        {
-            "title": title,
-            "characters": {"hero": {"image": "https://refs.example/hero.png"}},
-            "defaults": {"model": "wan2.7-r2v", "resolution": "720P", "duration": 2},
-            "shots": [
-                {"id": f"s{number:04d}", "prompt": f"{{hero}} walks, take {number}"}
-                for number in range(shots)
-            ],
-        }
-    )
 
 
 def storage_of(servers: Servers) -> S3Destination:
@@ -111,13 +97,13 @@ def measure(sizes: list[int], generation: float, poll_interval: float) -> dict[s
     fast_polls = wait_policy(0.2, None, 3600.0)
     overhead = []
     for n in sizes:
-        board = make_board(n, f"overhead-{n}")
+        board = synthetic_storyboard(n, f"overhead-{n}")
         bare = timed(near_zero, functools.partial(bare_run, board=board, policy=fast_polls))
         flow = timed(near_zero, functools.partial(flow_run, board=board, poll_interval=0.2))
         overhead.append({"shots": n, "bare": bare, "flow": flow})
         print_overhead_row(overhead[-1])
     slow = ("--queue-seconds", "0", "--processing-seconds", str(generation))
-    board = make_board(100, "efficiency")
+    board = synthetic_storyboard(100, "efficiency")
     policy = wait_policy(poll_interval, None, 3600.0)
     bare = timed(slow, lambda s: bare_run(s, board, policy))
     flow = timed(slow, lambda s: flow_run(s, board, poll_interval))

@@ -20,6 +20,7 @@ from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.models.base import describe_errors
 from prefect_gmicloud.storage.s3 import S3Destination
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError, plan_storyboard
+from prefect_gmicloud.storyboard.plan import PlannedShot
 
 app = typer.Typer(help="GMI Cloud video generation with Prefect.", no_args_is_help=True)
 storyboard_app = typer.Typer(help="Validate and run storyboards.", no_args_is_help=True)
@@ -57,15 +58,19 @@ def _load(file: Path) -> Storyboard:
         raise typer.Exit(1) from None
 
 
+def _plan(board: Storyboard) -> list[PlannedShot]:
+    try:
+        return plan_storyboard(board)
+    except StoryboardError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
 @storyboard_app.command("validate")
 def validate(file: Path) -> None:
     """Check a storyboard and show what each shot will ask for; sends nothing."""
     board = _load(file)
-    try:
-        planned = plan_storyboard(board)
-    except StoryboardError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+    planned = _plan(board)
     table = Table(title=f"storyboard {board.title}: {len(planned)} shots")
     for column in ("shot", "model", "prompt sent"):
         table.add_column(column)
@@ -89,19 +94,25 @@ def run(
     ] = None,
     final_cut: Annotated[bool, typer.Option(help="Join the shots into final.mp4.")] = True,
     force: Annotated[bool, typer.Option(help="Regenerate shots already stored.")] = False,
+    poll_interval: Annotated[
+        float, typer.Option(min=0.1, max=300, help="Seconds between status reads at first.")
+    ] = 5.0,
 ) -> None:
     """Generate every shot of FILE and store it with a manifest (S3 keys from the AWS chain)."""
     board = _load(file)
+    _plan(board)  # every shot's problems, before Prefect or GMI is reached
     try:
         storage = S3Destination(bucket=bucket, prefix=prefix, endpoint_url=endpoint_url)
     except ValidationError as exc:
-        raise typer.BadParameter("; ".join(describe_errors(exc)), param_hint="--bucket") from None
+        options = sorted({f"--{str(e['loc'][0]).replace('_', '-')}" for e in exc.errors()})
+        raise typer.BadParameter("; ".join(describe_errors(exc)), param_hint=options) from None
     gmi = _credentials(credentials, api_key_env, base_url)
     try:
         result = asyncio.run(
             run_storyboard(
                 board, storage, gmi, max_concurrency=max_concurrency,
                 concurrency_limit=concurrency_limit, final_cut=final_cut, force=force,
+                poll_interval=poll_interval,
             )
         )  # fmt: skip
     except (GMICloudError, StoryboardError) as exc:

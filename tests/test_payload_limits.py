@@ -31,7 +31,7 @@ MINIMAL: dict[type[GMIPayload], dict[str, Any]] = {
     Wan26I2VPayload: {"img_url": "https://refs.example/a.png"},
     Wan26R2VPayload: {"reference_video_urls": [URL]},
     Wan27T2VPayload: {"prompt": "a fox"},
-    Wan27I2VPayload: {},
+    Wan27I2VPayload: {"first_frame": "https://refs.example/a.png"},
     Wan27R2VPayload: {"prompt": "Video1 waves", "reference_video": [URL]},
     Wan27VideoEditPayload: {"prompt": "make it dusk", "video": URL},
 }

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from prefect_gmicloud.errors import PayloadValidationError
 
@@ -66,6 +66,12 @@ class GMIPayload(BaseModel):
         except ValidationError as exc:
             raise PayloadValidationError(cls.model_id, describe_errors(exc)) from None
 
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not self.to_payload():
+            raise ValueError("payload: empty, and the API refuses an empty payload (400)")
+        return self
+
     def to_payload(self) -> dict[str, Any]:
         """The JSON body's ``payload``: only the fields that were set."""
         return self.model_dump(mode="json", exclude_none=True)
@@ -77,7 +83,7 @@ class RawPayload(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     model_id: str = Field(min_length=1)
-    data: dict[str, Any]
+    data: dict[str, Any] = Field(min_length=1, description="The API refuses an empty one.")
 
     def to_payload(self) -> dict[str, Any]:
         """The payload, as given."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import mimetypes
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from prefect_aws.s3 import S3Bucket
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from prefect_gmicloud.errors import GMICloudError
 
@@ -52,6 +53,19 @@ class S3Destination(BaseModel):
     endpoint_url: str | None = Field(None, description="For S3-compatible stores (MinIO...).")
     region_name: str | None = Field(None, description="The bucket's region.")
     profile_name: str | None = Field(None, description="An AWS profile to take keys from.")
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint_is_an_http_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.fullmatch(r"https?://[^\s/?#]+(/\S*)?", url):
+            raise ValueError(f"must be an http(s) URL such as http://127.0.0.1:9000, got {url!r}")
+        return url
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_is_a_plain_folder(cls, prefix: str) -> str:
+        _refuse_odd_segments([segment for segment in prefix.split("/") if segment], prefix)
+        return prefix
 
     def s3_client(self) -> S3Client:
         """A boto3 S3 client for this destination, made once per process and settings.
@@ -98,13 +112,18 @@ def safe_key(prefix: str, *parts: str) -> str:
     name_segments = [segment for part in parts for segment in part.split("/")]
     if not name_segments or name_segments == [""]:
         raise UnsafeKeyError("an object key needs a name under the prefix")
-    for segment in prefix_segments + name_segments:
-        if segment in ("", ".", "..") or "\\" in segment or any(ord(c) < 32 for c in segment):
-            raise UnsafeKeyError(f"unsafe S3 key segment {segment!r} in {'/'.join(parts)!r}")
+    _refuse_odd_segments(prefix_segments, prefix)
+    _refuse_odd_segments(name_segments, "/".join(parts))
     key = "/".join(prefix_segments + name_segments)
     if len(key.encode()) > 1024:
         raise UnsafeKeyError(f"S3 keys are at most 1024 bytes, got {len(key.encode())}")
     return key
+
+
+def _refuse_odd_segments(segments: list[str], where: str) -> None:
+    for segment in segments:
+        if segment in ("", ".", "..") or "\\" in segment or any(ord(c) < 32 for c in segment):
+            raise UnsafeKeyError(f"unsafe S3 key segment {segment!r} in {where!r}")
 
 
 def resolve_storage(storage: S3Bucket | S3Destination) -> S3Location:

@@ -104,7 +104,7 @@ class Storyboard(BaseModel):
     title: ShotId = Field(description="Names the output folder: a lowercase slug.")
     characters: dict[str, Character] = Field(default_factory=dict)
     defaults: ShotSettings = Field(default_factory=lambda: ShotSettings(model="wan2.7-r2v"))
-    shots: list[Shot] = Field(min_length=1, max_length=500)
+    shots: list[Shot] = Field(min_length=1, max_length=2000)
 
     @classmethod
     def load(cls, path: Path | str) -> Self:
@@ -115,12 +115,21 @@ class Storyboard(BaseModel):
         """
         path = Path(path)
         text = path.read_text(encoding="utf-8")
-        data: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        try:
+            data: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError) as exc:
+            kind = "JSON" if path.suffix == ".json" else "YAML"
+            raise StoryboardError(str(path), [f"not valid {kind}: {exc}"]) from None
         return cls.parse(data, str(path))
 
     @classmethod
     def parse(cls, data: Any, source: str = "storyboard") -> Self:
         """Validate plain data, raising :class:`StoryboardError` with every problem."""
+        if not isinstance(data, dict | cls):
+            kind = "nothing" if data is None else type(data).__name__
+            raise StoryboardError(
+                source, [f"a storyboard is a mapping of title, shots... ; got {kind}"]
+            )
         try:
             return cls.model_validate(data)
         except ValidationError as exc:

@@ -6,28 +6,9 @@ import hashlib
 from pathlib import Path
 
 from prefect_gmicloud.storage import S3Destination, resolve_storage
-from prefect_gmicloud.storyboard import Storyboard
 from prefect_gmicloud.storyboard.manifest import Manifest, ManifestStore
 
 SECRET_KEY = "sk-reliability-secret-0xFEEDFACE-never-leak"
-
-
-def board_of(shots: int, title: str) -> Storyboard:
-    """``shots`` distinct 2 s shots of one character, titled ``title``."""
-    return Storyboard.parse(
-        {
-            "title": title,
-            "characters": {"hero": {"image": "https://refs.example/hero.png"}},
-            "defaults": {"model": "wan2.7-r2v", "resolution": "720P", "duration": 2},
-            "shots": [
-                {
-                    "id": f"shot-{number:03d}",
-                    "prompt": f"{{hero}} crosses the street, take {number}",
-                }
-                for number in range(shots)
-            ],
-        }
-    )
 
 
 async def read_manifest(bucket: S3Destination, title: str) -> Manifest:

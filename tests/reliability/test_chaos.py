@@ -11,9 +11,10 @@ import pytest
 
 from prefect_gmicloud.flows.storyboard import StoryboardIncomplete, run_storyboard
 from prefect_gmicloud.simulator import FaultRates, Simulator
+from prefect_gmicloud.simulator.boards import synthetic_storyboard
 from prefect_gmicloud.storage import S3Destination
 from tests.conftest import PrefectPlaces, credentials_for, read_object
-from tests.reliability.boards import SECRET_KEY, board_of, read_manifest, sha256_of
+from tests.reliability.boards import SECRET_KEY, read_manifest, sha256_of
 
 SHOTS = 60
 CHAOS = FaultRates(
@@ -56,7 +57,7 @@ async def test_chaos_run_stores_every_good_shot_once_and_leaks_nothing(
         api_key=SECRET_KEY, seed=20261123, faults=CHAOS, queue_seconds=0.1,
         processing_seconds=0.4, video_bytes=96 * 1024, chunk_size=16 * 1024,
     )  # fmt: skip
-    board = board_of(SHOTS, "chaos")
+    board = synthetic_storyboard(SHOTS, "chaos")
     failure = ""
     try:
         await run_storyboard(
