@@ -13,7 +13,10 @@ def synthetic_storyboard(shots: int, title: str) -> Storyboard:
             "characters": {"hero": {"image": "https://refs.example/hero.png"}},
             "defaults": {"model": "wan2.7-r2v", "resolution": "720P", "duration": 2},
             "shots": [
-                {"id": f"shot-{number:04d}", "prompt": f"{{hero}} walks on, take {number}"}
+                {
+                    "id": f"shot-{number:04d}",
+                    "prompt": f"{{hero}} walks on in {title}, take {number}",
+                }
                 for number in range(shots)
             ],
         }
