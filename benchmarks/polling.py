@@ -1,6 +1,6 @@
 """How fast a finished video is noticed, and at how many status calls: our wait policy vs peers.
 
-    .venv/bin/python benchmarks/polling.py [--jobs 2000] [--json out.json]
+    .venv/bin/python benchmarks/polling.py [--jobs 2000] [--json out.json] [--plot out.png]
 
 Jobs are simulated on a virtual clock (no server, no sleeping): each waits in the queue, then
 processes for a duration drawn from a realistic spread (30-300 s, log-normal around ~2 min).
@@ -16,7 +16,9 @@ Every strategy polls the same jobs, in the same run:
 Reported per strategy: status calls per job, and the mean and p95 delay between a job's
 completion and its detection. Then, at fixed 5 s's mean delay: the calls per job of ours
 (learned), of an oracle that knows the distribution and sees each start as it happens, and the
-lower bound no schedule can beat on these jobs.
+lower bound no schedule can beat on these jobs. ``--plot`` draws mean delay against calls per
+job: the fixed-interval family, ours (learned) across ``call_cost``, the lower bound, and the
+strategies of the table.
 """
 
 from __future__ import annotations
@@ -206,11 +208,60 @@ def run(count: int, seed: int) -> tuple[list[Row], dict[str, float]]:
     return rows, equal_delay
 
 
+Curve = list[tuple[float, float]]
+
+
+def frontiers(count: int, seed: int) -> dict[str, Curve]:
+    """(calls per job, mean delay) along each family's one knob, on the table's jobs."""
+    jobs = make_jobs(count, seed)
+
+    def point(outcomes: list[Outcome]) -> tuple[float, float]:
+        row = summarize("", outcomes)
+        return float(row["calls_per_job"]), float(row["mean_delay_s"])
+
+    delays = (0.75, 1, 1.5, 2, 3, 4, 5, 6, 8)
+    return {
+        "fixed interval, 1-15 s": [
+            point([poll_with_schedule(j, fixed(i)) for j in jobs]) for i in (1, 2, 3, 5, 7, 10, 15)
+        ],
+        "ours, learned, call_cost 0.02-1": [
+            point(poll_learning(jobs, WaitPolicy(call_cost=cost), seed))
+            for cost in (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+        ],
+        "lower bound, any schedule": [(lower_bound_calls(jobs, d), d) for d in delays],
+    }
+
+
+def plot(rows: list[Row], curves: dict[str, Curve], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 5), dpi=120)
+    for (name, curve), style in zip(curves.items(), ("o-", "s-", "--"), strict=True):
+        axes.plot([c for c, _ in curve], [d for _, d in curve], style, label=name, markersize=4)
+    for row in rows:
+        calls, delay = float(row["calls_per_job"]), float(row["mean_delay_s"])
+        axes.plot(calls, delay, "k.", markersize=8)
+        axes.annotate(str(row["strategy"]), (calls, delay), textcoords="offset points",
+                      xytext=(5, 4), fontsize=7)  # fmt: skip
+    axes.set_xscale("log")
+    axes.set_xlabel("status calls per job (log)")
+    axes.set_ylabel("mean delay from completion to detection (s)")
+    axes.set_title("Polling: detection delay vs calls, jobs of 30-300 s")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--plot", type=Path, help="write the delay-vs-calls plot (PNG) here")
     args = parser.parse_args()
     rows, equal_delay = run(args.jobs, args.seed)
     base = rows[0]
@@ -233,6 +284,8 @@ def main() -> None:
         args.json.write_text(
             json.dumps({"rows": rows, "calls_at_equal_delay": equal_delay}, indent=2)
         )
+    if args.plot:
+        plot(rows, frontiers(args.jobs, args.seed), args.plot)
 
 
 if __name__ == "__main__":
