@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 
 import pytest
@@ -159,3 +161,32 @@ async def test_a_wait_that_never_reads_a_status_raises_at_once(sim: Simulator) -
         request = await client.submit(PAYLOAD)
         with pytest.raises(ServerError):
             await client.wait(request.request_id)
+
+
+@pytest.mark.parametrize("learns", [True, False])
+async def test_sleeping_waits_replan_once_their_model_is_learned(
+    make_simulator: Callable[..., Simulator], learns: bool
+) -> None:
+    # Two eager waits see their requests end at ~0.55 s; three lazy ones sleep 3 s after their
+    # second read. Once the eager ones have taught the model's duration, the lazy ones wake and
+    # poll where it says; without learning (too few samples needed) they sleep it out.
+    sim = make_simulator(queue_seconds=0.05, processing_seconds=0.5)
+    memory = DurationMemory(min_samples=2 if learns else 99)
+    eager = WaitPolicy(initial_interval=0.05, max_interval=0.05, growth=1.0, jitter=0)
+    lazy = WaitPolicy(initial_interval=0.1, max_interval=3.0, growth=30.0, jitter=0)
+    async with client_for(sim, durations=memory) as client:
+        requests = [await client.submit("wan2.7-r2v", {**R2V_PAYLOAD, "seed": n}) for n in range(5)]
+        started = time.monotonic()
+
+        async def waited(request_id: str, policy: WaitPolicy) -> float:
+            await client.wait(request_id, policy=policy)
+            return time.monotonic() - started
+
+        times = await asyncio.gather(
+            *(waited(r.request_id, eager if n < 2 else lazy) for n, r in enumerate(requests))
+        )
+    lazy_times = times[2:]
+    if learns:
+        assert max(lazy_times) < 1.5, times
+    else:
+        assert min(lazy_times) >= 3.0, times

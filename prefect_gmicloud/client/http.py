@@ -8,6 +8,7 @@ before anything is sent again (rule 2). No Prefect import here: anyone can use t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import inspect
 import ipaddress
@@ -468,7 +469,7 @@ class GMICloudClient:
         The schedule is :class:`WaitPolicy`'s (``self.wait_policy`` by default). Once a few of a
         model's requests have been seen to finish (by any client in this process, or what
         ``durations`` was given), waits without their own ``durations`` poll where that
-        model's requests usually end.
+        model's requests usually end; waits already sleeping then re-plan their next poll.
         ``on_change`` (a function or a coroutine function) is called with the record each time
         the status changes.
 
@@ -504,7 +505,44 @@ class GMICloudClient:
                         await outcome
             if delay is None:
                 return self._finished(request, tracker, now, raise_on_failure)
+            await self._pause(tracker, delay, request.model)
+
+    async def _pause(self, tracker: WaitTracker, delay: float, model: str) -> None:
+        """Sleep ``delay``; if the model's processing times are learned meanwhile, re-plan.
+
+        Requests submitted together finish together: once the first few have been seen to end,
+        the others poll where those ended instead of sleeping out a long cold interval.
+        """
+        if tracker.policy.durations is not None:
             await self._sleep(delay)
+            return
+        loop = asyncio.get_running_loop()
+        news = asyncio.Event()
+
+        def notify() -> None:
+            with contextlib.suppress(RuntimeError):  # that loop has closed
+                loop.call_soon_threadsafe(news.set)
+
+        unsubscribe = self._durations.subscribe(self.base_url, model, notify)
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        try:
+            while True:
+                listener = asyncio.ensure_future(news.wait())
+                try:
+                    await asyncio.wait({sleeper, listener}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    listener.cancel()
+                if sleeper.done():
+                    return sleeper.result()
+                news.clear()
+                learned = self._with_learned(tracker.policy, model)
+                if learned.durations is not None:
+                    sleeper.cancel()
+                    await self._sleep(tracker.adopt(learned, self._clock()))
+                    return
+        finally:
+            unsubscribe()
+            sleeper.cancel()
 
     def _with_learned(self, policy: WaitPolicy, model: str) -> WaitPolicy:
         if policy.durations is not None:

@@ -13,6 +13,7 @@ import random
 import statistics
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prefect_gmicloud.client.records import GMIRequest, RequestStatus
@@ -106,6 +107,16 @@ class WaitTracker:
         self._status_changed = False
         self._check_deadlines(now)
         return self._clip_to_deadline(self._next_delay(now), now)
+
+    def adopt(self, policy: WaitPolicy, now: float) -> float:
+        """Plan with ``policy`` from now on (a model learned while this wait slept).
+
+        Returns the delay from ``now`` to the poll it plans after the last read (0: poll now).
+        """
+        self.policy = policy
+        last = now if self._last_read is None else self._last_read
+        planned = last + self._next_delay(last)
+        return self._clip_to_deadline(max(0.0, planned - now), now)
 
     @property
     def status_changed(self) -> bool:
@@ -235,11 +246,32 @@ class DurationMemory:
     min_samples: int = 5
     seen: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _listeners: dict[tuple[str, str], set[Callable[[], None]]] = field(
+        default_factory=dict, repr=False
+    )
 
     def record(self, api: str, model: str, seconds: float) -> None:
-        """Remember one finished request's processing time."""
+        """Remember one finished request's processing time; tell the model's listeners."""
         with self._lock:
             self.seen.setdefault((api, model), deque(maxlen=self.window)).append(seconds)
+            listeners = list(self._listeners.get((api, model), ()))
+        for notify in listeners:
+            notify()
+
+    def subscribe(self, api: str, model: str, notify: Callable[[], None]) -> Callable[[], None]:
+        """Call ``notify`` (in the recording thread) after each time recorded for ``model``.
+
+        Returns the function that unsubscribes it.
+        """
+        key = (api, model)
+        with self._lock:
+            self._listeners.setdefault(key, set()).add(notify)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._listeners.get(key, set()).discard(notify)
+
+        return unsubscribe
 
     def model(self, api: str, model: str) -> DurationModel | None:
         """The fitted processing times of ``model`` at ``api``, or ``None`` while too few."""
