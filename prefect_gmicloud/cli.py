@@ -96,7 +96,7 @@ def run(
     force: Annotated[bool, typer.Option(help="Regenerate shots already stored.")] = False,
     poll_interval: Annotated[
         float, typer.Option(min=0.1, max=300, help="Seconds between status reads at first.")
-    ] = 5.0,
+    ] = 1.0,
 ) -> None:
     """Generate every shot of FILE and store it with a manifest (S3 keys from the AWS chain)."""
     board = _load(file)

@@ -109,7 +109,7 @@ async def run_storyboard(
     concurrency_limit: str | None = None,
     final_cut: bool = True,
     force: bool = False,
-    poll_interval: float = 5.0,
+    poll_interval: float = 1.0,
     processing_timeout: float = 3600.0,
 ) -> StoryboardResult:
     """Generate every shot of ``storyboard`` and store them with a manifest and a final cut.
@@ -123,6 +123,9 @@ async def run_storyboard(
     Running it again skips shots stored with the same inputs and resumes requests already paid
     for; ``force`` generates everything anew. A failed shot does not stop the others: the run
     ends failed, naming the shots to re-run, once everything else is stored.
+
+    ``poll_interval`` is the first pause between status reads; pauses grow from it, and once
+    a few of a model's requests have finished, polls go where that model's requests end.
     """
     planned = plan_storyboard(storyboard)
     logger = get_run_logger()
