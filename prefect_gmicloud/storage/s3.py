@@ -155,7 +155,9 @@ def upload_file(
     sha256: str | None = None,
     content_type: str | None = None,
 ) -> StoredObject:
-    """Upload ``path`` to ``key`` with boto3's managed (multipart) transfer; blocking.
+    """Upload ``path`` to ``key``; blocking. Large files go multipart with boto3's managed
+    transfer, files below its threshold in one ``PutObject`` (one request instead of a transfer
+    manager's threads and a ``HeadObject``: what thumbnails and short clips need).
 
     ``metadata`` values go in ``x-amz-meta-*`` (ASCII only, as S3 requires). ``sha256`` is stored
     there too, so a later run can tell whether the object is the same without reading it.
@@ -164,17 +166,26 @@ def upload_file(
     meta = {name: _ascii(value) for name, value in (metadata or {}).items()}
     if sha256:
         meta["sha256"] = sha256
-    extra: dict[str, Any] = {"Metadata": meta, "ContentType": content_type}
-    location.client.upload_file(
-        str(path), location.bucket, key, ExtraArgs=extra, Config=TRANSFER_CONFIG
-    )
-    head = location.client.head_object(Bucket=location.bucket, Key=key)
+    size = path.stat().st_size
+    if size < TRANSFER_CONFIG.multipart_threshold:
+        with path.open("rb") as body:
+            put = location.client.put_object(
+                Bucket=location.bucket, Key=key, Body=body, Metadata=meta, ContentType=content_type
+            )
+        etag = put["ETag"]
+    else:
+        extra: dict[str, Any] = {"Metadata": meta, "ContentType": content_type}
+        location.client.upload_file(
+            str(path), location.bucket, key, ExtraArgs=extra, Config=TRANSFER_CONFIG
+        )
+        head = location.client.head_object(Bucket=location.bucket, Key=key)
+        size, etag = head["ContentLength"], head["ETag"]
     return StoredObject(
         uri=location.uri(key),
         bucket=location.bucket,
         key=key,
-        size=head["ContentLength"],
-        etag=head["ETag"].strip('"'),
+        size=size,
+        etag=etag.strip('"'),
         sha256=sha256,
         content_type=content_type,
     )
