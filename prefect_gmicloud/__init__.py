@@ -51,7 +51,13 @@ from prefect_gmicloud.models import (
 )
 from prefect_gmicloud.storage import S3Destination, StoredObject
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError
-from prefect_gmicloud.tasks import download_outcome, submit_request, upload_to_s3, wait_for_request
+from prefect_gmicloud.tasks import (
+    download_outcome,
+    store_outcome,
+    submit_request,
+    upload_to_s3,
+    wait_for_request,
+)
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -101,6 +107,7 @@ __all__ = [
     "download_outcome",
     "generate_video",
     "run_storyboard",
+    "store_outcome",
     "submit_request",
     "upload_to_s3",
     "wait_for_request",

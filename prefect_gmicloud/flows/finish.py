@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -23,10 +20,9 @@ from prefect_gmicloud.client.records import GMIRequest
 from prefect_gmicloud.errors import RequestCancelled, RequestFailed
 from prefect_gmicloud.flows.results import GeneratedVideo
 from prefect_gmicloud.storage.s3 import S3Destination
-from prefect_gmicloud.tasks.download import download_outcome
-from prefect_gmicloud.tasks.upload import upload_to_s3
+from prefect_gmicloud.tasks.store import store_outcome
 from prefect_gmicloud.tasks.wait import wait_for_request
-from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES, DownloadedFile
+from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES
 
 
 def _resource(request_id: str, model: str) -> dict[str, str]:
@@ -119,38 +115,19 @@ async def finish_request(
         )
         raise
     waited = time.monotonic() - started
-    with tempfile.TemporaryDirectory(prefix="gmicloud-") as workdir:
-        files = await download_outcome(done, Path(workdir), max_download_bytes)
-        tags = {"gmi-request-id": done.request_id, "gmi-model": done.model, **(metadata or {})}
-        stored = await asyncio.gather(
-            *(
-                upload_to_s3(
-                    f.path, "/".join((*key_parts, _object_name(f, done, stem))), storage, tags,
-                    f.sha256,
-                )
-                for f in files
-            )
-        )  # fmt: skip
-    by_url = {f.url: s for f, s in zip(files, stored, strict=True)}
+    files = await store_outcome(done, storage, key_parts, stem, metadata, max_download_bytes)
+    by_url = {f.url: f.stored for f in files}
     result = GeneratedVideo(
         request_id=done.request_id,
         model=done.model,
         video=by_url[done.video.url] if done.video else None,
         thumbnail=by_url[done.thumbnail.url] if done.thumbnail else None,
-        files={f.path.stem: s for f, s in zip(files, stored, strict=True)},
+        files={f.role: f.stored for f in files},
         wait_seconds=round(waited, 3),
         transfer_seconds=round(time.monotonic() - started - waited, 3),
     )
     await _report(result, artifact=report)
     return result
-
-
-def _object_name(file: DownloadedFile, request: GMIRequest, stem: str | None) -> str:
-    if stem is None:
-        return file.path.name
-    if file.url in {a.url for a in (request.video, request.thumbnail) if a is not None}:
-        return f"{stem}{file.path.suffix}"
-    return f"{stem}-{file.path.name}"
 
 
 async def _report(result: GeneratedVideo, artifact: bool) -> None:
