@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -142,10 +143,10 @@ async def run_storyboard(
     policy = wait_policy(poll_interval, None, processing_timeout)
     local_limit = asyncio.Semaphore(max_concurrency)
     progress = await best_effort(acreate_progress_artifact(0.0, description=f"storyboard {title}"))
-    finished = 0
+    finished, shown_at = 0, 0.0
 
     async def run_shot(shot: PlannedShot, record: ShotRecord) -> None:
-        nonlocal finished
+        nonlocal finished, shown_at
         earlier = previous.shot(shot.shot_id) if previous else None
         if earlier is not None and earlier.inputs_hash != shot.inputs_hash:
             earlier = None
@@ -157,7 +158,10 @@ async def run_storyboard(
             await generate_shot(shot, record, earlier)
         finished += 1
         await store.save(manifest)
-        if progress is not None:
+        # At most one progress update a second: hundreds of shots end within moments.
+        now = time.monotonic()
+        if progress is not None and (finished == len(planned) or now - shown_at >= 1.0):
+            shown_at = now
             await best_effort(aupdate_progress_artifact(progress, 100.0 * finished / len(planned)))
 
     async def generate_shot(
