@@ -49,7 +49,7 @@ async def test_read_retries_are_bounded(sim: Simulator, client: GMICloudClient) 
 
 async def test_permanent_errors_are_not_retried(sim: Simulator, client: GMICloudClient) -> None:
     with pytest.raises(InvalidRequestError):
-        await client.submit(RawPayload(model_id="Veo3", data={}))
+        await client.submit(RawPayload(model_id="wan2.7-t2v", data={"prompt": "x" * 1501}))
     with pytest.raises(NotFoundError):
         await client.get("no-such-request")
     assert sim.stats.calls["submit"] == 1 and sim.stats.calls["get"] == 1

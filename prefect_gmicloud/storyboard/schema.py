@@ -104,7 +104,9 @@ class Storyboard(BaseModel):
     title: ShotId = Field(description="Names the output folder: a lowercase slug.")
     characters: dict[str, Character] = Field(default_factory=dict)
     defaults: ShotSettings = Field(default_factory=lambda: ShotSettings(model="wan2.7-r2v"))
-    shots: list[Shot] = Field(min_length=1, max_length=2000)
+    shots: list[Shot] = Field(
+        min_length=1, max_length=2000, description="In order; one run holds them all at once."
+    )
 
     @classmethod
     def load(cls, path: Path | str) -> Self:
