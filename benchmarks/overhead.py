@@ -1,17 +1,21 @@
 """What Prefect adds on top: ``run_storyboard`` against the bare client doing the same work.
 
-    .venv/bin/python benchmarks/overhead.py [--sizes 10 100 500] [--generation 30] [--json out]
+    .venv/bin/python benchmarks/overhead.py [--sizes 10 100 500] [--generation 30] \\
+        [--poll-intervals 1 5] [--json out]
 
 Both paths do the same I/O for every shot: submit, wait with the same ``WaitPolicy``, stream
 the video and thumbnail to disk, upload both to S3. The bare path is ``GMICloudClient`` with
 ``asyncio.gather``; the flow path is ``run_storyboard`` (tasks, manifest, artifacts, events)
 without the final cut. Each run gets a fresh simulator and S3 server (subprocesses: their CPU is
-not the measured process's); Prefect runs against a temporary local API (``prefect_test_harness``,
-SQLite), as a first-time user's would; run logs at WARNING, so the table stays readable.
+not the measured process's) and each flow run a fresh temporary local Prefect API
+(``prefect_test_harness``, SQLite, started before the clock starts), so no run inherits the
+backlog of events the one before left the server; run logs at WARNING, so the table stays
+readable.
 
 1. Near-zero generation (queue 0 s, processing 0.05 s), N shots all at once: wall time of each
    path, their ratio and the flow's overhead per shot.
-2. Generation of T seconds (default 30), N = 100, all at once: efficiency = T / wall.
+2. Generation of T seconds (default 30), N = 100, all at once: efficiency = T / wall, with
+   the flows' default first poll (1 s) and with 5 s (the vendor example's fixed interval).
 """
 
 from __future__ import annotations
@@ -20,15 +24,13 @@ import argparse
 import asyncio
 import functools
 import json
-import logging
-import os
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from servers import API_KEY, Servers, local_servers
+from servers import API_KEY, Servers, local_servers, quiet_prefect
 
 from prefect_gmicloud import GMICloudClient, GMICloudCredentials, WaitPolicy
 from prefect_gmicloud.flows.generate import wait_policy
@@ -66,9 +68,10 @@ async def bare_run(servers: Servers, board: Storyboard, policy: WaitPolicy) -> N
             await asyncio.gather(*(one(client, shot, Path(workdir)) for shot in shots))
 
 
-async def flow_run(servers: Servers, board: Storyboard, poll_interval: float) -> None:
+async def flow_run(servers: Servers, board: Storyboard, poll_interval: float) -> dict[str, float]:
+    """The storyboard flow; returns its slowest shot's wait and store times (from the result)."""
     credentials = GMICloudCredentials(api_key=API_KEY, base_url=servers.base_url)
-    await run_storyboard(
+    result = await run_storyboard(
         board,
         storage_of(servers),
         credentials,
@@ -76,40 +79,62 @@ async def flow_run(servers: Servers, board: Storyboard, poll_interval: float) ->
         final_cut=False,
         poll_interval=poll_interval,
     )
+    return {
+        "longest_wait_s": max(shot.wait_seconds or 0.0 for shot in result.shots),
+        "longest_store_s": max(shot.transfer_seconds or 0.0 for shot in result.shots),
+    }
 
 
 def timed(
-    simulator_args: tuple[str, ...], run: Callable[[Servers], Coroutine[Any, Any, None]]
+    simulator_args: tuple[str, ...],
+    run: Callable[[Servers], Coroutine[Any, Any, dict[str, float] | None]],
 ) -> dict[str, Any]:
-    """Wall time of ``run`` against fresh servers, and the API calls the simulator answered."""
+    """Wall time of ``run`` against fresh servers, the API calls the simulator answered, how
+    close together the requests were created, and whatever figures ``run`` returns."""
     with local_servers(*simulator_args, "--video-bytes", str(VIDEO_BYTES)) as servers:
         started = time.perf_counter()
-        asyncio.run(run(servers))
+        figures = asyncio.run(run(servers)) or {}
         wall = time.perf_counter() - started
     stats = servers.simulator_stats
     if stats["duplicate_submits"] or stats["created"] == 0:
         raise RuntimeError(f"unexpected simulator counters: {stats}")
-    return {"wall_s": wall, "api_calls": stats["api_calls"], "created": stats["created"]}
+    return {
+        "wall_s": wall, "api_calls": stats["api_calls"], "created": stats["created"],
+        "created_within_s": stats["created_within_s"], **figures,
+    }  # fmt: skip
 
 
-def measure(sizes: list[int], generation: float, poll_interval: float) -> dict[str, Any]:
+def measure(sizes: list[int], generation: float, poll_intervals: list[float]) -> dict[str, Any]:
     near_zero = ("--queue-seconds", "0", "--processing-seconds", "0.05")
     fast_polls = wait_policy(0.2, None, 3600.0)
     overhead = []
     for n in sizes:
         board = synthetic_storyboard(n, f"overhead-{n}")
         bare = timed(near_zero, functools.partial(bare_run, board=board, policy=fast_polls))
-        flow = timed(near_zero, functools.partial(flow_run, board=board, poll_interval=0.2))
+        with quiet_prefect():
+            flow = timed(near_zero, functools.partial(flow_run, board=board, poll_interval=0.2))
         overhead.append({"shots": n, "bare": bare, "flow": flow})
         print_overhead_row(overhead[-1])
     slow = ("--queue-seconds", "0", "--processing-seconds", str(generation))
     board = synthetic_storyboard(100, "efficiency")
-    policy = wait_policy(poll_interval, None, 3600.0)
-    bare = timed(slow, lambda s: bare_run(s, board, policy))
-    flow = timed(slow, lambda s: flow_run(s, board, poll_interval))
-    efficiency: dict[str, Any] = {"shots": 100, "generation_s": generation}
-    efficiency |= {"poll_interval_s": poll_interval}
-    efficiency |= {"bare": bare, "flow": flow}
+    print(f"\n100 shots of {generation:g} s each, all at once: efficiency = T / wall\n")
+    print(
+        f"{'first poll':>10}{'bare wall':>12}{'efficiency':>12}{'flow wall':>12}{'efficiency':>12}"
+    )
+    efficiency: list[dict[str, Any]] = []
+    for poll in poll_intervals:
+        policy = wait_policy(poll, None, 3600.0)
+        bare = timed(slow, functools.partial(bare_run, board=board, policy=policy))
+        with quiet_prefect():
+            flow = timed(slow, functools.partial(flow_run, board=board, poll_interval=poll))
+        efficiency.append({"shots": 100, "generation_s": generation, "poll_interval_s": poll})
+        efficiency[-1] |= {"bare": bare, "flow": flow}
+        print(
+            f"{poll:>8g} s{bare['wall_s']:>10.1f} s{generation / bare['wall_s']:>12.2f}"
+            f"{flow['wall_s']:>10.1f} s{generation / flow['wall_s']:>12.2f}"
+            f"    (flow: requests created within {flow['created_within_s']:.1f} s, longest "
+            f"wait {flow['longest_wait_s']:.1f} s, longest store {flow['longest_store_s']:.1f} s)"
+        )
     return {"overhead": overhead, "efficiency": efficiency}
 
 
@@ -125,30 +150,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 500])
     parser.add_argument("--generation", type=float, default=30.0)
-    parser.add_argument("--poll-interval", type=float, default=5.0, help="the flow's default")
+    parser.add_argument(
+        "--poll-intervals", type=float, nargs="+", default=[1.0, 5.0], help="1 s: the default"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    from prefect.testing.utilities import prefect_test_harness
-
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    for name in ("prefect.flow_runs", "prefect.task_runs"):  # hundreds of lines otherwise
-        logging.getLogger(name).setLevel(logging.WARNING)
-    with prefect_test_harness(server_startup_timeout=120):
-        print("near-zero generation, all shots at once (bare: GMICloudClient + asyncio)\n")
-        print(
-            f"{'shots':>6}{'bare':>12}{'flow':>12}{'ratio':>8}{'overhead/shot':>17}{'calls/shot':>12}"
-        )
-        results = measure(args.sizes, args.generation, args.poll_interval)
-    eff = results["efficiency"]
+    print("near-zero generation, all shots at once (bare: GMICloudClient + asyncio)\n")
     print(
-        f"\n{eff['shots']} shots of {eff['generation_s']:.0f} s each, all at once, "
-        f"poll_interval {eff['poll_interval_s']:g} s: efficiency = T / wall"
+        f"{'shots':>6}{'bare':>12}{'flow':>12}{'ratio':>8}{'overhead/shot':>17}{'calls/shot':>12}"
     )
-    for path in ("bare", "flow"):
-        wall = eff[path]["wall_s"]
-        print(f"  {path:<5} wall {wall:6.1f} s   efficiency {eff['generation_s'] / wall:.2f}")
-    target = eff["generation_s"] / eff["flow"]["wall_s"] >= 0.8
-    print(f"  target: flow efficiency >= 0.80 at N = 100: {'met' if target else 'MISSED'}")
+    results = measure(args.sizes, args.generation, args.poll_intervals)
+    default = next(row for row in results["efficiency"] if row["poll_interval_s"] == 1.0)
+    met = default["generation_s"] / default["flow"]["wall_s"] >= 0.8
+    print(f"  target: flow efficiency >= 0.80 at N = 100 (defaults): {'met' if met else 'MISSED'}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import signal
@@ -52,6 +53,24 @@ def wait_for_port(port: int, deadline: float = 30.0) -> None:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"nothing listens on {port}")
+
+
+@contextlib.contextmanager
+def quiet_prefect() -> Iterator[None]:
+    """A temporary local Prefect API (SQLite, its own process); run logs at WARNING only.
+
+    Hundreds of task runs would otherwise bury the benchmark's table in log lines.
+    """
+    from prefect.testing.utilities import prefect_test_harness
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.engine"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("prefect.server").setLevel(logging.NOTSET)
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+        # The temporary server stops with events still unflushed: its tracebacks are teardown's.
+        logging.getLogger("prefect.server").setLevel(logging.CRITICAL)
 
 
 @contextlib.contextmanager

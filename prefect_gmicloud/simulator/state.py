@@ -67,6 +67,9 @@ class SimulatorStats:
     files_served: int = 0
     file_requests_with_authorization: int = 0
     foreign_headers_seen: list[str] = field(default_factory=list)
+    #: Wall-clock times of the first and last request created (how fast a client submits).
+    first_created_wall: float | None = None
+    last_created_wall: float | None = None
 
     @property
     def duplicate_submits(self) -> int:
@@ -85,6 +88,7 @@ class SimulatorStats:
             "faults": dict(self.faults),
             "files_served": self.files_served,
             "file_requests_with_authorization": self.file_requests_with_authorization,
+            "created_within_s": (self.last_created_wall or 0.0) - (self.first_created_wall or 0.0),
         }
 
 
@@ -164,6 +168,9 @@ class SimulatorState:
         )
         self.requests[request.request_id] = request
         self.stats.created += 1
+        if self.stats.first_created_wall is None:
+            self.stats.first_created_wall = request.created_wall
+        self.stats.last_created_wall = request.created_wall
         self.stats.submits_by_payload[payload_key(model, payload)] += 1
         active = sum(1 for r in self.requests.values() if r.status(now) not in TERMINAL)
         self.stats.peak_active = max(self.stats.peak_active, active)
