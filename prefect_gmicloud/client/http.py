@@ -513,6 +513,11 @@ class GMICloudClient:
         Requests submitted together finish together: once the first few have been seen to end,
         the others poll where those ended instead of sleeping out a long cold interval.
         """
+        if tracker.policy.durations is None:
+            # Learned while this wait was reading its status: no news will come for that.
+            learned = self._with_learned(tracker.policy, model)
+            if learned.durations is not None:
+                delay = tracker.adopt(learned, self._clock())
         if tracker.policy.durations is not None:
             await self._sleep(delay)
             return
