@@ -109,7 +109,7 @@ class WaitTracker:
         return self._clip_to_deadline(self._next_delay(now), now)
 
     def adopt(self, policy: WaitPolicy, now: float) -> float:
-        """Plan with ``policy`` from now on (a model learned while this wait slept).
+        """Plan with ``policy`` from now on (a model learned after this wait began).
 
         Returns the delay from ``now`` to the poll it plans after the last read (0: poll now).
         """
