@@ -513,11 +513,6 @@ class GMICloudClient:
         Requests submitted together finish together: once the first few have been seen to end,
         the others poll where those ended instead of sleeping out a long cold interval.
         """
-        if tracker.policy.durations is None:
-            # Learned while this wait was reading its status: no news will come for that.
-            learned = self._with_learned(tracker.policy, model)
-            if learned.durations is not None:
-                delay = tracker.adopt(learned, self._clock())
         if tracker.policy.durations is not None:
             await self._sleep(delay)
             return
@@ -528,26 +523,32 @@ class GMICloudClient:
             with contextlib.suppress(RuntimeError):  # that loop has closed
                 loop.call_soon_threadsafe(news.set)
 
+        # Listen before looking: a model learned in between (even mid-read) is not missed.
         unsubscribe = self._durations.subscribe(self.base_url, model, notify)
-        sleeper = asyncio.ensure_future(self._sleep(delay))
+        sleeper: asyncio.Future[Any] | None = None
         try:
             while True:
+                learned = self._with_learned(tracker.policy, model)
+                if learned.durations is not None:
+                    if sleeper is not None:
+                        sleeper.cancel()
+                    await self._sleep(tracker.adopt(learned, self._clock()))
+                    return
+                if sleeper is None:
+                    sleeper = asyncio.ensure_future(self._sleep(delay))
                 listener = asyncio.ensure_future(news.wait())
                 try:
                     await asyncio.wait({sleeper, listener}, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     listener.cancel()
                 if sleeper.done():
-                    return sleeper.result()
-                news.clear()
-                learned = self._with_learned(tracker.policy, model)
-                if learned.durations is not None:
-                    sleeper.cancel()
-                    await self._sleep(tracker.adopt(learned, self._clock()))
+                    sleeper.result()  # raises what the sleep raised
                     return
+                news.clear()
         finally:
             unsubscribe()
-            sleeper.cancel()
+            if sleeper is not None:
+                sleeper.cancel()
 
     def _with_learned(self, policy: WaitPolicy, model: str) -> WaitPolicy:
         if policy.durations is not None:
