@@ -36,7 +36,12 @@ class Servers:
     simulator_stats: dict[str, Any] = field(default_factory=dict)
 
     def s3_client(self) -> Any:
-        return boto3.client("s3", endpoint_url=self.s3_endpoint, region_name="us-east-1")
+        return s3_client(self.s3_endpoint)
+
+
+def s3_client(endpoint: str) -> Any:
+    """A plain boto3 client for the local S3 server (none of the package's settings)."""
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
 
 
 def free_port() -> int:

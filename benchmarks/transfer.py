@@ -28,9 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-from servers import local_servers
+from servers import local_servers, s3_client
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -47,12 +46,6 @@ def rss_mib() -> float:
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def s3_client(endpoint: str) -> Any:
-    import boto3
-
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
 
 
 # -- the paths, each run in a child process ------------------------------------------------------
