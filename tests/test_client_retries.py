@@ -190,3 +190,25 @@ async def test_invalid_payload_sends_nothing(sim: Simulator, client: GMICloudCli
     with pytest.raises(PayloadValidationError, match="duration"):
         await client.submit("wan2.7-r2v", {**R2V_PAYLOAD, "duration": 40})
     assert sum(sim.stats.calls.values()) == 0
+
+
+async def test_a_list_body_of_unknown_shape_is_undecided_not_empty() -> None:
+    # The list's body is undocumented: an unknown shape must not read as "no such request",
+    # or a lost submit would be paid again.
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            raise httpx.ReadError("connection lost after sending", request=request)
+        return httpx.Response(200, json={"page": {"entries": "elsewhere"}})
+
+    async with GMICloudClient(
+        api_key="k",
+        base_url="http://127.0.0.1:1/api",
+        retry_policy=FAST_RETRIES,
+        transport=httpx.MockTransport(answer),
+    ) as client:
+        with pytest.raises(SubmitOutcomeUnknown, match="unknown body shape"):
+            await client.submit(PAYLOAD)
+        with pytest.raises(SubmitOutcomeUnknown, match="ConnectionReset"):
+            await client.find_request(
+                "wan2.7-r2v", PAYLOAD.to_payload(), created_after=0.0, why="ConnectionReset"
+            )

@@ -17,7 +17,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Generator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
@@ -174,6 +174,14 @@ def _json(response: httpx.Response) -> Any:
         raise APIError(response.status_code, "the response is not JSON") from None
 
 
+class UnknownListShape(APIError):
+    """``GET /requests`` answered with a body whose shape the client does not know.
+
+    The body is undocumented; reading an unknown shape as "no requests" would let a paid
+    request look absent, so it is an error instead.
+    """
+
+
 def _records(body: Any) -> list[dict[str, Any]]:
     # Undocumented shape: the vendor SDK reads {"requests": [...]}; accept a bare list too.
     if isinstance(body, dict):
@@ -181,9 +189,9 @@ def _records(body: Any) -> list[dict[str, Any]]:
             if isinstance(body.get(key), list):
                 body = body[key]
                 break
-    if not isinstance(body, list):
-        return []
-    return [item for item in body if isinstance(item, dict) and item.get("request_id")]
+    if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
+        raise UnknownListShape(200, f"GET /requests: unknown body shape {str(body)[:200]!r}")
+    return [item for item in body if item.get("request_id")]
 
 
 def _payload_matches(found: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
@@ -413,32 +421,68 @@ class GMICloudClient:
             type(failure).__name__,
         )
         await self._sleep(self.retry_policy.reconcile_delay)
+        found = await self.find_request(
+            model, sent, created_after=since, exclude=self._submitted_ids, why=failure
+        )
+        if found is None:
+            self.stats.resubmitted_after_lookup += 1
+            return None
+        self.stats.reconciled += 1
+        self._submitted_ids.add(found.request_id)
+        logger.warning("found request %s created by the ambiguous submit", found.request_id)
+        return found
+
+    async def find_request(
+        self,
+        model: str,
+        payload: Mapping[str, Any],
+        *,
+        created_after: float,
+        exclude: Collection[str] = (),
+        why: BaseException | str = "lookup",
+    ) -> GMIRequest | None:
+        """The newest request of ``model`` with ``payload`` created after ``created_after``.
+
+        Used to learn whether a submit whose answer was lost created a request. Every field of
+        ``payload`` must be in the record with the same value (the server may add defaults).
+
+        Args:
+            model: the model id submitted.
+            payload: the payload submitted.
+            created_after: Unix time the submit began (records a little older are accepted,
+                for clock skew).
+            exclude: request ids that are known to be other submits'.
+            why: what made the outcome uncertain, for the error message.
+
+        Returns:
+            The request, or ``None`` when the list shows none (a submit is then safe).
+
+        Raises:
+            SubmitOutcomeUnknown: the lookup failed or its answer could not be read, so whether
+                a request was created cannot be decided.
+        """
+        cause = why if isinstance(why, str) else type(why).__name__
         try:
-            candidates = await self._recent_requests(model, since)
+            candidates = await self._recent_requests(model, created_after, exclude)
             matches = [
                 record
                 for record in candidates
-                if _payload_matches(await self._payload_of(record), sent)
+                if _payload_matches(await self._payload_of(record), payload)
             ]
         except GMICloudError as exc:
-            raise SubmitOutcomeUnknown(
-                model, f"{type(failure).__name__}; lookup failed: {exc}"
-            ) from exc
+            raise SubmitOutcomeUnknown(model, f"{cause}; lookup failed: {exc}") from exc
         if not matches:
-            self.stats.resubmitted_after_lookup += 1
             return None
-        newest = max(matches, key=lambda r: r.created_at.timestamp() if r.created_at else 0.0)
-        self.stats.reconciled += 1
-        self._submitted_ids.add(newest.request_id)
-        logger.warning("found request %s created by the ambiguous submit", newest.request_id)
-        return newest
+        return max(matches, key=lambda r: r.created_at.timestamp() if r.created_at else 0.0)
 
-    async def _recent_requests(self, model: str, since: float) -> list[GMIRequest]:
+    async def _recent_requests(
+        self, model: str, since: float, exclude: Collection[str]
+    ) -> list[GMIRequest]:
         records = await self.list_requests(model_id=model)
         recent = [
             record
             for record in records
-            if record.request_id not in self._submitted_ids
+            if record.request_id not in exclude
             and record.model in (model, "")
             and (
                 record.created_at is None
