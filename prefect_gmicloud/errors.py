@@ -147,3 +147,72 @@ class PayloadValidationError(GMICloudError, ValueError):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"invalid {model} payload ({len(problems)} problem(s)):\n{lines}")
+
+
+class ContentMismatchError(IntegrityError):
+    """A downloaded file is not what it claims: an HTML page, JSON or nothing instead of a video."""
+
+
+class StorageError(GMICloudError):
+    """The run's S3 storage refused or could not be reached.
+
+    Attributes:
+        uri: the object or folder concerned.
+    """
+
+    def __init__(self, uri: str, detail: str) -> None:
+        self.uri = uri
+        super().__init__(f"storage {uri}: {detail}")
+
+
+class LedgerConflict(GMICloudError):
+    """Another run wrote a ledger entry first; re-read it and decide again."""
+
+
+class StoryboardInterrupted(GMICloudError):
+    """A storyboard run was stopped (SIGTERM, SIGINT, cancellation) before it finished.
+
+    Every request it paid for is recorded in the ledger; running the storyboard again
+    collects them instead of paying again.
+
+    Attributes:
+        running: request ids left running, by shot.
+    """
+
+    def __init__(self, title: str, running: dict[str, str], how_to_resume: str) -> None:
+        self.running = running
+        listed = ", ".join(f"{shot}={rid}" for shot, rid in running.items()) or "none"
+        super().__init__(
+            f"storyboard {title!r} stopped; requests left running (shot=request id): {listed}. "
+            f"{how_to_resume}"
+        )
+
+
+class StoryboardIncomplete(GMICloudError):
+    """Some shots are not stored; the others are, and the ledger says what each one holds.
+
+    Attributes:
+        failed: the shots not stored.
+        paid_not_stored: shot -> request id, for shots whose request exists (paid) but whose
+            files are not stored yet: running the storyboard again collects them, unpaid.
+    """
+
+    def __init__(
+        self,
+        title: str,
+        failed: dict[str, str],
+        stored: int,
+        paid_not_stored: dict[str, str],
+        ledger_uri: str,
+    ) -> None:
+        self.failed = list(failed)
+        self.paid_not_stored = paid_not_stored
+        reasons = "\n".join(f"  - {shot}: {reason[:300]}" for shot, reason in failed.items())
+        paid = ", ".join(f"{shot}={rid}" for shot, rid in paid_not_stored.items())
+        super().__init__(
+            f"storyboard {title!r}: {stored} shot(s) stored, {len(failed)} failed "
+            f"({', '.join(failed)}):\n{reasons}\n"
+            + (f"Paid, not stored yet (shot=request id): {paid}.\n" if paid else "")
+            + f"Run it again to retry only those (paid requests are resumed, not paid again); "
+            f"ledger {ledger_uri}."
+        )

@@ -1,53 +1,51 @@
-"""``run_storyboard``: every shot in parallel under a quota, stored with a manifest and a cut."""
+"""``run_storyboard``: every shot in parallel under a quota, paid once, stored with a manifest."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import hashlib
+import signal
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from uuid import UUID
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import (
     acreate_progress_artifact,
     acreate_table_artifact,
     aupdate_progress_artifact,
 )
 from prefect.concurrency.asyncio import concurrency
+from prefect.events import emit_event
 from prefect_aws.s3 import S3Bucket
 from pydantic import BaseModel
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
-from prefect_gmicloud.client.records import RequestStatus
-from prefect_gmicloud.errors import GMICloudError, NotFoundError
-from prefect_gmicloud.flows.finish import (
-    finish_request,
-    log_requests_left_running,
-    record_submitted,
-)
+from prefect_gmicloud.client.records import GMIRequest
+from prefect_gmicloud.errors import StoryboardIncomplete, StoryboardInterrupted
 from prefect_gmicloud.flows.generate import load_credentials, wait_policy
+from prefect_gmicloud.ledger import journal
+from prefect_gmicloud.ledger.entry import new_run_token
+from prefect_gmicloud.ledger.gate import SubmitGate
+from prefect_gmicloud.ledger.shot import ShotJob, ShotResult, ShotRunner, Store, replay_journal
+from prefect_gmicloud.ledger.store import HEARTBEAT_SECONDS, Ledger
 from prefect_gmicloud.media import concatenate, contact_sheet
+from prefect_gmicloud.storage.lookup import find_object
 from prefect_gmicloud.storage.s3 import S3Destination, S3Location, StoredObject, resolve_storage
 from prefect_gmicloud.storyboard.manifest import Manifest, ManifestStore, ShotRecord
-from prefect_gmicloud.storyboard.plan import PlannedShot, plan_storyboard
+from prefect_gmicloud.storyboard.plan import plan_storyboard
 from prefect_gmicloud.storyboard.schema import Storyboard
 from prefect_gmicloud.tasks.progress import best_effort
-from prefect_gmicloud.tasks.submit import submit_request
+from prefect_gmicloud.tasks.store import VERIFIED_METADATA, store_outcome
 from prefect_gmicloud.tasks.upload import upload_to_s3
 
-
-class StoryboardIncomplete(GMICloudError):
-    """Some shots failed; the others are stored and the manifest says which to re-run."""
-
-    def __init__(self, title: str, failed: list[str], stored: int, manifest_uri: str) -> None:
-        self.failed = failed
-        super().__init__(
-            f"storyboard {title!r}: {stored} shot(s) stored, {len(failed)} failed "
-            f"({', '.join(failed)}). Run it again to retry only those; see {manifest_uri}."
-        )
+#: After SIGTERM/SIGINT/cancellation, how long submits under way get to record their ids.
+STOP_GRACE_SECONDS = 10.0
+#: Object metadata naming the inputs a shot's files were made from.
+INPUTS_HASH_METADATA = "gmi-inputs-hash"
 
 
 class StoryboardResult(BaseModel):
@@ -55,12 +53,14 @@ class StoryboardResult(BaseModel):
 
     title: str
     manifest_uri: str
+    ledger_uri: str
     shots: list[ShotRecord]
     final_cut: StoredObject | None = None
     contact_sheet: StoredObject | None = None
     submitted: int = 0
     resumed: int = 0
     reused: int = 0
+    followed: int = 0
 
 
 @contextlib.asynccontextmanager
@@ -76,32 +76,31 @@ async def quota_slot(limit_name: str | None) -> AsyncIterator[None]:
         yield
 
 
-async def _still_stored(location: S3Location, record: ShotRecord) -> bool:
-    video = record.video
-    if video is None:
-        return False
+@contextlib.contextmanager
+def stop_on_signals(stop: Callable[[str], None]) -> Iterator[None]:
+    """Call ``stop`` on SIGTERM or SIGINT instead of dying mid-submit (main thread only).
 
-    def head() -> bool:
+    A cancelling Prefect worker, Kubernetes and ECS all send SIGTERM; the previous handlers
+    (Prefect's own among them) come back afterwards.
+    """
+    loop = asyncio.get_running_loop()
+    installed = []
+    for number in (signal.SIGTERM, signal.SIGINT):
         try:
-            location.client.head_object(Bucket=video.bucket, Key=video.key)
-        except location.client.exceptions.ClientError:
-            return False
-        return True
-
-    return await asyncio.to_thread(head)
-
-
-async def _resumable(credentials: GMICloudCredentials, request_id: str) -> bool:
-    """Whether a recorded request can still give its result (so it must not be paid again)."""
-    async with credentials.get_client() as client:
-        try:
-            request = await client.get(request_id)
-        except NotFoundError:
-            return False
-    return request.status not in (RequestStatus.FAILED, RequestStatus.CANCELLED)
+            previous = signal.getsignal(number)
+            loop.add_signal_handler(number, stop, number.name)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue  # not the main thread, or no signals here: Prefect's handling stands
+        installed.append((number, previous))
+    try:
+        yield
+    finally:
+        for number, previous in installed:
+            loop.remove_signal_handler(number)
+            signal.signal(number, previous)
 
 
-@flow(name="gmicloud-storyboard", on_cancellation=[log_requests_left_running])
+@flow(name="gmicloud-storyboard")
 async def run_storyboard(
     storyboard: Storyboard,
     storage: S3Bucket | S3Destination,
@@ -111,105 +110,269 @@ async def run_storyboard(
     final_cut: bool = True,
     force: bool = False,
     poll_interval: float = 1.0,
+    queue_timeout: float = 6 * 3600.0,
     processing_timeout: float = 3600.0,
+    resubmit_missing: bool = False,
 ) -> StoryboardResult:
     """Generate every shot of ``storyboard`` and store them with a manifest and a final cut.
 
-    The whole board is validated first: no request is sent if any shot is invalid. Shots run in
-    parallel, at most ``max_concurrency`` at once in this run and, when ``concurrency_limit``
-    names a Prefect global concurrency limit, within it across all runs and workers. Each shot is
-    stored as ``<prefix>/<title>/<shot>.mp4`` (and ``.jpg``); ``manifest.json`` beside them is
-    rewritten as shots progress, with each request id as soon as it exists.
+    The whole board is validated first: no request is sent if any shot is invalid. Each shot is
+    paid for at most once, whatever runs overlap or die: a ledger of one record per shot in the
+    storage (``<prefix>/<title>/ledger/``) is claimed before a submit and holds the request id
+    before anything else happens. Shots already stored with the same inputs are reused,
+    requests already paid for are resumed, and a shot another live run is generating is
+    followed, not paid again. A failed shot does not stop the others: the run ends failed,
+    naming the shots to re-run (and the paid requests not stored yet), once the rest is stored.
+    SIGTERM, SIGINT and cancellation stop new submits, let submits under way record their ids,
+    and end the run with the requests left running.
 
-    Running it again skips shots stored with the same inputs and resumes requests already paid
-    for; ``force`` generates everything anew. A failed shot does not stop the others: the run
-    ends failed, naming the shots to re-run, once everything else is stored.
-
-    ``poll_interval`` is the first pause between status reads; pauses grow from it, and once
-    a few of a model's requests have finished, polls go where that model's requests end.
+    Args:
+        storyboard: the shots, characters and default settings.
+        storage: where videos, the manifest and the ledger go: an ``S3Bucket`` block or an
+            ``S3Destination`` (bucket, prefix, endpoint; keys from the AWS chain).
+        credentials: a ``GMICloudCredentials`` block, or the name it was saved under.
+        max_concurrency: the most shots this run has in flight at once.
+        concurrency_limit: a Prefect global concurrency limit whose slots every run on every
+            worker shares (one per request in flight), to keep to the organization's GMI quota.
+        final_cut: join the shots into ``final.mp4`` and tile a contact sheet when all are stored.
+        force: set aside what is stored and pay for every shot again.
+        poll_interval: the first pause between status reads, in seconds; pauses grow from it.
+        queue_timeout: give up waiting for a request still queued after this many seconds (it is
+            left recorded, and a later run collects it).
+        processing_timeout: give up waiting for a request processing longer than this.
+        resubmit_missing: pay again for a shot whose recorded request GMI answers 404 for
+            (otherwise such a shot is reported and its id kept).
     """
     planned = plan_storyboard(storyboard)
     logger = get_run_logger()
     gmi = await load_credentials(credentials)
     location = resolve_storage(storage)
     title = storyboard.title
+    ledger = Ledger(location, location.key(title, "ledger"))
     store = ManifestStore(location, location.key(title, "manifest.json"))
-    previous = None if force else await store.load()
-    manifest = Manifest(
-        storyboard=title,
-        shots=[ShotRecord(shot_id=s.shot_id, inputs_hash=s.inputs_hash) for s in planned],
+    run = new_run_token()
+    flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
+    # The ledger must be reachable before anything is paid: this write fails the run early.
+    await ledger.beat(run, flow_run_id)
+    recovered = await replay_journal(ledger, logger)
+    if recovered:
+        logger.warning("recorded %d request id(s) journalled by an earlier run", recovered)
+    previous = await _previous_manifest(store)
+    records = {s.shot_id: ShotRecord(shot_id=s.shot_id, inputs_hash=s.inputs_hash) for s in planned}
+    manifest = Manifest(storyboard=title, shots=list(records.values()))
+    result = StoryboardResult(
+        title=title, manifest_uri=store.uri, ledger_uri=ledger.uri, shots=manifest.shots
     )
-    result = StoryboardResult(title=title, manifest_uri=store.uri, shots=manifest.shots)
-    policy = wait_policy(poll_interval, None, processing_timeout)
     local_limit = asyncio.Semaphore(max_concurrency)
-    progress = await best_effort(acreate_progress_artifact(0.0, description=f"storyboard {title}"))
-    finished, shown_at = 0, 0.0
+    gate = SubmitGate()
 
-    async def run_shot(shot: PlannedShot, record: ShotRecord) -> None:
-        nonlocal finished, shown_at
-        earlier = previous.shot(shot.shot_id) if previous else None
-        if earlier is not None and earlier.inputs_hash != shot.inputs_hash:
-            earlier = None
-        if earlier and earlier.status == "stored" and await _still_stored(location, earlier):
-            manifest.shots[manifest.shots.index(record)] = earlier
-            result.reused += 1
-            logger.info("shot %s: already stored with the same inputs", shot.shot_id)
-        else:
-            await generate_shot(shot, record, earlier)
-        finished += 1
-        await store.save(manifest)
-        # At most one progress update a second: hundreds of shots end within moments.
-        now = time.monotonic()
-        if progress is not None and (finished == len(planned) or now - shown_at >= 1.0):
-            shown_at = now
-            await best_effort(aupdate_progress_artifact(progress, 100.0 * finished / len(planned)))
-
-    async def generate_shot(
-        shot: PlannedShot, record: ShotRecord, earlier: ShotRecord | None
-    ) -> None:
+    @contextlib.asynccontextmanager
+    async def slot() -> AsyncIterator[None]:
         async with local_limit, quota_slot(concurrency_limit):
-            try:
-                request_id = earlier.request_id if earlier else None
-                if request_id and await _resumable(gmi, request_id):
-                    result.resumed += 1
-                    logger.info("shot %s: resuming request %s", shot.shot_id, request_id)
-                else:
-                    request = await submit_request(gmi, shot.payload, shot.shot_id)
-                    await record_submitted(request)
-                    request_id = request.request_id
-                    result.submitted += 1
-                record.request_id, record.status = request_id, "submitted"
-                await store.save(manifest)
-                stored = await finish_request(
-                    gmi, request_id, storage, (title,), policy,
-                    stem=shot.shot_id, metadata={"gmi-inputs-hash": shot.inputs_hash},
-                    report=False,  # the storyboard's progress and table show every shot
-                )  # fmt: skip
-            except Exception as exc:
-                record.status, record.error = "failed", str(exc) or repr(exc)
-                logger.error("shot %s failed: %r", shot.shot_id, exc)
-                return
-        record.status, record.error = "stored", None
-        record.video, record.thumbnail = stored.video, stored.thumbnail
-        record.wait_seconds, record.transfer_seconds = stored.wait_seconds, stored.transfer_seconds
+            yield
 
-    await asyncio.gather(
-        *(run_shot(s, r) for s, r in zip(planned, list(manifest.shots), strict=True))
-    )
-    result.shots = manifest.shots
-    failed = manifest.to_rerun
-    if final_cut and not failed:
+    async with gmi.get_client() as client:
+        runner = ShotRunner(
+            ledger=ledger,
+            client=client,
+            run=run,
+            store=_storer(storage, title),
+            still_stored=lambda job, objects: _still_stored(location, job, objects),
+            find_stored=lambda job: _find_stored(location, title, job),
+            policy=wait_policy(poll_interval, queue_timeout, processing_timeout),
+            gate=gate,
+            slot=slot,
+            on_submitted=_announce,
+            flow_run_id=flow_run_id,
+            force=force,
+            resubmit_missing=resubmit_missing,
+        )
+        progress = _Progress(len(planned), await _progress_artifact(title))
+
+        async def run_shot(job: ShotJob) -> ShotResult:
+            outcome = await runner.settle(job)
+            _apply(records[job.shot_id], outcome)
+            if outcome.error:
+                logger.error("shot %s: %s", job.shot_id, outcome.error)
+            await progress.advance()
+            await best_effort(store.save(manifest))
+            return outcome
+
+        jobs = [ShotJob(s.shot_id, s.inputs_hash, s.payload) for s in planned]
+        shots = asyncio.ensure_future(asyncio.gather(*(run_shot(job) for job in jobs)))
+        stopped_by: list[str] = []
+
+        def stop(reason: str) -> None:
+            if not stopped_by:
+                logger.warning("%s: no new submits; recording the ids of those under way", reason)
+                stopped_by.append(reason)
+                gate.stop()
+                shots.cancel()
+
+        heartbeat = asyncio.ensure_future(_keep_alive(ledger, run, flow_run_id))
+        try:
+            with stop_on_signals(stop):
+                outcomes = await shots
+        except asyncio.CancelledError:
+            stop("cancelled")
+            drained = await gate.drain(STOP_GRACE_SECONDS)
+            await best_effort(store.save(manifest))
+            left = {
+                shot: rid
+                for shot, rid in runner.requests.items()
+                if records[shot].status != "stored"
+            }
+            interrupted = StoryboardInterrupted(
+                title,
+                left,
+                "Run the storyboard again with the same storage to collect them (they are "
+                f"recorded in {ledger.uri}, so nothing is paid twice)"
+                + ("" if drained else f"; ids not yet recorded are journalled in "
+                   f"{journal.journal_path()}"),
+            )  # fmt: skip
+            logger.error("%s", interrupted)
+            if stopped_by and stopped_by[0] != "cancelled":
+                raise interrupted from None
+            raise
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(Exception):
+                await ledger.end(run)
+
+    for outcome in outcomes:
+        result.submitted += outcome.how == "submitted"
+        result.resumed += outcome.how == "resumed"
+        result.reused += outcome.how == "reused"
+        result.followed += outcome.how == "followed"
+    not_stored = {o.shot_id: o.error or o.state for o in outcomes if o.state != "stored"}
+    if final_cut and not not_stored:
         await _final_cut(manifest, previous, location, storage, title)
         result.final_cut, result.contact_sheet = manifest.final_cut, manifest.contact_sheet
-    await store.save(manifest)
-    await _table(manifest)
-    if failed:
-        raise StoryboardIncomplete(title, failed, len(planned) - len(failed), store.uri)
+    await best_effort(store.save(manifest))
+    await best_effort(_table(manifest))
+    if not_stored:
+        paid = {o.shot_id: o.request_id for o in outcomes if o.paid_not_stored and o.request_id}
+        raise StoryboardIncomplete(
+            title, not_stored, len(planned) - len(not_stored), paid, ledger.uri
+        )
     logger.info(
-        "storyboard %s: %d submitted, %d resumed, %d reused; manifest %s",
-        title, result.submitted, result.resumed, result.reused, store.uri,
+        "storyboard %s: %d submitted, %d resumed, %d followed, %d reused; manifest %s",
+        title, result.submitted, result.resumed, result.followed, result.reused, store.uri,
     )  # fmt: skip
     return result
+
+
+def _apply(record: ShotRecord, outcome: ShotResult) -> None:
+    """Show a shot's outcome in the manifest (a view of the ledger)."""
+    record.status = "failed" if outcome.state == "claimed" else outcome.state
+    record.request_id = outcome.request_id
+    record.error = outcome.error
+    record.video = outcome.objects.get("video")
+    record.thumbnail = outcome.objects.get("thumbnail")
+    record.wait_seconds, record.transfer_seconds = outcome.wait_seconds, outcome.transfer_seconds
+
+
+def _storer(storage: S3Bucket | S3Destination, title: str) -> Store:
+    """Store a shot's files with a task run named after it, verified, under ``<title>/``."""
+
+    async def store(job: ShotJob, request: GMIRequest) -> dict[str, StoredObject]:
+        files = await store_outcome.with_options(task_run_name=f"store {job.shot_id}")(
+            request, storage, (title,), job.shot_id, {INPUTS_HASH_METADATA: job.inputs_hash}
+        )
+        by_url = {f.url: f.stored for f in files}
+        objects = {f.role: f.stored for f in files}
+        for role, asset in (("video", request.video), ("thumbnail", request.thumbnail)):
+            if asset is not None:
+                objects[role] = by_url[asset.url]
+        return objects
+
+    return store
+
+
+async def _still_stored(
+    location: S3Location, job: ShotJob, objects: dict[str, StoredObject]
+) -> bool:
+    """Whether a stored shot's video (and thumbnail) are still there, from these inputs."""
+    wanted = [objects[role] for role in ("video", "thumbnail") if role in objects]
+    if not wanted or "video" not in objects:
+        return False
+    for stored in wanted:
+        found = await find_object(location, stored.key)
+        if found is None or not _made_from(found.metadata, job):
+            return False
+    return True
+
+
+async def _find_stored(
+    location: S3Location, title: str, job: ShotJob
+) -> tuple[dict[str, StoredObject], str | None] | None:
+    """The shot's verified files already in storage from these inputs (when the ledger was lost)."""
+    video = await find_object(location, location.key(title, f"{job.shot_id}.mp4"))
+    if video is None or not _made_from(video.metadata, job):
+        return None
+    objects = {"video": video.stored}
+    thumbnail = await find_object(location, location.key(title, f"{job.shot_id}.jpg"))
+    if thumbnail is not None and _made_from(thumbnail.metadata, job):
+        objects["thumbnail"] = thumbnail.stored
+    return objects, video.metadata.get("gmi-request-id")
+
+
+def _made_from(metadata: dict[str, str], job: ShotJob) -> bool:
+    verified = all(metadata.get(k) == v for k, v in VERIFIED_METADATA.items())
+    return verified and metadata.get(INPUTS_HASH_METADATA) == job.inputs_hash
+
+
+async def _announce(job: ShotJob, request: GMIRequest) -> None:
+    emit_event(
+        event="gmicloud.request.submitted",
+        resource={
+            "prefect.resource.id": f"gmicloud.request.{request.request_id}",
+            "prefect.resource.name": request.request_id,
+            "gmicloud.model": request.model,
+            "gmicloud.shot": job.shot_id,
+        },
+    )
+
+
+async def _keep_alive(ledger: Ledger, run: str, flow_run_id: str | None) -> None:
+    """Renew this run's heartbeat so other runs follow its claims instead of taking them."""
+    while True:
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+        try:
+            await ledger.beat(run, flow_run_id)
+        except Exception as exc:
+            get_run_logger().warning("heartbeat not renewed: %s", exc)
+
+
+async def _previous_manifest(store: ManifestStore) -> Manifest | None:
+    """The last manifest, used only to reuse an unchanged final cut; unreadable means none."""
+    try:
+        return await store.load()
+    except Exception as exc:
+        get_run_logger().warning("previous manifest %s not used: %s", store.uri, exc)
+        return None
+
+
+class _Progress:
+    """A progress artifact updated at most once a second (hundreds of shots end at once)."""
+
+    def __init__(self, total: int, artifact: UUID | None) -> None:
+        self.total, self.artifact = total, artifact
+        self.finished, self.shown_at = 0, 0.0
+
+    async def advance(self) -> None:
+        self.finished += 1
+        now = time.monotonic()
+        if self.artifact is None:
+            return
+        if self.finished == self.total or now - self.shown_at >= 1.0:
+            self.shown_at = now
+            value = 100.0 * self.finished / self.total
+            await best_effort(aupdate_progress_artifact(self.artifact, value))
+
+
+async def _progress_artifact(title: str) -> UUID | None:
+    return await best_effort(acreate_progress_artifact(0.0, description=f"storyboard {title}"))
 
 
 async def _final_cut(

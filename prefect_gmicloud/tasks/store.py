@@ -15,6 +15,10 @@ from prefect_gmicloud.client.records import GMIRequest
 from prefect_gmicloud.storage.s3 import S3Destination, StoredObject, resolve_storage, upload_file
 from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES, DownloadedFile
 from prefect_gmicloud.transfer.outcome import download_assets
+from prefect_gmicloud.transfer.verify import verify_image, verify_video
+
+#: Object metadata saying the file was checked to be what it claims before it was uploaded.
+VERIFIED_METADATA = {"gmi-verified": "1"}
 
 
 class StoredFile(BaseModel):
@@ -42,11 +46,29 @@ async def store_outcome(
     and thumbnail are ``<stem>.<ext>`` and any other file ``<stem>-<name>``. Every object
     carries ``metadata``, the request id and model, and its sha256. A retry redoes both
     halves; the keys are the same, so it overwrites rather than duplicates.
+
+    Nothing is uploaded unless every video is a video (a media container with a video stream,
+    about as long as the request's ``duration``) and every image an image: an HTML error page
+    served with status 200 fails the task (retried), naming the request.
+
+    Args:
+        request: a finished request (status ``success``).
+        storage: an ``S3Bucket`` block or an ``S3Destination``.
+        key_parts: the folder under the storage's prefix, e.g. ``("videos", "wave")``.
+        stem: the base name for the video and thumbnail, e.g. a shot id.
+        metadata: extra ``x-amz-meta-*`` values for every object.
+        max_bytes: refuse a file larger than this.
     """
     location = resolve_storage(storage)
-    tags = {"gmi-request-id": request.request_id, "gmi-model": request.model, **(metadata or {})}
+    tags = {
+        "gmi-request-id": request.request_id,
+        "gmi-model": request.model,
+        **VERIFIED_METADATA,
+        **(metadata or {}),
+    }
     with tempfile.TemporaryDirectory(prefix="gmicloud-") as workdir:
         files = await download_assets(request, Path(workdir), max_bytes)
+        await asyncio.to_thread(_verify, files, request)
         stored = await asyncio.gather(
             *(
                 asyncio.to_thread(
@@ -64,6 +86,18 @@ async def store_outcome(
         StoredFile(url=f.url, role=f.path.stem, stored=s)
         for f, s in zip(files, stored, strict=True)
     ]
+
+
+def _verify(files: list[DownloadedFile], request: GMIRequest) -> None:
+    kinds = {asset.url: asset.kind for asset in request.assets}
+    asked = (request.payload or {}).get("duration")
+    seconds = float(asked) if isinstance(asked, int | float) else None
+    source = f"GMI request {request.request_id}"
+    for file in files:
+        if kinds.get(file.url) == "video":
+            verify_video(file.path, seconds, source)
+        elif kinds.get(file.url) == "image":
+            verify_image(file.path, source)
 
 
 def _object_name(file: DownloadedFile, request: GMIRequest, stem: str | None) -> str:

@@ -1,0 +1,95 @@
+"""Is a downloaded file what it claims? Checked before anything is marked stored.
+
+Result URLs are public storage links; when they expire or break, some hosts answer 200 with an
+HTML or JSON error page. Stored as ``video.mp4`` that page would be reused by every later run,
+so a video must be a media container with a video stream of about the asked length, and a
+thumbnail an image.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import imageio_ffmpeg
+
+from prefect_gmicloud.errors import ContentMismatchError
+
+#: How far a video's length may be from the asked duration: encoders round to whole frames and
+#: GOPs, and the service may add or trim a fraction of a second.
+DURATION_TOLERANCE = (1.0, 0.2)  # seconds, or this fraction of the asked duration if larger
+
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
+_HEAD = 64
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as file:
+        return file.read(_HEAD)
+
+
+def _describe(head: bytes) -> str:
+    text = head.lstrip()[:24]
+    if not text:
+        return "an empty file"
+    if text[:1] in (b"<", b"{", b"["):
+        return f"text starting {text.decode('utf-8', 'replace')!r} (an error page?)"
+    return f"bytes starting {head[:8].hex()}"
+
+
+def is_media_container(head: bytes) -> bool:
+    """ISO BMFF (MP4/MOV: ``ftyp`` at byte 4) or Matroska/WebM, by their first bytes."""
+    return head[4:8] == b"ftyp" or head.startswith(b"\x1aE\xdf\xa3")
+
+
+def is_image(head: bytes) -> bool:
+    """JPEG, PNG, GIF, BMP or WEBP by their magic numbers."""
+    webp = head.startswith(b"RIFF") and head[8:12] == b"WEBP"
+    return webp or any(head.startswith(magic) for magic in _IMAGE_MAGIC)
+
+
+def video_duration(path: Path) -> float | None:
+    """The duration in seconds as ffmpeg reads it; ``None`` without a video stream."""
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)]
+    described = subprocess.run(command, capture_output=True, text=True, check=False).stderr
+    if "Video:" not in described:
+        return None
+    found = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", described)
+    if found is None:
+        return None
+    hours, minutes, seconds = found.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def verify_video(path: Path, expected_seconds: float | None, source: str) -> float:
+    """Check ``path`` is a video of about ``expected_seconds``; return its duration.
+
+    Raises:
+        ContentMismatchError: naming ``source`` (the request) and what the file is instead.
+    """
+    head = _head(path)
+    if not is_media_container(head):
+        raise ContentMismatchError(f"{source}: the video is not a video file but {_describe(head)}")
+    duration = video_duration(path)
+    if duration is None:
+        raise ContentMismatchError(f"{source}: the video file has no video stream")
+    if expected_seconds is not None:
+        allowed = max(DURATION_TOLERANCE[0], DURATION_TOLERANCE[1] * expected_seconds)
+        if abs(duration - expected_seconds) > allowed:
+            raise ContentMismatchError(
+                f"{source}: the video lasts {duration:.2f}s, {expected_seconds:g}s were asked "
+                f"(tolerance {allowed:.1f}s)"
+            )
+    return duration
+
+
+def verify_image(path: Path, source: str) -> None:
+    """Check ``path`` is an image.
+
+    Raises:
+        ContentMismatchError: naming ``source`` and what the file is instead.
+    """
+    head = _head(path)
+    if not is_image(head):
+        raise ContentMismatchError(f"{source}: the image is not an image but {_describe(head)}")
