@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
 from prefect_gmicloud.client.http import DEFAULT_BASE_URL
-from prefect_gmicloud.errors import GMICloudError
+from prefect_gmicloud.errors import GMICloudError, StoryboardInterrupted
 from prefect_gmicloud.flows.generate import load_credentials
 from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.models.base import describe_errors
@@ -97,8 +100,21 @@ def run(
     poll_interval: Annotated[
         float, typer.Option(min=0.1, max=300, help="Seconds between status reads at first.")
     ] = 1.0,
+    queue_timeout: Annotated[
+        float, typer.Option(min=1, help="Stop waiting for a request queued this long (seconds).")
+    ] = 6 * 3600.0,
+    processing_timeout: Annotated[
+        float, typer.Option(min=1, help="Stop waiting for a request processing this long.")
+    ] = 3600.0,
+    resubmit_missing: Annotated[
+        bool, typer.Option(help="Pay again for shots whose recorded request GMI answers 404 for.")
+    ] = False,
 ) -> None:
-    """Generate every shot of FILE and store it with a manifest (S3 keys from the AWS chain)."""
+    """Generate every shot of FILE and store it with a manifest (S3 keys from the AWS chain).
+
+    Each shot is paid for once: run the same command again after any failure, crash or stop,
+    and recorded requests are collected instead of paid again.
+    """
     board = _load(file)
     _plan(board)  # every shot's problems, before Prefect or GMI is reached
     try:
@@ -112,11 +128,17 @@ def run(
             run_storyboard(
                 board, storage, gmi, max_concurrency=max_concurrency,
                 concurrency_limit=concurrency_limit, final_cut=final_cut, force=force,
-                poll_interval=poll_interval,
+                poll_interval=poll_interval, queue_timeout=queue_timeout,
+                processing_timeout=processing_timeout, resubmit_missing=resubmit_missing,
             )
         )  # fmt: skip
+    except StoryboardInterrupted as exc:
+        console.print(f"[yellow]{escape(str(exc))}[/yellow]")
+        console.print(f"To collect them: {escape(shlex.join(sys.argv))}")
+        raise typer.Exit(130) from None
     except (GMICloudError, StoryboardError) as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        console.print(f"To retry: {escape(shlex.join(sys.argv))}")
         raise typer.Exit(1) from None
     console.print(f"manifest: {result.manifest_uri}")
     if result.final_cut:

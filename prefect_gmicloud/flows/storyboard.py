@@ -31,7 +31,7 @@ from prefect_gmicloud.ledger import journal
 from prefect_gmicloud.ledger.entry import new_run_token
 from prefect_gmicloud.ledger.gate import SubmitGate
 from prefect_gmicloud.ledger.shot import ShotJob, ShotResult, ShotRunner, Store, replay_journal
-from prefect_gmicloud.ledger.store import HEARTBEAT_SECONDS, Ledger
+from prefect_gmicloud.ledger.store import Ledger, heartbeat_seconds
 from prefect_gmicloud.media import concatenate, contact_sheet
 from prefect_gmicloud.storage.lookup import find_object
 from prefect_gmicloud.storage.s3 import S3Destination, S3Location, StoredObject, resolve_storage
@@ -337,7 +337,7 @@ async def _announce(job: ShotJob, request: GMIRequest) -> None:
 async def _keep_alive(ledger: Ledger, run: str, flow_run_id: str | None) -> None:
     """Renew this run's heartbeat so other runs follow its claims instead of taking them."""
     while True:
-        await asyncio.sleep(HEARTBEAT_SECONDS)
+        await asyncio.sleep(heartbeat_seconds())
         try:
             await ledger.beat(run, flow_run_id)
         except Exception as exc:

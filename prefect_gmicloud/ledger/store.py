@@ -30,10 +30,20 @@ from prefect_gmicloud.storage.s3 import S3Location
 
 T = TypeVar("T")
 
-#: A run whose heartbeat is older than this is presumed dead and its claims may be taken over.
-LEASE_SECONDS = 90.0
-#: How often a run renews its heartbeat: several renewals fit in one lease.
-HEARTBEAT_SECONDS = 15.0
+#: Sets the lease: a run whose heartbeat is older is presumed dead and its claims may be taken
+#: over. Longer survives longer storage outages; shorter lets a re-run after a crash start sooner.
+LEASE_ENV = "PREFECT_GMICLOUD_LEASE_SECONDS"
+DEFAULT_LEASE_SECONDS = 90.0
+
+
+def lease_seconds() -> float:
+    """The claim lease in seconds (``$PREFECT_GMICLOUD_LEASE_SECONDS``, default 90)."""
+    return float(os.environ.get(LEASE_ENV) or DEFAULT_LEASE_SECONDS)
+
+
+def heartbeat_seconds() -> float:
+    """How often a run renews its heartbeat: six times a lease, so one lost write is harmless."""
+    return lease_seconds() / 6
 
 
 @dataclass(frozen=True)
@@ -224,8 +234,8 @@ class Ledger:
         client, bucket = self.location.client, self.location.bucket
         await self._call(key, lambda: client.delete_object(Bucket=bucket, Key=key))
 
-    async def is_alive(self, run: str, lease: float = LEASE_SECONDS) -> bool:
-        """Whether ``run`` renewed its heartbeat within ``lease`` seconds."""
+    async def is_alive(self, run: str) -> bool:
+        """Whether ``run`` renewed its heartbeat within the lease."""
         key = self._heartbeat_key(run)
         client, bucket = self.location.client, self.location.bucket
 
@@ -245,4 +255,4 @@ class Ledger:
             return False
         if found is None:
             return False
-        return time.time() - float(found.get("beat_at", 0.0)) < lease
+        return time.time() - float(found.get("beat_at", 0.0)) < lease_seconds()

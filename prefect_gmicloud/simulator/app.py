@@ -20,7 +20,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -148,6 +148,8 @@ class SimulatorApps:
         if produces == "image":
             return {"media_urls": [{"id": "0", "url": self._file_url(request, "image_0.jpg")}]}
         video, thumb = self._file_url(request, "video.mp4"), self._file_url(request, "thumb.jpg")
+        if request.served == "no_video":
+            return {"thumbnail_image_url": thumb}
         if request.media_urls:
             return {"media_urls": [{"id": "0", "url": video}, {"id": "1", "url": thumb}]}
         return {"video_url": video, "thumbnail_image_url": thumb}
@@ -296,6 +298,8 @@ class SimulatorApps:
         if path is None:
             return self._error(404, "no such file")
         stats.files_served += 1
+        if found.served == "html":
+            return HTMLResponse(_ERROR_PAGE)
         truncate = self.state.next_fault("file") == "truncate"
         return _file_response(
             path, request.headers.get("range"), truncate, self.state.config.chunk_size
@@ -322,6 +326,9 @@ class SimulatorApps:
         routes = [Route("/files/{request_id}/{name}", self.serve_file, methods=["GET"])]
         return InFlightCounter(Starlette(routes=routes), self.state)
 
+
+#: What a broken storage link may answer with status 200.
+_ERROR_PAGE = "<!DOCTYPE html><html><body><h1>Link expired</h1></body></html>"
 
 _CONTENT_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".wav": "audio/wav"}
 

@@ -12,12 +12,14 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from prefect_gmicloud.simulator.config import ScriptedFault, SimulatorConfig
 
 TERMINAL = ("success", "failed", "cancelled")
 UNKNOWN_STATUSES = ("dispatched", "warming_up")
+
+OutcomeFault = Literal["media", "html", "no_video"]
 
 
 @dataclass
@@ -36,6 +38,9 @@ class SimRequest:
     odd_statuses: bool = False
     media_urls: bool = False
     sync: bool = False
+    #: How its files are served: ``media`` (real files), ``html`` (an error page with status
+    #: 200, as a broken storage link may answer), ``no_video`` (a success with a thumbnail only).
+    served: OutcomeFault = "media"
 
     def status(self, now: float) -> str:
         if self.sync:
@@ -109,8 +114,13 @@ class SimulatorState:
         self.stats = SimulatorStats()
         self._rng = random.Random(config.seed)
         self._scripted: dict[str, deque[ScriptedFault]] = {}
+        self._outcomes: deque[OutcomeFault] = deque()
 
     # -- faults --------------------------------------------------------------------------------
+
+    def serve_next(self, *outcomes: OutcomeFault) -> None:
+        """How the next requests created serve their files, in order (``html``, ``no_video``)."""
+        self._outcomes.extend(outcomes)
 
     def inject(self, endpoint: str, *faults: ScriptedFault) -> None:
         """Queue faults for the next calls of ``endpoint`` (submit, get, list, models, file)."""
@@ -165,6 +175,7 @@ class SimulatorState:
             odd_statuses=roll() < rates.unknown_status,
             media_urls=roll() < rates.media_urls,
             sync=model in config.sync_models,
+            served=self._outcomes.popleft() if self._outcomes else "media",
         )
         self.requests[request.request_id] = request
         self.stats.created += 1

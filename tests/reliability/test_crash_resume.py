@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,32 +14,23 @@ import yaml
 
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.simulator.boards import synthetic_storyboard
-from prefect_gmicloud.storage import S3Destination, resolve_storage
-from prefect_gmicloud.storyboard.manifest import ManifestStore
+from prefect_gmicloud.storage import S3Destination
 from tests.conftest import PrefectPlaces
-from tests.reliability.boards import SECRET_KEY, read_manifest, sha256_of
+from tests.reliability.boards import (
+    SECRET_KEY,
+    ledger_entries,
+    read_manifest,
+    sha256_of,
+    storyboard_command,
+    unrecorded_paid_ids,
+)
 
 SHOTS = 12
 
 
-def storyboard_command(board: Path, bucket: S3Destination, sim: Simulator) -> list[str]:
-    """The CLI a user would type, against the simulator and the test's S3 server."""
-    executable = shutil.which("prefect-gmicloud", path=str(Path(sys.executable).parent))
-    assert executable, "the prefect-gmicloud command is not installed"
-    return [
-        executable, "storyboard", "run", str(board),
-        "--bucket", bucket.bucket, "--prefix", bucket.prefix,
-        "--endpoint-url", str(bucket.endpoint_url),
-        "--api-key-env", "GMI_TEST_KEY", "--base-url", sim.base_url,
-        "--max-concurrency", str(SHOTS), "--no-final-cut", "--poll-interval", "0.2",
-    ]  # fmt: skip
-
-
 def recorded_request_ids(bucket: S3Destination, title: str) -> int:
-    """How many shots the manifest in S3 holds a request id for (0 before it exists)."""
-    location = resolve_storage(bucket)
-    manifest = asyncio.run(ManifestStore(location, location.key(title, "manifest.json")).load())
-    return 0 if manifest is None else sum(1 for shot in manifest.shots if shot.request_id)
+    """How many shots the ledger in S3 holds a request id for."""
+    return sum(1 for entry in ledger_entries(bucket, title) if entry.request_id)
 
 
 def test_a_killed_run_resumes_its_requests_instead_of_paying_again(
@@ -57,8 +46,14 @@ def test_a_killed_run_resumes_its_requests_instead_of_paying_again(
     board_file = tmp_path / "board.yaml"
     board = synthetic_storyboard(SHOTS, "crash")
     board_file.write_text(yaml.safe_dump(board.model_dump(mode="json", exclude_defaults=True)))
-    env = {**os.environ, "GMI_TEST_KEY": SECRET_KEY, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    command = storyboard_command(board_file, bucket, sim)
+    env = {
+        **os.environ,
+        "GMI_TEST_KEY": SECRET_KEY,
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        # The killed run's claims expire this soon after its last heartbeat.
+        "PREFECT_GMICLOUD_LEASE_SECONDS": "6",
+    }
+    command = storyboard_command(board_file, bucket, sim, "--max-concurrency", str(SHOTS))
 
     first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
@@ -79,12 +74,14 @@ def test_a_killed_run_resumes_its_requests_instead_of_paying_again(
         f"\ncrash-resume: {SHOTS} shots; SIGKILL with {created_before} requests created, "
         f"{unfinished} still generating; after the second run: created {sim.stats.created}, "
         f"duplicates {sim.stats.duplicate_submits}, stored "
-        f"{sum(s.status == 'stored' for s in manifest.shots)}"
+        f"{sum(s.status == 'stored' for s in manifest.shots)}, paid ids missing from the ledger "
+        f"{len(unrecorded_paid_ids(sim, ledger_entries(bucket, 'crash')))}"
     )
     assert second.returncode == 0, second.stdout + second.stderr
     assert unfinished == SHOTS
     assert sim.stats.created == created_before == SHOTS  # resumed, not paid again
     assert sim.stats.duplicate_submits == 0
+    assert unrecorded_paid_ids(sim, ledger_entries(bucket, "crash")) == set()
     for shot in manifest.shots:
         assert shot.status == "stored" and shot.video is not None, shot
         served = sha256_of(sim.served_file(shot.request_id or "", "video.mp4"))
