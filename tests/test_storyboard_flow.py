@@ -11,7 +11,8 @@ from typing import Any
 import av
 import pytest
 
-from prefect_gmicloud.flows.storyboard import StoryboardIncomplete, run_storyboard
+from prefect_gmicloud.errors import StoryboardIncomplete
+from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import S3Destination, resolve_storage
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError

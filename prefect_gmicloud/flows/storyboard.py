@@ -21,14 +21,15 @@ from prefect_aws.s3 import S3Bucket
 from pydantic import BaseModel
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
+from prefect_gmicloud.client.polling import wait_policy
 from prefect_gmicloud.client.records import RequestStatus
-from prefect_gmicloud.errors import GMICloudError, NotFoundError
+from prefect_gmicloud.errors import NotFoundError, StoryboardIncomplete
 from prefect_gmicloud.flows.finish import (
     finish_request,
     log_requests_left_running,
     record_submitted,
 )
-from prefect_gmicloud.flows.generate import load_credentials, wait_policy
+from prefect_gmicloud.flows.generate import load_credentials
 from prefect_gmicloud.media import concatenate, contact_sheet
 from prefect_gmicloud.storage.s3 import S3Destination, S3Location, StoredObject, resolve_storage
 from prefect_gmicloud.storyboard.manifest import Manifest, ManifestStore, ShotRecord
@@ -37,17 +38,6 @@ from prefect_gmicloud.storyboard.schema import Storyboard
 from prefect_gmicloud.tasks.progress import best_effort
 from prefect_gmicloud.tasks.submit import submit_request
 from prefect_gmicloud.tasks.upload import upload_to_s3
-
-
-class StoryboardIncomplete(GMICloudError):
-    """Some shots failed; the others are stored and the manifest says which to re-run."""
-
-    def __init__(self, title: str, failed: list[str], stored: int, manifest_uri: str) -> None:
-        self.failed = failed
-        super().__init__(
-            f"storyboard {title!r}: {stored} shot(s) stored, {len(failed)} failed "
-            f"({', '.join(failed)}). Run it again to retry only those; see {manifest_uri}."
-        )
 
 
 class StoryboardResult(BaseModel):

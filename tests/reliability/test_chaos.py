@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
-from prefect_gmicloud.flows.storyboard import StoryboardIncomplete, run_storyboard
+from prefect_gmicloud.errors import StoryboardIncomplete
+from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.simulator import FaultRates, Simulator
 from prefect_gmicloud.simulator.boards import synthetic_storyboard
 from prefect_gmicloud.storage import S3Destination
