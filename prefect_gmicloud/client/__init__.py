@@ -13,6 +13,7 @@ from prefect_gmicloud.client.records import (
     MediaAsset,
     ModelInfo,
     ModelParameter,
+    ModelSummary,
     RequestStatus,
 )
 from prefect_gmicloud.client.retry import RetryPolicy
@@ -51,6 +52,7 @@ __all__ = [
     "MediaAsset",
     "ModelInfo",
     "ModelParameter",
+    "ModelSummary",
     "NotFoundError",
     "PayloadValidationError",
     "RateLimitError",
