@@ -1,4 +1,4 @@
-"""A plain async client of GMI Cloud's request queue; no Prefect import here."""
+"""Plain clients of GMI Cloud's request queue (async and blocking); no Prefect import here."""
 
 from prefect_gmicloud.client.http import DEFAULT_BASE_URL, ClientStats, GMICloudClient
 from prefect_gmicloud.client.polling import (
@@ -17,6 +17,7 @@ from prefect_gmicloud.client.records import (
     RequestStatus,
 )
 from prefect_gmicloud.client.retry import RetryPolicy
+from prefect_gmicloud.client.sync import GMICloudSyncClient
 from prefect_gmicloud.errors import (
     APIError,
     AuthenticationError,
@@ -46,6 +47,7 @@ __all__ = [
     "DurationModel",
     "GMICloudClient",
     "GMICloudError",
+    "GMICloudSyncClient",
     "GMIRequest",
     "IntegrityError",
     "InvalidRequestError",

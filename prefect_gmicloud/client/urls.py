@@ -9,21 +9,19 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Generator
-from importlib.metadata import PackageNotFoundError, version
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
 
+from prefect_gmicloud._version import __version__
+
 DEFAULT_BASE_URL = "https://console.gmicloud.ai/api/v1/ie/requestqueue/apikey"
 
 
 def user_agent() -> str:
-    """``prefect-gmicloud/<version>``, or the bare name when the package is not installed."""
-    try:
-        return f"prefect-gmicloud/{version('prefect-gmicloud')}"
-    except PackageNotFoundError:
-        return "prefect-gmicloud"
+    """``prefect-gmicloud/<version>``."""
+    return f"prefect-gmicloud/{__version__}"
 
 
 def _is_loopback(host: str) -> bool:
