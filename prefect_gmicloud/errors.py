@@ -1,7 +1,10 @@
-"""The exception hierarchy of prefect-gmicloud (shared by the client, the models and the tasks).
+"""Every exception prefect-gmicloud raises, in one module under one root: :class:`GMICloudError`.
 
-Every error the client raises derives from :class:`GMICloudError`. None of them ever carries the
-API key: messages are built from the vendor's error text, status codes and request ids only.
+The client, the payload models, storage, media and the flows all raise from here, so
+``except GMICloudError`` catches whatever the package raises on purpose. This module imports
+nothing of the package at run time, so every other module can depend on it. None of the errors
+ever carries the API key: messages are built from the vendor's error text, status codes, request
+ids and the caller's own inputs only.
 """
 
 from __future__ import annotations
@@ -111,7 +114,8 @@ class WaitTimeout(GMICloudError):
         request_id: the request waited for.
         last_status: the last status seen.
         elapsed: seconds waited.
-        phase: ``"queue"`` or ``"processing"``, the deadline that expired.
+        phase: the deadline that expired: ``"queue"``, ``"processing"`` or ``"overall"``
+            (the wait's own ``timeout``).
     """
 
     def __init__(self, request_id: str, last_status: str, elapsed: float, phase: str) -> None:
@@ -147,6 +151,27 @@ class PayloadValidationError(GMICloudError, ValueError):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"invalid {model} payload ({len(problems)} problem(s)):\n{lines}")
+
+
+class StoryboardError(GMICloudError, ValueError):
+    """Everything wrong with a storyboard, found before any request is sent.
+
+    Attributes:
+        problems: one line per problem, each naming the field and the limit.
+    """
+
+    def __init__(self, title: str, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"storyboard {title!r} has {len(problems)} problem(s):\n{lines}")
+
+
+class UnsafeKeyError(GMICloudError, ValueError):
+    """An object key would leave its prefix (``..``, absolute, empty or odd segments)."""
+
+
+class MediaError(GMICloudError, RuntimeError):
+    """ffmpeg could not do what was asked; the message carries its last words."""
 
 
 class ContentMismatchError(IntegrityError):

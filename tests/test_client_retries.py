@@ -34,7 +34,7 @@ async def test_reads_are_retried_through_transient_faults(
     sim: Simulator, client: GMICloudClient, fault: ScriptedFault
 ) -> None:
     sim.state.inject("models", fault, fault)
-    assert "wan2.6-r2v" in await client.list_models()
+    assert "wan2.6-r2v" in [m.id for m in await client.list_models()]
     assert sim.stats.calls["models"] == 3
     assert sum(client.stats.retries.values()) == 2
 

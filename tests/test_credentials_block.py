@@ -59,7 +59,7 @@ def test_key_is_not_in_reprs_or_dumps() -> None:
 async def test_client_from_the_block_talks_to_the_simulator(sim: Simulator) -> None:
     credentials = GMICloudCredentials(api_key=sim.api_key, base_url=sim.base_url)
     async with credentials.get_client() as client:
-        assert "wan2.7-r2v" in await client.list_models()
+        assert "wan2.7-r2v" in [m.id for m in await client.list_models()]
 
 
 async def test_errors_and_logs_never_carry_the_key(

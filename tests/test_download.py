@@ -132,7 +132,3 @@ async def test_downloads_never_carry_credentials(
         await download_file(asset.url, tmp_path / asset.filename)
     assert sim.stats.files_served == 2
     assert sim.stats.file_requests_with_authorization == 0 and not sim.stats.foreign_headers_seen
-
-
-def test_integrity_error_is_a_download_error() -> None:
-    assert issubclass(IntegrityError, DownloadError)

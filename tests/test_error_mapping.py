@@ -18,7 +18,7 @@ from prefect_gmicloud import (
     RawPayload,
     ServerError,
 )
-from prefect_gmicloud.client.http import error_from_response
+from prefect_gmicloud.client.responses import error_from_response
 from prefect_gmicloud.simulator import Simulator
 from tests.conftest import R2V_PAYLOAD, client_for
 
@@ -109,7 +109,7 @@ async def test_organization_header_is_sent_and_checked(
 ) -> None:
     sim = make_simulator(organizations=["org-a"])
     async with client_for(sim, organization_id="org-a") as member:
-        assert "wan2.7-r2v" in await member.list_models()
+        assert "wan2.7-r2v" in [m.id for m in await member.list_models()]
     async with client_for(sim, organization_id="org-b") as outsider:
         with pytest.raises(AuthenticationError, match="org-b"):
             await outsider.list_models()

@@ -154,3 +154,24 @@ def test_duration_memory_learns_per_api_and_model_after_enough_samples() -> None
     assert memory.model("https://b", "m") is None and memory.model("https://a", "x") is None
     memory.clear()
     assert memory.model("https://a", "m") is None
+
+
+def test_overall_timeout_raises_in_any_phase() -> None:
+    watch = tracker(WaitPolicy(initial_interval=1, max_interval=1, jitter=0, timeout=2.5))
+    assert watch.observe(status("queued"), 0.0) == 1
+    assert watch.observe(status("processing"), 1.0) == 1
+    assert watch.observe(status("processing"), 2.0) == pytest.approx(0.501)  # wakes at the end
+    with pytest.raises(WaitTimeout) as caught:
+        watch.observe(status("processing"), 2.6)
+    assert caught.value.phase == "overall" and caught.value.last_status == "processing"
+
+
+def test_wait_options_map_onto_the_policy() -> None:
+    base = WaitPolicy(max_interval=15, processing_timeout=60)
+    assert base.with_options() == base
+    tuned = base.with_options(timeout=30, poll_interval=20)
+    assert (tuned.timeout, tuned.initial_interval, tuned.max_interval) == (30, 20, 20)
+    assert tuned.processing_timeout == 60
+    assert base.with_options(poll_interval=2).max_interval == 15
+    with pytest.raises(ValueError, match=r"WaitPolicy.timeout: at least 0 seconds, got -1"):
+        base.with_options(timeout=-1)

@@ -1,4 +1,5 @@
-"""Backoff is bounded and jittered; Retry-After is read in both forms and capped."""
+"""Backoff is bounded and jittered; Retry-After is read in both forms and capped; the one retry
+loop spaces tries by the policy and raises the last error when it is spent."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from email.utils import format_datetime
 
 import pytest
 
-from prefect_gmicloud import RetryPolicy
+from prefect_gmicloud import NotFoundError, RetryPolicy, ServerError, TransportError
 from prefect_gmicloud.client.retry import parse_retry_after
+from prefect_gmicloud.client.retrying import Retry, with_retries
 
 
 def test_backoff_grows_within_the_ceiling_and_is_jittered() -> None:
@@ -56,3 +58,70 @@ def test_retry_after_as_http_date() -> None:
 @pytest.mark.parametrize("header", [None, "", "soon", "Mon, 99 Foo"])
 def test_unreadable_retry_after_is_ignored(header: str | None) -> None:
     assert parse_retry_after(header) is None
+
+
+class FakeTime:
+    """A clock that moves only when slept on."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+async def test_the_retry_loop_retries_until_an_answer() -> None:
+    fake, tries, told = FakeTime(), [], []
+
+    async def attempt() -> str:
+        tries.append(fake.now)
+        if len(tries) < 3:
+            raise Retry("503", ServerError(503, "busy"), retry_after=2.0)
+        return "done"
+
+    answer = await with_retries(
+        attempt,
+        policy=RetryPolicy(),
+        rng=random.Random(1),
+        clock=fake.clock,
+        sleep=fake.sleep,
+        on_retry=lambda failure, number, delay: told.append((failure.kind, number, delay)),
+    )
+    assert answer == "done" and tries == [0.0, 2.0, 4.0]
+    assert told == [("503", 1, 2.0), ("503", 2, 2.0)]
+
+
+async def test_the_retry_loop_raises_the_last_error_when_the_budget_is_spent() -> None:
+    fake = FakeTime()
+    cut = ConnectionResetError("cut")
+
+    async def attempt() -> None:
+        raise Retry("drop", TransportError("dropped"), cause=cut, retry_after=1.0)
+
+    with pytest.raises(TransportError, match="dropped") as caught:
+        await with_retries(
+            attempt,
+            policy=RetryPolicy(max_attempts=3),
+            rng=random.Random(1),
+            clock=fake.clock,
+            sleep=fake.sleep,
+        )
+    assert caught.value.__cause__ is cut and fake.slept == [1.0, 1.0]
+
+
+async def test_the_retry_loop_lets_other_errors_through_at_once() -> None:
+    fake = FakeTime()
+
+    async def attempt() -> None:
+        raise NotFoundError(404, "gone")
+
+    with pytest.raises(NotFoundError):
+        await with_retries(
+            attempt, policy=RetryPolicy(), rng=random.Random(1), clock=fake.clock, sleep=fake.sleep
+        )
+    assert fake.slept == []

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from prefect_gmicloud import (
@@ -20,8 +22,11 @@ from prefect_gmicloud import (
     Wan27R2VPayload,
 )
 from prefect_gmicloud.client.polling import DurationMemory
-from prefect_gmicloud.simulator import FaultRates, Simulator
+from prefect_gmicloud.simulator import FaultRates, Simulator, SimulatorConfig
+from prefect_gmicloud.simulator.app import API_PREFIX, SimulatorApps
 from prefect_gmicloud.simulator.config import ScriptedFault
+from prefect_gmicloud.simulator.media import MediaRenderer
+from prefect_gmicloud.simulator.state import SimulatorState
 from tests.conftest import FAST_RETRIES, R2V_PAYLOAD, client_for
 
 PAYLOAD = Wan27R2VPayload.parse(R2V_PAYLOAD)
@@ -163,28 +168,70 @@ async def test_a_wait_that_never_reads_a_status_raises_at_once(sim: Simulator) -
             await client.wait(request.request_id)
 
 
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock jumps to its next timer instead of sleeping.
+
+    With nothing but in-memory I/O (the simulator's app over ``httpx.ASGITransport``), every
+    sleep costs no real time and every time seen is exact, so waits can be timed precisely.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+        select = self._selector.select  # type: ignore[attr-defined]
+
+        def jump(timeout: float | None = None) -> list[Any]:
+            ready: list[Any] = select(0)
+            if ready or timeout == 0:
+                return ready
+            if timeout is None:  # no timer at all: only another thread can wake the loop
+                return list(select(None))
+            self.now += timeout
+            return []
+
+        self._selector.select = jump  # type: ignore[attr-defined]
+
+    def time(self) -> float:
+        return self.now
+
+
 @pytest.mark.parametrize("learns", [True, False])
-async def test_sleeping_waits_replan_once_their_model_is_learned(
-    make_simulator: Callable[..., Simulator], learns: bool
-) -> None:
+def test_sleeping_waits_replan_once_their_model_is_learned(media_cache: Path, learns: bool) -> None:
     # Two eager waits see their requests end at ~0.55 s; three lazy ones sleep 3 s after their
     # second read. Once the eager ones have taught the model's duration, the lazy ones wake and
     # poll where it says; without learning (too few samples needed) they sleep it out.
-    sim = make_simulator(queue_seconds=0.05, processing_seconds=0.5)
+    loop = VirtualTimeLoop()
+    config = SimulatorConfig(queue_seconds=0.05, processing_seconds=0.5, video_bytes=1000)
+    apps = SimulatorApps(SimulatorState(config, clock=loop.time), MediaRenderer(media_cache))
     memory = DurationMemory(min_samples=2 if learns else 99)
     eager = WaitPolicy(initial_interval=0.05, max_interval=0.05, growth=1.0, jitter=0)
     lazy = WaitPolicy(initial_interval=0.1, max_interval=3.0, growth=30.0, jitter=0)
-    async with client_for(sim, durations=memory) as client:
-        requests = [await client.submit("wan2.7-r2v", {**R2V_PAYLOAD, "seed": n}) for n in range(5)]
-        started = time.monotonic()
 
-        async def waited(request_id: str, policy: WaitPolicy) -> float:
-            await client.wait(request_id, policy=policy)
-            return time.monotonic() - started
-
-        times = await asyncio.gather(
-            *(waited(r.request_id, eager if n < 2 else lazy) for n, r in enumerate(requests))
+    async def wait_all() -> list[float]:
+        client = GMICloudClient(
+            config.api_key,
+            base_url=f"http://127.0.0.1{API_PREFIX}",
+            transport=httpx.ASGITransport(app=apps.api_app()),
+            clock=loop.time,
+            durations=memory,
         )
+        async with client:
+            requests = [
+                await client.submit("wan2.7-r2v", {**R2V_PAYLOAD, "seed": n}) for n in range(5)
+            ]
+
+            async def waited(request: GMIRequest, policy: WaitPolicy) -> float:
+                await client.wait(request, policy=policy)
+                return loop.time()
+
+            return await asyncio.gather(
+                *(waited(r, eager if n < 2 else lazy) for n, r in enumerate(requests))
+            )
+
+    try:
+        times = loop.run_until_complete(wait_all())
+    finally:
+        loop.close()
     lazy_times = times[2:]
     if learns:
         assert max(lazy_times) < 1.5, times

@@ -1,4 +1,4 @@
-"""A plain async client of GMI Cloud's request queue; no Prefect import here."""
+"""Plain clients of GMI Cloud's request queue (async and blocking); no Prefect import here."""
 
 from prefect_gmicloud.client.http import DEFAULT_BASE_URL, ClientStats, GMICloudClient
 from prefect_gmicloud.client.polling import (
@@ -13,9 +13,11 @@ from prefect_gmicloud.client.records import (
     MediaAsset,
     ModelInfo,
     ModelParameter,
+    ModelSummary,
     RequestStatus,
 )
 from prefect_gmicloud.client.retry import RetryPolicy
+from prefect_gmicloud.client.sync import GMICloudSyncClient
 from prefect_gmicloud.errors import (
     APIError,
     AuthenticationError,
@@ -45,12 +47,14 @@ __all__ = [
     "DurationModel",
     "GMICloudClient",
     "GMICloudError",
+    "GMICloudSyncClient",
     "GMIRequest",
     "IntegrityError",
     "InvalidRequestError",
     "MediaAsset",
     "ModelInfo",
     "ModelParameter",
+    "ModelSummary",
     "NotFoundError",
     "PayloadValidationError",
     "RateLimitError",

@@ -1,120 +1,79 @@
 """``GMICloudClient``: the async client of GMI Cloud's request queue.
 
-Reads are retried on transient faults (DESIGN rule 4). A submit is retried only when it provably
-never created a request; after an ambiguous failure the request is looked up in ``list_requests``
-before anything is sent again (rule 2). No Prefect import here: anyone can use this client.
+Reads are retried on transient faults. A submit is retried only when it provably never created
+a request; after an ambiguous failure the request is looked up in ``list_requests`` before
+anything is sent again, so one call never pays for two requests. No Prefect import here: anyone
+can use this client. Its parts live beside it: the key's URL policy and auth in ``urls``, error
+mapping and body shapes in ``responses``, the retry loop in ``retrying``, the submit lookup in
+``reconcile``, the wait's sleeps and wake-ups in ``waiting`` (its schedule in ``polling``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
 import inspect
-import ipaddress
-import json
 import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Generator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
 
+from prefect_gmicloud.client import reconcile
 from prefect_gmicloud.client.polling import (
     LEARNED_DURATIONS,
     DurationMemory,
     WaitPolicy,
     WaitTracker,
 )
-from prefect_gmicloud.client.records import GMIRequest, ModelInfo, RequestStatus
+from prefect_gmicloud.client.records import GMIRequest, ModelInfo, ModelSummary, RequestStatus
+from prefect_gmicloud.client.responses import (
+    error_from_response,
+    json_body,
+    model_ids,
+    request_records,
+)
 from prefect_gmicloud.client.retry import (
     RETRYABLE_STATUS_CODES,
     SUBMIT_REFUSED_STATUS_CODES,
     RetryPolicy,
     parse_retry_after,
 )
+from prefect_gmicloud.client.retrying import Retry, with_retries
 from prefect_gmicloud.client.tls import shared_ssl_context
+from prefect_gmicloud.client.urls import (
+    DEFAULT_BASE_URL,
+    BearerAuth,
+    alternate_models_url,
+    check_base_url,
+    resolve_api_key,
+    user_agent,
+)
+from prefect_gmicloud.client.waiting import pause, with_learned
 from prefect_gmicloud.errors import (
-    APIError,
-    AuthenticationError,
-    GMICloudError,
-    InvalidRequestError,
     NotFoundError,
     RateLimitError,
     RequestCancelled,
     RequestFailed,
     ServerError,
-    SubmitOutcomeUnknown,
     TransportError,
 )
-from prefect_gmicloud.models.registry import AnyPayload, build_payload
+from prefect_gmicloud.models.registry import PAYLOAD_MODELS, AnyPayload, build_payload
+
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "ClientStats", "GMICloudClient"]
 
 logger = logging.getLogger("prefect_gmicloud.client")
 
-DEFAULT_BASE_URL = "https://console.gmicloud.ai/api/v1/ie/requestqueue/apikey"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-#: How far the server's clock may be behind ours when matching a request to our submit.
-CLOCK_SKEW_SECONDS = 120.0
-#: The most request records fetched one by one while reconciling an ambiguous submit.
-MAX_RECONCILE_LOOKUPS = 20
 
 # Failures after which the request cannot have reached the server.
 _NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _AMBIGUOUS_STATUS_CODES = RETRYABLE_STATUS_CODES - SUBMIT_REFUSED_STATUS_CODES
-
-
-def _user_agent() -> str:
-    try:
-        return f"prefect-gmicloud/{version('prefect-gmicloud')}"
-    except PackageNotFoundError:
-        return "prefect-gmicloud"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_base_url(base_url: str) -> str:
-    """Refuse a base URL that would send the key in clear text or nowhere sensible."""
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"base_url: must be an http(s) URL, got {base_url!r}")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ValueError(
-            "base_url: plain http is allowed only on loopback (the simulator); "
-            f"use https for {parts.hostname}"
-        )
-    return base_url.rstrip("/")
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    default_port = {"http": 80, "https": 443}.get(url.scheme)
-    return url.scheme, url.host, url.port or default_port
-
-
-class _BearerAuth(httpx.Auth):
-    """Adds the key only to requests for the API's own origin (scheme, host and port)."""
-
-    def __init__(self, api_key: SecretStr, api_url: str) -> None:
-        self._api_key = api_key
-        self._api_origin = _origin(httpx.URL(api_url))
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if _origin(request.url) == self._api_origin:
-            request.headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
-        yield request
 
 
 @dataclass
@@ -127,97 +86,38 @@ class ClientStats:
     resubmitted_after_lookup: int = 0
 
 
-def error_message(response: httpx.Response) -> str:
-    """The vendor's message from ``{"error": "..."}``, ``{"error": {"message": ...}}`` or text."""
-    try:
-        body = response.json()
-    except ValueError:
-        text = response.text.strip()
-        return text[:500] or response.reason_phrase or "no message"
-    if isinstance(body, dict):
-        for key in ("error", "message", "detail"):
-            value = body.get(key)
-            if isinstance(value, dict):
-                parts = [str(value[k]) for k in ("message", "details") if value.get(k)]
-                if parts:
-                    return ": ".join(parts)
-            elif value:
-                return str(value)
-    return json.dumps(body)[:500]
-
-
-def error_from_response(response: httpx.Response, request_id: str | None = None) -> APIError:
-    """Map an error response onto the exception hierarchy."""
-    status = response.status_code
-    message = error_message(response)
-    if status == 429:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return RateLimitError(status, message, request_id, retry_after=retry_after)
-    kinds: dict[int, type[APIError]] = {
-        400: InvalidRequestError,
-        401: AuthenticationError,
-        403: AuthenticationError,
-        404: NotFoundError,
-        422: InvalidRequestError,
-    }
-    if status in kinds:
-        return kinds[status](status, message, request_id)
-    if status >= 500:
-        return ServerError(status, message, request_id)
-    return APIError(status, message, request_id)
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise APIError(response.status_code, "the response is not JSON") from None
-
-
-class UnknownListShape(APIError):
-    """``GET /requests`` answered with a body whose shape the client does not know.
-
-    The body is undocumented; reading an unknown shape as "no requests" would let a paid
-    request look absent, so it is an error instead.
-    """
-
-
-def _records(body: Any) -> list[dict[str, Any]]:
-    # Undocumented shape: the vendor SDK reads {"requests": [...]}; accept a bare list too.
-    if isinstance(body, dict):
-        for key in ("requests", "data", "items"):
-            if isinstance(body.get(key), list):
-                body = body[key]
-                break
-    if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
-        raise UnknownListShape(200, f"GET /requests: unknown body shape {str(body)[:200]!r}")
-    return [item for item in body if item.get("request_id")]
-
-
-def _payload_matches(found: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
-    # The server may add defaults; every field we sent must be there with the same value.
-    return all(key in found and found[key] == value for key, value in sent.items())
-
-
 class GMICloudClient:
     """Async client of the GMI Cloud request queue.
+
+    Args:
+        api_key: the API key; ``$GMI_CLOUD_API_KEY`` when not given.
+        base_url: the request-queue API root (the simulator's, in tests).
+        organization_id: sent as ``X-Organization-ID``.
+        timeout: per HTTP call.
+        retry_policy: how reads and refused submits are retried.
+        wait_policy: the default schedule and deadlines of :meth:`wait`.
+        transport: an httpx transport to use instead of the network (tests).
+        clock: monotonic seconds (tests pass a fake one).
+        sleep: the pause between tries and polls (tests pass a fake one).
+        rng: the jitter's random source.
+        durations: where processing times are learned (default: shared by the process).
 
     Example:
         ```python
         from prefect_gmicloud import GMICloudClient, Wan27R2VPayload
 
-        async with GMICloudClient(api_key="...") as client:
+        async with GMICloudClient() as client:  # the key from $GMI_CLOUD_API_KEY
             request = await client.submit(
                 Wan27R2VPayload(prompt="Video1 waves", reference_video=["https://x/a.mp4"])
             )
-            done = await client.wait(request.request_id)
+            done = await client.wait(request, timeout=600)
             print(done.video.url)
         ```
     """
 
     def __init__(
         self,
-        api_key: SecretStr | str,
+        api_key: SecretStr | str | None = None,
         *,
         base_url: str = DEFAULT_BASE_URL,
         organization_id: str | None = None,
@@ -230,9 +130,7 @@ class GMICloudClient:
         rng: random.Random | None = None,
         durations: DurationMemory | None = None,
     ) -> None:
-        key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
-        if not key.get_secret_value().strip():
-            raise ValueError("api_key: must not be empty")
+        key = resolve_api_key(api_key)
         self.base_url = check_base_url(base_url)
         self.retry_policy = retry_policy or RetryPolicy()
         self.wait_policy = wait_policy or WaitPolicy()
@@ -242,14 +140,14 @@ class GMICloudClient:
         self._rng = rng or random.Random()
         self._submitted_ids: set[str] = set()
         self._durations = LEARNED_DURATIONS if durations is None else durations
-        headers = {"User-Agent": _user_agent(), "Accept": "application/json"}
+        headers = {"User-Agent": user_agent(), "Accept": "application/json"}
         if organization_id:
             headers["X-Organization-ID"] = organization_id
         self._http = httpx.AsyncClient(
             verify=shared_ssl_context(),
             base_url=self.base_url,
             headers=headers,
-            auth=_BearerAuth(key, self.base_url),
+            auth=BearerAuth(key, self.base_url),
             timeout=timeout,
             transport=transport,
             follow_redirects=False,
@@ -286,17 +184,21 @@ class GMICloudClient:
         """Your organization's requests, optionally for one model (``GET /requests``)."""
         params = {"model_id": model_id} if model_id else None
         body = await self._read("GET", "/requests", params=params)
-        return [GMIRequest.model_validate(item) for item in _records(body)]
+        return [GMIRequest.model_validate(item) for item in request_records(body)]
 
-    async def list_models(self) -> list[str]:
-        """The model ids your key may use (``GET /models``; the vendor's other path as fallback)."""
+    async def list_models(self) -> list[ModelSummary]:
+        """The models your key may use (``GET /models``; the vendor's other path as fallback).
+
+        The list holds ids only; ``get_model(id)`` describes one.
+        """
         try:
             body = await self._read("GET", "/models")
         except NotFoundError:
-            alternate = self.base_url.replace("/ie/requestqueue/apikey", "/apikey") + "/models"
-            body = await self._read("GET", alternate)
-        ids = body.get("model_ids", []) if isinstance(body, dict) else body
-        return [str(model_id) for model_id in ids]
+            body = await self._read("GET", alternate_models_url(self.base_url))
+        return [
+            ModelSummary(id=model_id, has_schema=model_id in PAYLOAD_MODELS)
+            for model_id in model_ids(body)
+        ]
 
     async def get_model(self, model_id: str) -> ModelInfo:
         """One model's description and parameters (``GET /models/{id}``)."""
@@ -313,33 +215,39 @@ class GMICloudClient:
         request_id: str | None = None,
     ) -> Any:
         """An idempotent call: retried on 408/429/5xx and transport faults, within the policy."""
-        policy = self.retry_policy
-        started = self._clock()
-        attempt = 0
         self.stats.calls[label or f"{method} {url}"] += 1
-        while True:
-            attempt += 1
-            retry_after: float | None = None
+
+        async def attempt() -> Any:
             try:
                 response = await self._http.request(method, url, params=params)
             except httpx.TransportError as exc:
-                error: GMICloudError = TransportError(f"{method} {url}: {type(exc).__name__}")
-                cause: BaseException = exc
                 kind = type(exc).__name__
-            else:
-                if response.is_success:
-                    return _json(response)
-                api_error = error_from_response(response, request_id)
-                if response.status_code not in RETRYABLE_STATUS_CODES:
-                    raise api_error
-                error, cause, kind = api_error, api_error, str(response.status_code)
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            delay = policy.backoff(attempt, self._rng, retry_after)
-            if not policy.allows(attempt, self._clock() - started, delay):
-                raise error from cause
-            self.stats.retries[kind] += 1
-            logger.debug("%s %s: %s, retry %d in %.2fs", method, url, kind, attempt, delay)
-            await self._sleep(delay)
+                raise Retry(kind, TransportError(f"{method} {url}: {kind}"), cause=exc) from exc
+            if response.is_success:
+                return json_body(response)
+            error = error_from_response(response, request_id)
+            if response.status_code not in RETRYABLE_STATUS_CODES:
+                raise error
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise Retry(str(response.status_code), error, retry_after=retry_after)
+
+        def retried(failure: Retry, tries: int, delay: float) -> None:
+            self.stats.retries[failure.kind] += 1
+            logger.debug("%s %s: %s, retry %d in %.2fs", method, url, failure.kind, tries, delay)
+
+        return await self._with_retries(attempt, retried)
+
+    def _with_retries(
+        self, attempt: Callable[[], Awaitable[Any]], on_retry: Callable[[Retry, int, float], None]
+    ) -> Awaitable[Any]:
+        return with_retries(
+            attempt,
+            policy=self.retry_policy,
+            rng=self._rng,
+            clock=self._clock,
+            sleep=self._sleep,
+            on_retry=on_retry,
+        )
 
     # -- submit --------------------------------------------------------------------------------
 
@@ -361,43 +269,42 @@ class GMICloudClient:
         elif data is not None:
             raise TypeError("submit: pass either a typed payload or a model id and a dict")
         body = {"model": payload.model_id, "payload": payload.to_payload()}
-        policy = self.retry_policy
-        started, started_wall = self._clock(), time.time()
-        attempt = 0
-        while True:
-            attempt += 1
+        started_wall = time.time()
+
+        async def attempt() -> GMIRequest:
             self.stats.calls["POST /requests"] += 1
-            retry_after: float | None = None
             try:
                 response = await self._http.post("/requests", json=body)
             except _NOT_SENT_ERRORS as exc:
-                error: GMICloudError = TransportError(f"submit: {type(exc).__name__}")
-                cause: BaseException = exc
                 kind = type(exc).__name__
+                raise Retry(kind, TransportError(f"submit: {kind}"), cause=exc) from exc
             except httpx.TransportError as exc:
                 found = await self._reconcile(body, started_wall, exc)
                 if found is not None:
                     return found
-                error, cause, kind = TransportError(f"submit: {type(exc).__name__}"), exc, "lost"
-            else:
-                if response.is_success:
-                    return self._accepted(_json(response))
-                api_error = error_from_response(response)
-                status = response.status_code
-                if status in _AMBIGUOUS_STATUS_CODES:
-                    found = await self._reconcile(body, started_wall, api_error)
-                    if found is not None:
-                        return found
-                elif status not in SUBMIT_REFUSED_STATUS_CODES:
-                    raise api_error
-                error, cause, kind = api_error, api_error, str(status)
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            delay = policy.backoff(attempt, self._rng, retry_after)
-            if not policy.allows(attempt, self._clock() - started, delay):
-                raise error from cause
-            self.stats.retries[f"submit {kind}"] += 1
-            logger.info("submit of a %s request: %s, retrying in %.1fs", body["model"], kind, delay)
-            await self._sleep(delay)
+                error = TransportError(f"submit: {type(exc).__name__}")
+                raise Retry("lost", error, cause=exc) from exc
+            if response.is_success:
+                return self._accepted(json_body(response))
+            api_error = error_from_response(response)
+            status = response.status_code
+            if status in _AMBIGUOUS_STATUS_CODES:
+                found = await self._reconcile(body, started_wall, api_error)
+                if found is not None:
+                    return found
+            elif status not in SUBMIT_REFUSED_STATUS_CODES:
+                raise api_error
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise Retry(str(status), api_error, retry_after=retry_after)
+
+        def retried(failure: Retry, tries: int, delay: float) -> None:
+            self.stats.retries[f"submit {failure.kind}"] += 1
+            logger.info(
+                "submit of a %s request: %s, retrying in %.1fs", body["model"], failure.kind, delay
+            )
+
+        request: GMIRequest = await self._with_retries(attempt, retried)
+        return request
 
     def _accepted(self, body: Any) -> GMIRequest:
         request = GMIRequest.model_validate(body)
@@ -461,61 +368,38 @@ class GMICloudClient:
             SubmitOutcomeUnknown: the lookup failed or its answer could not be read, so whether
                 a request was created cannot be decided.
         """
-        cause = why if isinstance(why, str) else type(why).__name__
-        try:
-            candidates = await self._recent_requests(model, created_after, exclude)
-            matches = [
-                record
-                for record in candidates
-                if _payload_matches(await self._payload_of(record), payload)
-            ]
-        except GMICloudError as exc:
-            raise SubmitOutcomeUnknown(model, f"{cause}; lookup failed: {exc}") from exc
-        if not matches:
-            return None
-        return max(matches, key=lambda r: r.created_at.timestamp() if r.created_at else 0.0)
-
-    async def _recent_requests(
-        self, model: str, since: float, exclude: Collection[str]
-    ) -> list[GMIRequest]:
-        records = await self.list_requests(model_id=model)
-        recent = [
-            record
-            for record in records
-            if record.request_id not in exclude
-            and record.model in (model, "")
-            and (
-                record.created_at is None
-                or record.created_at.timestamp() >= since - CLOCK_SKEW_SECONDS
-            )
-        ]
-        recent.sort(key=lambda r: r.created_at.timestamp() if r.created_at else 0.0, reverse=True)
-        return recent[:MAX_RECONCILE_LOOKUPS]
-
-    async def _payload_of(self, record: GMIRequest) -> dict[str, Any]:
-        # The list's records may leave the payload out; the single record has it.
-        if record.payload is not None:
-            return record.payload
-        return (await self.get(record.request_id)).payload or {}
+        return await reconcile.find_request(
+            self, model, payload, created_after=created_after, exclude=exclude, why=why
+        )
 
     # -- wait ----------------------------------------------------------------------------------
 
     async def wait(
         self,
-        request_id: str,
+        request: GMIRequest | str,
         *,
+        timeout: float | None = None,  # noqa: ASYNC109 - a deadline raising WaitTimeout
+        poll_interval: float | None = None,
         policy: WaitPolicy | None = None,
         on_change: Callable[[GMIRequest], Any] | None = None,
         raise_on_failure: bool = True,
     ) -> GMIRequest:
         """Poll until the request is terminal and return its final record.
 
-        The schedule is :class:`WaitPolicy`'s (``self.wait_policy`` by default). Once a few of a
-        model's requests have been seen to finish (by any client in this process, or what
-        ``durations`` was given), waits without their own ``durations`` poll where that
+        The schedule is :class:`WaitPolicy`'s (``policy``, else ``self.wait_policy``). Once a
+        few of a model's requests have been seen to finish (by any client in this process, or
+        what ``durations`` was given), waits without their own ``durations`` poll where that
         model's requests usually end; waits already sleeping then re-plan their next poll.
-        ``on_change`` (a function or a coroutine function) is called with the record each time
-        the status changes.
+
+        Args:
+            request: the request (as ``submit`` returned it) or its id.
+            timeout: most seconds to wait in all (on top of the policy's queue and processing
+                deadlines); the request is left running when it passes.
+            poll_interval: the first pause between status reads, in seconds.
+            policy: the schedule and deadlines; ``timeout`` and ``poll_interval`` apply on top.
+            on_change: called (a function or a coroutine function) with the record each time
+                the status changes.
+            raise_on_failure: raise on ``failed``/``cancelled``; when False, return the record.
 
         Raises:
             RequestFailed / RequestCancelled: the request ended so (unless ``raise_on_failure``
@@ -523,82 +407,57 @@ class GMICloudClient:
             WaitTimeout: a deadline passed; the request is left running. Reads that still
                 fail after their retries (5xx, 429, transport) do not end the wait before that.
         """
-        policy = policy or self.wait_policy
+        if isinstance(request, GMIRequest):
+            request_id, model = request.request_id, request.model
+        else:
+            request_id, model = request, ""
+        policy = (policy or self.wait_policy).with_options(
+            timeout=timeout, poll_interval=poll_interval
+        )
         tracker: WaitTracker | None = None
         while True:
             try:
-                request = await self.get(request_id)
+                record = await self._read_status(request_id, model)
             except (ServerError, RateLimitError, TransportError) as exc:
                 if tracker is None:
                     raise
                 # A long wait outlives a bad minute of the API: only its deadlines end it.
-                pause = tracker.read_failed(self._clock())
-                logger.warning("status of %s unread (%s); again in %.1fs", request_id, exc, pause)
-                await self._sleep(pause)
+                delay = tracker.read_failed(self._clock())
+                logger.warning("status of %s unread (%s); again in %.1fs", request_id, exc, delay)
+                await self._sleep(delay)
                 continue
+            model = record.model
             now = self._clock()
             if tracker is None:
-                tracker = WaitTracker(request_id, self._with_learned(policy, request.model), now)
+                learned = with_learned(policy, self._durations, self.base_url, model)
+                tracker = WaitTracker(request_id, learned, now)
                 tracker.rng = self._rng
-            delay = tracker.observe(request, now)
+            delay_or_done = tracker.observe(record, now)
             if tracker.status_changed:
-                self._log_change(request)
+                self._log_change(record)
                 if on_change is not None:
-                    outcome = on_change(request)
+                    outcome = on_change(record)
                     if inspect.isawaitable(outcome):
                         await outcome
-            if delay is None:
-                return self._finished(request, tracker, now, raise_on_failure)
-            await self._pause(tracker, delay, request.model)
+            if delay_or_done is None:
+                return self._finished(record, tracker, now, raise_on_failure)
+            await pause(
+                tracker,
+                delay_or_done,
+                memory=self._durations,
+                api=self.base_url,
+                model=model,
+                sleep=self._sleep,
+                clock=self._clock,
+            )
 
-    async def _pause(self, tracker: WaitTracker, delay: float, model: str) -> None:
-        """Sleep ``delay``; if the model's processing times are learned meanwhile, re-plan.
+    async def _read_status(self, request_id: str, model: str) -> GMIRequest:
+        """One status read of a wait: the request's own record.
 
-        Requests submitted together finish together: once the first few have been seen to end,
-        the others poll where those ended instead of sleeping out a long cold interval.
+        ``model`` is the request's model (``""`` until known), for readers that observe many
+        requests of a model at once.
         """
-        if tracker.policy.durations is not None:
-            await self._sleep(delay)
-            return
-        loop = asyncio.get_running_loop()
-        news = asyncio.Event()
-
-        def notify() -> None:
-            with contextlib.suppress(RuntimeError):  # that loop has closed
-                loop.call_soon_threadsafe(news.set)
-
-        # Listen before looking: a model learned in between (even mid-read) is not missed.
-        unsubscribe = self._durations.subscribe(self.base_url, model, notify)
-        sleeper: asyncio.Future[Any] | None = None
-        try:
-            while True:
-                learned = self._with_learned(tracker.policy, model)
-                if learned.durations is not None:
-                    if sleeper is not None:
-                        sleeper.cancel()
-                    await self._sleep(tracker.adopt(learned, self._clock()))
-                    return
-                if sleeper is None:
-                    sleeper = asyncio.ensure_future(self._sleep(delay))
-                listener = asyncio.ensure_future(news.wait())
-                try:
-                    await asyncio.wait({sleeper, listener}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    listener.cancel()
-                if sleeper.done():
-                    sleeper.result()  # raises what the sleep raised
-                    return
-                news.clear()
-        finally:
-            unsubscribe()
-            if sleeper is not None:
-                sleeper.cancel()
-
-    def _with_learned(self, policy: WaitPolicy, model: str) -> WaitPolicy:
-        if policy.durations is not None:
-            return policy
-        learned = self._durations.model(self.base_url, model)
-        return policy if learned is None else dataclasses.replace(policy, durations=learned)
+        return await self.get(request_id)
 
     def _finished(
         self, request: GMIRequest, tracker: WaitTracker, now: float, raise_on_failure: bool

@@ -14,7 +14,7 @@ import statistics
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prefect_gmicloud.client.records import GMIRequest, RequestStatus
 from prefect_gmicloud.errors import WaitTimeout
@@ -39,6 +39,7 @@ class WaitPolicy:
     Attributes:
         queue_timeout: most seconds a request may wait before processing starts (None: no limit).
         processing_timeout: most seconds of processing (None: no limit).
+        timeout: most seconds of the whole wait, whatever the phase (None: no limit).
         call_cost: seconds of detection delay one status call is worth (smaller: more calls,
             sooner detection).
     """
@@ -51,16 +52,56 @@ class WaitPolicy:
     processing_timeout: float | None = 3600.0
     durations: DurationModel | None = None
     call_cost: float = 0.1
+    timeout: float | None = None
 
     def __post_init__(self) -> None:
         if self.initial_interval <= 0 or self.max_interval < self.initial_interval:
             raise ValueError("WaitPolicy: need 0 < initial_interval <= max_interval")
+        if self.timeout is not None and self.timeout < 0:
+            raise ValueError(f"WaitPolicy.timeout: at least 0 seconds, got {self.timeout}")
         if self.growth < 1:
             raise ValueError("WaitPolicy.growth: at least 1")
         if not 0 <= self.jitter <= 1:
             raise ValueError("WaitPolicy.jitter: between 0 and 1")
         if self.call_cost <= 0:
             raise ValueError("WaitPolicy.call_cost: must be positive")
+
+    def with_options(
+        self, *, timeout: float | None = None, poll_interval: float | None = None
+    ) -> WaitPolicy:
+        """This policy with the plain options of a wait applied (the one place they map).
+
+        Args:
+            timeout: an overall deadline in seconds from the wait's start (``timeout``),
+                on top of the two phase deadlines.
+            poll_interval: the first pause in seconds (``initial_interval``); the longest
+                pause grows to it when it is larger.
+        """
+        policy = self
+        if timeout is not None:
+            policy = replace(policy, timeout=timeout)
+        if poll_interval is not None:
+            policy = replace(
+                policy,
+                initial_interval=poll_interval,
+                max_interval=max(policy.max_interval, poll_interval),
+            )
+        return policy
+
+
+def wait_policy(
+    poll_interval: float, queue_timeout: float | None, processing_timeout: float | None
+) -> WaitPolicy:
+    """The flows' wait settings as a policy: the phase deadlines, polls from ``poll_interval``.
+
+    Args:
+        poll_interval: the first pause in seconds.
+        queue_timeout: most seconds before processing starts (None: no limit).
+        processing_timeout: most seconds of processing (None: no limit).
+    """
+    return WaitPolicy(
+        queue_timeout=queue_timeout, processing_timeout=processing_timeout
+    ).with_options(poll_interval=poll_interval)
 
 
 @dataclass
@@ -130,6 +171,8 @@ class WaitTracker:
 
     def _check_deadlines(self, now: float) -> None:
         policy = self.policy
+        if policy.timeout is not None and now - self.started_at > policy.timeout:
+            raise WaitTimeout(self.request_id, self.last_status, now - self.started_at, "overall")
         if self.processing_since is None:
             waited = now - self.started_at
             if policy.queue_timeout is not None and waited > policy.queue_timeout:
@@ -168,9 +211,12 @@ class WaitTracker:
             limit, since = policy.queue_timeout, self.started_at
         else:
             limit, since = policy.processing_timeout, self.processing_since
-        if limit is None:
+        deadlines = [since + limit] if limit is not None else []
+        if policy.timeout is not None:
+            deadlines.append(self.started_at + policy.timeout)
+        if not deadlines:
             return delay
-        until_deadline = since + limit - now
+        until_deadline = min(deadlines) - now
         return max(min(delay, until_deadline + 0.001), 0.0)
 
 

@@ -189,6 +189,24 @@ class GMIRequest(BaseModel):
         return None
 
 
+class ModelSummary(BaseModel):
+    """A model the key may use, as ``GET /models`` lists it (ids only: see ``get_model``).
+
+    Attributes:
+        id: the model id, as submits name it.
+        has_schema: whether this package validates its payloads (a payload class exists);
+            other models are passed through unvalidated.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    has_schema: bool = False
+
+    def __str__(self) -> str:
+        return self.id
+
+
 class ModelParameter(BaseModel):
     """One parameter of a model, as ``GET /models/{id}`` describes it."""
 

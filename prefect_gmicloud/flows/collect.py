@@ -11,9 +11,10 @@ from prefect import flow, get_run_logger
 from prefect_aws.s3 import S3Bucket
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
+from prefect_gmicloud.client.polling import wait_policy
 from prefect_gmicloud.errors import GMICloudError
 from prefect_gmicloud.flows.finish import finish_request, log_requests_left_running
-from prefect_gmicloud.flows.generate import load_credentials, wait_policy
+from prefect_gmicloud.flows.generate import load_credentials
 from prefect_gmicloud.flows.results import CollectedRequest
 from prefect_gmicloud.storage.s3 import S3Destination, resolve_storage
 from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES

@@ -8,7 +8,7 @@ from prefect import flow
 from prefect_aws.s3 import S3Bucket
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
-from prefect_gmicloud.client.polling import WaitPolicy
+from prefect_gmicloud.client.polling import wait_policy
 from prefect_gmicloud.flows.finish import (
     finish_request,
     log_requests_left_running,
@@ -27,18 +27,6 @@ async def load_credentials(credentials: GMICloudCredentials | str) -> GMICloudCr
         return credentials
     loaded: GMICloudCredentials = await GMICloudCredentials.load(credentials)
     return loaded
-
-
-def wait_policy(
-    poll_interval: float, queue_timeout: float | None, processing_timeout: float | None
-) -> WaitPolicy:
-    """The flows' wait settings as a policy: the interval starts at ``poll_interval``."""
-    return WaitPolicy(
-        initial_interval=poll_interval,
-        max_interval=max(WaitPolicy.max_interval, poll_interval),
-        queue_timeout=queue_timeout,
-        processing_timeout=processing_timeout,
-    )
 
 
 @flow(name="gmicloud-generate-video", on_cancellation=[log_requests_left_running])

@@ -24,9 +24,10 @@ from prefect_aws.s3 import S3Bucket
 from pydantic import BaseModel
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
+from prefect_gmicloud.client.polling import wait_policy
 from prefect_gmicloud.client.records import GMIRequest
 from prefect_gmicloud.errors import StoryboardIncomplete, StoryboardInterrupted
-from prefect_gmicloud.flows.generate import load_credentials, wait_policy
+from prefect_gmicloud.flows.generate import load_credentials
 from prefect_gmicloud.ledger import journal
 from prefect_gmicloud.ledger.entry import new_run_token
 from prefect_gmicloud.ledger.gate import SubmitGate

@@ -15,13 +15,11 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
+from prefect_gmicloud.errors import MediaError
+
 logger = logging.getLogger(__name__)
 
 SHEET_CELL = (320, 180)
-
-
-class MediaError(RuntimeError):
-    """ffmpeg could not do what was asked; the message carries its last words."""
 
 
 def _run(arguments: list[str]) -> str:

@@ -20,7 +20,7 @@ from botocore.config import Config
 from prefect_aws.s3 import S3Bucket
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from prefect_gmicloud.errors import GMICloudError
+from prefect_gmicloud.errors import UnsafeKeyError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -31,10 +31,6 @@ if TYPE_CHECKING:
 TRANSFER_CONFIG = TransferConfig(
     multipart_threshold=8 * 1024**2, multipart_chunksize=8 * 1024**2, max_concurrency=10
 )
-
-
-class UnsafeKeyError(GMICloudError, ValueError):
-    """An object key would leave its prefix (``..``, absolute, empty or odd segments)."""
 
 
 class S3Destination(BaseModel):

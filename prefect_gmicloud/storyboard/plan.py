@@ -8,10 +8,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from prefect_gmicloud.errors import PayloadValidationError
+from prefect_gmicloud.errors import PayloadValidationError, StoryboardError
 from prefect_gmicloud.models.base import GMIPayload
 from prefect_gmicloud.models.registry import PAYLOAD_MODELS
-from prefect_gmicloud.storyboard.schema import Character, ShotSettings, Storyboard, StoryboardError
+from prefect_gmicloud.storyboard.schema import Character, ShotSettings, Storyboard
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_-]+)\}")
 

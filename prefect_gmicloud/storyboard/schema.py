@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from prefect_gmicloud.errors import StoryboardError
 from prefect_gmicloud.models.base import (
     MediaURL,
     NegativePrompt,
@@ -29,15 +30,6 @@ from prefect_gmicloud.models.base import (
 StoryboardModel = Literal["wan2.7-r2v", "wan2.6-r2v"]
 #: Shot ids become object keys: a slug, never a path.
 ShotId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
-
-
-class StoryboardError(ValueError):
-    """Everything wrong with a storyboard, found before any request is sent."""
-
-    def __init__(self, title: str, problems: list[str]) -> None:
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"storyboard {title!r} has {len(problems)} problem(s):\n{lines}")
 
 
 class Character(BaseModel):

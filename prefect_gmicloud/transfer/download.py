@@ -23,6 +23,7 @@ import httpx
 from pydantic import BaseModel
 
 from prefect_gmicloud.client.retry import RETRYABLE_STATUS_CODES, RetryPolicy, parse_retry_after
+from prefect_gmicloud.client.retrying import Retry, with_retries
 from prefect_gmicloud.client.tls import shared_ssl_context
 from prefect_gmicloud.errors import DownloadError, IntegrityError
 
@@ -115,8 +116,6 @@ async def download_file(
         IntegrityError: the bytes received do not add up to the announced size.
     """
     _check_url(url)
-    policy = retry_policy or RetryPolicy()
-    rng = rng or random.Random()
     destination.parent.mkdir(parents=True, exist_ok=True)
     part = _PartFile(destination.with_name(destination.name + ".part"))
     own_client = http is None
@@ -124,25 +123,34 @@ async def download_file(
     client = http or httpx.AsyncClient(
         timeout=DOWNLOAD_TIMEOUT, follow_redirects=True, verify=shared_ssl_context()
     )
-    started, attempt, resumed = time.monotonic(), 0, 0
+    tries, resumed = 0, 0
     content_type: str | None = None
+
+    async def attempt() -> None:
+        nonlocal tries, content_type
+        tries += 1
+        try:
+            total, content_type = await _fetch_into(client, url, part, max_bytes)
+        except _Cut as cut:
+            error = DownloadError(f"{url}: gave up after {tries} tries ({cut})")
+            raise Retry(str(cut), error, retry_after=cut.retry_after) from None
+        if total is not None and part.size > total:
+            raise IntegrityError(f"{url}: got {part.size} bytes, the server announced {total}")
+
+    def retried(failure: Retry, number: int, delay: float) -> None:
+        nonlocal resumed
+        resumed += 1 if part.size else 0
+        logger.info("download of %s cut at %d bytes (%s); resuming", url, part.size, failure.kind)
+
     try:
-        while True:
-            attempt += 1
-            try:
-                total, content_type = await _fetch_into(client, url, part, max_bytes)
-                if total is not None and part.size > total:
-                    raise IntegrityError(
-                        f"{url}: got {part.size} bytes, the server announced {total}"
-                    )
-                break
-            except _Retryable as fault:
-                delay = policy.backoff(attempt, rng, fault.retry_after)
-                if not policy.allows(attempt, time.monotonic() - started, delay):
-                    raise DownloadError(f"{url}: gave up after {attempt} tries ({fault})") from None
-                resumed += 1 if part.size else 0
-                logger.info("download of %s cut at %d bytes (%s); resuming", url, part.size, fault)
-                await sleep(delay)
+        await with_retries(
+            attempt,
+            policy=retry_policy or RetryPolicy(),
+            rng=rng or random.Random(),
+            clock=time.monotonic,
+            sleep=sleep,
+            on_retry=retried,
+        )
         part.finish(destination)
     except BaseException:
         part.discard()
@@ -160,7 +168,9 @@ async def download_file(
     )
 
 
-class _Retryable(Exception):
+class _Cut(Exception):
+    """One try of a download failed in a way another may fix (cut, 408/429/5xx, timeout)."""
+
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
@@ -178,7 +188,7 @@ async def _fetch_into(
         async with client.stream("GET", url, headers=headers) as response:
             if response.status_code in RETRYABLE_STATUS_CODES:
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
-                raise _Retryable(f"HTTP {response.status_code}", retry_after)
+                raise _Cut(f"HTTP {response.status_code}", retry_after)
             if response.status_code == 200 and part.size:
                 part.restart()  # the server ignored the Range: start over
             elif response.status_code not in (200, 206):
@@ -192,7 +202,7 @@ async def _fetch_into(
                 if part.size > max_bytes:
                     raise DownloadError(f"{url}: more than the {max_bytes}-byte limit")
             if total is not None and part.size < total:
-                raise _Retryable(f"short body: {part.size} of {total} bytes")
+                raise _Cut(f"short body: {part.size} of {total} bytes")
             return total, response.headers.get("content-type")
     except httpx.TransportError as exc:
-        raise _Retryable(type(exc).__name__) from exc
+        raise _Cut(type(exc).__name__) from exc

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 QUOTA = 3  # the GMI quota: requests in flight across every worker
 SHOTS = 6  # per storyboard; each run alone would take 6 at once
 POOL, LIMIT, BLOCK = "gmicloud-test", "gmi-quota-test", "gmicloud-workers-test"
+TITLES = ("north", "south")
 
 
 def prefect_command(*args: str) -> list[str]:
@@ -133,7 +134,7 @@ async def deploy_and_run(env: dict[str, str], sim: Simulator, bucket: S3Destinat
         str(ROOT), "prefect_gmicloud/flows/storyboard.py:run_storyboard"
     )
     runs = []
-    for title in ("north", "south"):
+    for title in TITLES:
         parameters = {
             "storyboard": synthetic_storyboard(SHOTS, title).model_dump(mode="json"),
             "storage": bucket.model_dump(mode="json"),
@@ -171,18 +172,20 @@ def test_two_workers_share_one_quota_and_both_storyboards_complete(
     with temporary_settings({PREFECT_API_URL: prefect_server["PREFECT_API_URL"]}):
         states = asyncio.run(deploy_and_run(prefect_server, sim, bucket))
     wall = time.monotonic() - started
-    manifests = [asyncio.run(read_manifest(bucket, title)) for title in ("north", "south")]
+    manifests = [asyncio.run(read_manifest(bucket, title)) for title in TITLES]
     stored = sum(shot.status == "stored" for m in manifests for shot in m.shots)
-    ran_on = {
-        log.stem: sum(text in log.read_text() for text in ("north", "south")) for log in workers
-    }
+    # Which worker takes which run is the scheduler's choice; that each run went through one
+    # of the pool's workers is what the deployment guarantees.
+    logs = {log.stem: log.read_text() for log in workers}
+    ran_on = {title: [name for name, text in logs.items() if title in text] for title in TITLES}
 
     print(
         f"\nworkers: 2 process workers, quota {QUOTA}, 2 storyboards x {SHOTS} shots; "
         f"states {states}; stored {stored}; simulator peak in flight {sim.stats.peak_active}; "
-        f"created {sim.stats.created}; wall {wall:.1f} s; runs seen per worker {ran_on}"
+        f"created {sim.stats.created}; wall {wall:.1f} s; workers seen per run {ran_on}"
     )
     assert states == ["COMPLETED", "COMPLETED"], [log.read_text()[-3000:] for log in workers]
     assert stored == 2 * SHOTS
     assert sim.stats.created == 2 * SHOTS and sim.stats.duplicate_submits == 0
     assert sim.stats.peak_active <= QUOTA
+    assert all(ran_on[title] for title in TITLES), ran_on

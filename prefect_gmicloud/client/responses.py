@@ -1,0 +1,108 @@
+"""Reading the API's answers: error statuses onto the exception hierarchy, and list bodies.
+
+The vendor uses two error body shapes (``{"error": "..."}`` and ``{"error": {"message": ...}}``)
+and documents no body for ``GET /requests``: both are read tolerantly here, and a list body of a
+shape nobody has seen is an error rather than "no requests".
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from prefect_gmicloud.client.retry import parse_retry_after
+from prefect_gmicloud.errors import (
+    APIError,
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+)
+
+_ERROR_KINDS: dict[int, type[APIError]] = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    403: AuthenticationError,
+    404: NotFoundError,
+    422: InvalidRequestError,
+}
+
+
+def error_message(response: httpx.Response) -> str:
+    """The vendor's message from ``{"error": "..."}``, ``{"error": {"message": ...}}`` or text."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()
+        return text[:500] or response.reason_phrase or "no message"
+    if isinstance(body, dict):
+        for key in ("error", "message", "detail"):
+            value = body.get(key)
+            if isinstance(value, dict):
+                parts = [str(value[k]) for k in ("message", "details") if value.get(k)]
+                if parts:
+                    return ": ".join(parts)
+            elif value:
+                return str(value)
+    return json.dumps(body)[:500]
+
+
+def error_from_response(response: httpx.Response, request_id: str | None = None) -> APIError:
+    """Map an error response onto the exception hierarchy.
+
+    Args:
+        response: an answer with an error status.
+        request_id: the request concerned, when known (it goes into the message).
+    """
+    status = response.status_code
+    message = error_message(response)
+    if status == 429:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return RateLimitError(status, message, request_id, retry_after=retry_after)
+    if status in _ERROR_KINDS:
+        return _ERROR_KINDS[status](status, message, request_id)
+    if status >= 500:
+        return ServerError(status, message, request_id)
+    return APIError(status, message, request_id)
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The body of a successful answer; an :class:`APIError` when it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        raise APIError(response.status_code, "the response is not JSON") from None
+
+
+class UnknownListShape(APIError):
+    """``GET /requests`` answered with a body whose shape the client does not know.
+
+    The body is undocumented; reading an unknown shape as "no requests" would let a paid
+    request look absent, so it is an error instead.
+    """
+
+
+def request_records(body: Any) -> list[dict[str, Any]]:
+    """The request records of a ``GET /requests`` body (``{"requests": [...]}`` or a list).
+
+    Raises:
+        UnknownListShape: any other shape.
+    """
+    # Undocumented shape: the vendor SDK reads {"requests": [...]}; accept a bare list too.
+    if isinstance(body, dict):
+        for key in ("requests", "data", "items"):
+            if isinstance(body.get(key), list):
+                body = body[key]
+                break
+    if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
+        raise UnknownListShape(200, f"GET /requests: unknown body shape {str(body)[:200]!r}")
+    return [item for item in body if item.get("request_id")]
+
+
+def model_ids(body: Any) -> list[str]:
+    """The model ids of a ``GET /models`` body (``{"model_ids": [...]}`` or a bare list)."""
+    ids = body.get("model_ids", []) if isinstance(body, dict) else body
+    return [str(model_id) for model_id in ids]
