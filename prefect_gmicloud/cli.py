@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shlex
 import sys
@@ -39,6 +40,15 @@ KeyEnvOption = Annotated[
     str | None, typer.Option(help="Read the API key from this environment variable instead.")
 ]
 BaseUrlOption = Annotated[str, typer.Option(help="The API root (the simulator's, for tests).")]
+
+
+class _OwnErrorsWithoutTraceback(logging.Filter):
+    """Prefect logs a failed flow run's exception with its traceback; ours say all in words."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], GMICloudError):
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 def _credentials(block: str, api_key_env: str | None, base_url: str) -> GMICloudCredentials | str:
@@ -123,6 +133,7 @@ def run(
         options = sorted({f"--{str(e['loc'][0]).replace('_', '-')}" for e in exc.errors()})
         raise typer.BadParameter("; ".join(describe_errors(exc)), param_hint=options) from None
     gmi = _credentials(credentials, api_key_env, base_url)
+    logging.getLogger("prefect.flow_runs").addFilter(_OwnErrorsWithoutTraceback())
     try:
         result = asyncio.run(
             run_storyboard(

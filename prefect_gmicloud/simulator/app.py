@@ -309,7 +309,10 @@ class SimulatorApps:
         produces = CATALOGUE[request.model].produces
         big = self.state.config.video_bytes
         if produces == "video" and name in ("video.mp4", "thumb.jpg") and big:
-            return self.renderer.blob(big if name == "video.mp4" else min(big, 16 * 1024))
+            spec = clip_spec(request.payload)
+            if name == "video.mp4":
+                return self.renderer.sized_video(spec, big)
+            return self.renderer.plain_thumbnail(spec)
         if produces == "video" and name in ("video.mp4", "thumb.jpg"):
             spec = clip_spec(request.payload)
             return (

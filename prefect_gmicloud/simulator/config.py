@@ -73,7 +73,8 @@ class SimulatorConfig(BaseModel):
         None,
         ge=1,
         description=(
-            "Serve videos as synthetic files of this size, and thumbnails of at most 16 KiB,"
-            " instead of rendering them (for benchmarks)."
+            "Serve every video as one real clip per frame size and length, padded to this"
+            " many bytes, and uncaptioned thumbnails, instead of one render per prompt"
+            " (for benchmarks and large test boards)."
         ),
     )

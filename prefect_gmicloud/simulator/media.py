@@ -76,9 +76,21 @@ class MediaRenderer:
         """A JPEG of the clip's first frame."""
         return self._cached(f"{spec.key()}.jpg", lambda out: self._render_thumbnail(spec, out))
 
-    def blob(self, size: int) -> Path:
-        """A synthetic, incompressible file of ``size`` bytes, standing in for a huge video."""
-        return self._cached(f"blob-{size}.bin", lambda out: _write_blob(out, size))
+    def sized_video(self, spec: ClipSpec, size: int) -> Path:
+        """A real clip of ``spec``'s frame and length (no caption) padded to ``size`` bytes.
+
+        The padding is an MP4 ``free`` box of incompressible bytes, so the file is a valid,
+        playable video of any size: what benchmarks of huge transfers need, and what a
+        download check accepts.
+        """
+        plain = ClipSpec(spec.width, spec.height, spec.seconds, "")
+        return self._cached(
+            f"{plain.key()}-{size}.mp4", lambda out: _pad_mp4(self.video(plain), out, size)
+        )
+
+    def plain_thumbnail(self, spec: ClipSpec) -> Path:
+        """The thumbnail of ``spec``'s frame without a caption (one render per frame size)."""
+        return self.thumbnail(ClipSpec(spec.width, spec.height, spec.seconds, ""))
 
     def tone(self, seconds: int) -> Path:
         """A WAV with a quiet tone, for audio models."""
@@ -146,11 +158,23 @@ class MediaRenderer:
         self._run(spec, ["-frames:v", "1", "-q:v", "4", "-f", "mjpeg", str(out)])
 
 
-def _write_blob(out: Path, size: int, block: int = 1024 * 1024) -> None:
-    pattern = random.Random(size).randbytes(block)
+def _pad_mp4(clip: Path, out: Path, size: int, block: int = 1024 * 1024) -> None:
+    data = clip.read_bytes()
+    padding = size - len(data)
     with open(out, "wb") as handle:
-        for start in range(0, size, block):
-            handle.write(pattern[: min(block, size - start)])
+        handle.write(data)
+        if padding < 16:
+            return
+        # A top-level "free" box: 32-bit size when it fits, else size 1 and a 64-bit size.
+        if padding < 2**32:
+            handle.write(padding.to_bytes(4, "big") + b"free")
+            remaining = padding - 8
+        else:
+            handle.write((1).to_bytes(4, "big") + b"free" + padding.to_bytes(8, "big"))
+            remaining = padding - 16
+        pattern = random.Random(size).randbytes(block)
+        for start in range(0, remaining, block):
+            handle.write(pattern[: min(block, remaining - start)])
 
 
 def _write_tone(out: Path, seconds: int, rate: int = 16_000) -> None:
