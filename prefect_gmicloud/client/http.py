@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr
 
+from prefect_gmicloud.client.batch import BatchReads, BatchSettings, account_of
 from prefect_gmicloud.client.polling import (
     LEARNED_DURATIONS,
     DurationMemory,
@@ -229,6 +230,7 @@ class GMICloudClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         durations: DurationMemory | None = None,
+        batch_reads: bool | BatchSettings = True,
     ) -> None:
         key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         if not key.get_secret_value().strip():
@@ -242,6 +244,20 @@ class GMICloudClient:
         self._rng = rng or random.Random()
         self._submitted_ids: set[str] = set()
         self._durations = LEARNED_DURATIONS if durations is None else durations
+        # Waits of one model in this process share list calls (client/batch.py).
+        self._batch = (
+            BatchReads(
+                account_of(self.base_url, key, organization_id),
+                read=self._read,
+                parse=_records,
+                get=self.get,
+                clock=clock,
+                sleep=sleep,
+                settings=None if batch_reads is True else batch_reads,
+            )
+            if batch_reads
+            else None
+        )
         headers = {"User-Agent": _user_agent(), "Accept": "application/json"}
         if organization_id:
             headers["X-Organization-ID"] = organization_id
@@ -516,6 +532,10 @@ class GMICloudClient:
         model's requests usually end; waits already sleeping then re-plan their next poll.
         ``on_change`` (a function or a coroutine function) is called with the record each time
         the status changes.
+        With ``batch_reads`` (the default), waits of one model in flight together in this process
+        read their statuses with shared ``GET /requests?model_id=`` calls and are woken when a
+        list shows their request changed; a terminal status is always read with
+        ``GET /requests/{id}`` before it is returned (``client/batch.py``).
 
         Raises:
             RequestFailed / RequestCancelled: the request ended so (unless ``raise_on_failure``
@@ -527,7 +547,7 @@ class GMICloudClient:
         tracker: WaitTracker | None = None
         while True:
             try:
-                request = await self.get(request_id)
+                request = await self._status(request_id, tracker)
             except (ServerError, RateLimitError, TransportError) as exc:
                 if tracker is None:
                     raise
@@ -558,7 +578,7 @@ class GMICloudClient:
         the others poll where those ended instead of sleeping out a long cold interval.
         """
         if tracker.policy.durations is not None:
-            await self._sleep(delay)
+            await self._doze(tracker, delay)
             return
         loop = asyncio.get_running_loop()
         news = asyncio.Event()
@@ -576,10 +596,10 @@ class GMICloudClient:
                 if learned.durations is not None:
                     if sleeper is not None:
                         sleeper.cancel()
-                    await self._sleep(tracker.adopt(learned, self._clock()))
+                    await self._doze(tracker, tracker.adopt(learned, self._clock()))
                     return
                 if sleeper is None:
-                    sleeper = asyncio.ensure_future(self._sleep(delay))
+                    sleeper = asyncio.ensure_future(self._doze(tracker, delay))
                 listener = asyncio.ensure_future(news.wait())
                 try:
                     await asyncio.wait({sleeper, listener}, return_when=asyncio.FIRST_COMPLETED)
@@ -593,6 +613,19 @@ class GMICloudClient:
             unsubscribe()
             if sleeper is not None:
                 sleeper.cancel()
+
+    async def _status(self, request_id: str, tracker: WaitTracker | None) -> GMIRequest:
+        """A wait's status read: its own GET, or (batched, after the first) a shared list call."""
+        if self._batch is None or tracker is None:
+            return await self.get(request_id)
+        return await self._batch.read(tracker)
+
+    async def _doze(self, tracker: WaitTracker, seconds: float) -> None:
+        """A wait's sleep between polls; batched, a list call serving the wait ends it early."""
+        if self._batch is None:
+            await self._sleep(seconds)
+        else:
+            await self._batch.sleep(tracker, seconds)
 
     def _with_learned(self, policy: WaitPolicy, model: str) -> WaitPolicy:
         if policy.durations is not None:
