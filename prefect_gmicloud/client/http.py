@@ -11,6 +11,7 @@ mapping and body shapes in ``responses``, the retry loop in ``retrying``, the su
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import random
@@ -25,6 +26,7 @@ import httpx
 from pydantic import SecretStr
 
 from prefect_gmicloud.client import reconcile
+from prefect_gmicloud.client.batch import BatchReads, BatchSettings, account_of
 from prefect_gmicloud.client.polling import (
     LEARNED_DURATIONS,
     DurationMemory,
@@ -129,6 +131,7 @@ class GMICloudClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         durations: DurationMemory | None = None,
+        batch_reads: bool | BatchSettings = True,
     ) -> None:
         key = resolve_api_key(api_key)
         self.base_url = check_base_url(base_url)
@@ -140,6 +143,20 @@ class GMICloudClient:
         self._rng = rng or random.Random()
         self._submitted_ids: set[str] = set()
         self._durations = LEARNED_DURATIONS if durations is None else durations
+        # Waits of one model in this process share list calls (client/batch.py).
+        self._batch = (
+            BatchReads(
+                account_of(self.base_url, key, organization_id),
+                read=self._read,
+                parse=request_records,
+                get=self.get,
+                clock=clock,
+                sleep=sleep,
+                settings=None if batch_reads is True else batch_reads,
+            )
+            if batch_reads
+            else None
+        )
         headers = {"User-Agent": user_agent(), "Accept": "application/json"}
         if organization_id:
             headers["X-Organization-ID"] = organization_id
@@ -390,6 +407,10 @@ class GMICloudClient:
         few of a model's requests have been seen to finish (by any client in this process, or
         what ``durations`` was given), waits without their own ``durations`` poll where that
         model's requests usually end; waits already sleeping then re-plan their next poll.
+        With ``batch_reads`` (the default), waits of one model in flight together in this
+        process read their statuses with shared ``GET /requests?model_id=`` calls and are woken
+        when a list shows their request changed; a terminal status is always read with
+        ``GET /requests/{id}`` before it is returned (``client/batch.py``).
 
         Args:
             request: the request (as ``submit`` returned it) or its id.
@@ -417,7 +438,7 @@ class GMICloudClient:
         tracker: WaitTracker | None = None
         while True:
             try:
-                record = await self._read_status(request_id, model)
+                record = await self._read_status(request_id, tracker)
             except (ServerError, RateLimitError, TransportError) as exc:
                 if tracker is None:
                     raise
@@ -447,17 +468,22 @@ class GMICloudClient:
                 memory=self._durations,
                 api=self.base_url,
                 model=model,
-                sleep=self._sleep,
+                sleep=functools.partial(self._doze, tracker),
                 clock=self._clock,
             )
 
-    async def _read_status(self, request_id: str, model: str) -> GMIRequest:
-        """One status read of a wait: the request's own record.
+    async def _read_status(self, request_id: str, tracker: WaitTracker | None) -> GMIRequest:
+        """One status read of a wait: its own GET, or (batched, after the first) a shared list."""
+        if self._batch is None or tracker is None:
+            return await self.get(request_id)
+        return await self._batch.read(tracker)
 
-        ``model`` is the request's model (``""`` until known), for readers that observe many
-        requests of a model at once.
-        """
-        return await self.get(request_id)
+    async def _doze(self, tracker: WaitTracker, seconds: float) -> None:
+        """A wait's sleep between polls; batched, a list call serving the wait ends it early."""
+        if self._batch is None:
+            await self._sleep(seconds)
+        else:
+            await self._batch.sleep(tracker, seconds)
 
     def _finished(
         self, request: GMIRequest, tracker: WaitTracker, now: float, raise_on_failure: bool

@@ -118,6 +118,8 @@ class WaitTracker:
     started_at: float
     rng: random.Random = field(default_factory=random.Random)
     last_status: str = ""
+    #: The model of the request, from its first read.
+    model: str = ""
     #: When processing started: midway between the last read before it and the first in it.
     processing_since: float | None = None
     _last_read: float | None = None
@@ -127,6 +129,7 @@ class WaitTracker:
     def observe(self, request: GMIRequest, now: float) -> float | None:
         """Record a status read at ``now``; return the next delay, or ``None`` when done."""
         status = str(request.status)
+        self.model = self.model or request.model
         self._status_changed = status != self.last_status
         if self._status_changed:
             self.last_status = status
@@ -158,6 +161,11 @@ class WaitTracker:
         last = now if self._last_read is None else self._last_read
         planned = last + self._next_delay(last)
         return self._clip_to_deadline(max(0.0, planned - now), now)
+
+    @property
+    def last_read(self) -> float | None:
+        """When the last status was read (``None`` before the first)."""
+        return self._last_read
 
     @property
     def status_changed(self) -> bool:

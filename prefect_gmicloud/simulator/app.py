@@ -252,7 +252,10 @@ class SimulatorApps:
             if not self.state.config.list_includes_payload:
                 record.pop("payload", None)
             records.append(record)
-        return JSONResponse({"requests": records, "total": len(records)})
+        # The vendor SDK's shape; a page limit shows the first requests and the full total.
+        limit = self.state.config.list_page_limit
+        shown = records if limit is None else records[:limit]
+        return JSONResponse({"requests": shown, "total": len(records)})
 
     async def list_models(self, request: Request) -> Response:
         async def handle(_: Request, __: str | None) -> Response:

@@ -66,6 +66,14 @@ class SimulatorConfig(BaseModel):
     list_includes_payload: bool = Field(
         True, description="Whether GET /requests shows each payload (the vendor does not say)."
     )
+    list_page_limit: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "When set, GET /requests shows only the first this many matching requests (in"
+            " creation order), with the full count in 'total'."
+        ),
+    )
     faults: FaultRates = Field(default_factory=FaultRates)
     seed: int = 0
     chunk_size: int = Field(256 * 1024, ge=1024)

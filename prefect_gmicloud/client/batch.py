@@ -1,0 +1,381 @@
+"""Batch status reads: the waits of one model observed with one ``GET /requests?model_id=``.
+
+A storyboard has tens to thousands of requests of one model in flight at once. Read one by one,
+each costs a status call per poll; listed, one call shows them all. Waits of the same API, key,
+organization and model in one process share a :class:`BatchObserver` (whichever client, event
+loop or thread they run in), which:
+
+- serves a wait's poll from a list call made after its last read and at most ``window``
+  seconds ago, and otherwise makes one (waits due at the same moment join it);
+- after each list call wakes every sleeping wait that it serves: those whose poll is due within
+  ``window`` (polled early, never late) and those whose status the list shows changed;
+- never ends a wait on the list alone: a request the list shows terminal is read once more
+  with ``GET /requests/{id}`` (what the wait returns), and one the list does not show (a paged
+  or partial list) is read that way too, as is every request while the list cannot be used
+  (an unknown body shape, an error, more than ``max_records`` records: then for ``cooldown``
+  seconds).
+
+Only waits with at least one other wait of their model in flight use the list: a lone wait
+reads its own record, which is smaller. The first read of a wait is its own too (it names the
+model). :class:`StatusBoard` holds the decisions and no I/O (the clock is passed in), so
+schedules are tested and benchmarked without a server; :class:`BatchObserver` adds the calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import itertools
+import logging
+import math
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import SecretStr
+
+from prefect_gmicloud.client.polling import WaitTracker
+from prefect_gmicloud.client.records import GMIRequest
+from prefect_gmicloud.errors import GMICloudError
+
+logger = logging.getLogger("prefect_gmicloud.client")
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """How status reads are batched.
+
+    Attributes:
+        window: a list call serves every wait whose poll is due within this many seconds (they
+            poll early), and a poll within this many seconds after a list call is served by it.
+        max_records: a list showing more records than this is not used (its bytes grow with
+            the organization's history, not with the waits), and reads go single for
+            ``cooldown`` seconds.
+        cooldown: seconds of single reads after a list call that could not be used.
+        horizon: seconds after its last read that a wait still counts as in flight (a wait
+            that ended without a terminal read, by a timeout or cancellation, stops counting).
+    """
+
+    window: float = 2.0
+    max_records: int = 2000
+    cooldown: float = 60.0
+    horizon: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.window < 0 or self.cooldown < 0 or self.horizon <= 0:
+            raise ValueError("BatchSettings: window and cooldown >= 0, horizon > 0")
+        if self.max_records < 1:
+            raise ValueError("BatchSettings.max_records: at least 1")
+
+
+@dataclass
+class _Sleeper:
+    request_id: str
+    status: str
+    due_at: float
+    wake: Callable[[], None]
+
+
+@dataclass
+class StatusBoard:
+    """One model's last list call, its waits and whom a list call serves. No I/O.
+
+    Times are the caller's clock (monotonic seconds). Not thread-safe: the observer locks it.
+    """
+
+    settings: BatchSettings = field(default_factory=BatchSettings)
+    #: When the last usable list call answered, and what it showed by request id.
+    listed_at: float | None = None
+    records: dict[str, GMIRequest] = field(default_factory=dict)
+    #: Until when reads go single (after a list that could not be used).
+    single_until: float = -math.inf
+    _heard: dict[str, float] = field(default_factory=dict)
+    _sleepers: dict[int, _Sleeper] = field(default_factory=dict)
+    _tokens: itertools.count[int] = field(default_factory=itertools.count)
+
+    def batching(self, request_id: str, now: float) -> bool:
+        """Note that ``request_id`` is read at ``now``; whether a list call may serve it.
+
+        True when at least one other wait of the model is in flight and the list is usable.
+        """
+        self._heard[request_id] = now
+        horizon = now - self.settings.horizon
+        for stale in [rid for rid, heard in self._heard.items() if heard < horizon]:
+            del self._heard[stale]
+        in_flight = self._heard.keys() | {s.request_id for s in self._sleepers.values()}
+        return len(in_flight) > 1 and now >= self.single_until
+
+    def served(self, request_id: str, last_read: float | None, now: float) -> bool:
+        """Whether the last list call serves a poll at ``now`` of a wait last read at
+        ``last_read``: it was made after that read and at most ``window`` seconds ago."""
+        listed = self.listed_at
+        if listed is None or now - listed > self.settings.window:
+            return False
+        return last_read is None or listed > last_read
+
+    def record(self, request_id: str) -> GMIRequest | None:
+        """The last list's record of a request, if the wait may use it without a single read.
+
+        ``None`` when the list did not show the request or showed it terminal: only its own
+        record may end a wait.
+        """
+        found = self.records.get(request_id)
+        return None if found is None or found.is_terminal else found
+
+    def listed(self, records: list[GMIRequest], total: int | None, now: float) -> list[_Sleeper]:
+        """Take a list call's answer (``total``: how many the server says there are).
+
+        Returns the sleeping waits it serves (now removed from the sleepers): due within
+        ``window``, or shown with another status than they last saw. A list longer than
+        ``max_records`` is not used: reads go single for ``cooldown`` seconds.
+        """
+        if len(records) > self.settings.max_records or (total or 0) > self.settings.max_records:
+            logger.info(
+                "GET /requests shows %d requests (more than %d): reading statuses one by one"
+                " for %.0fs",
+                max(len(records), total or 0),
+                self.settings.max_records,
+                self.settings.cooldown,
+            )
+            self.unusable(now)
+            return []
+        self.listed_at = now
+        self.records = {record.request_id: record for record in records}
+        served = []
+        for token, sleeper in list(self._sleepers.items()):
+            found = self.records.get(sleeper.request_id)
+            if found is None:
+                continue  # not shown (a page of the list): it reads its own record when due
+            if str(found.status) != sleeper.status or sleeper.due_at <= now + self.settings.window:
+                served.append(self._sleepers.pop(token))
+        return served
+
+    def unusable(self, now: float) -> None:
+        """The list could not be read: single reads for ``cooldown`` seconds."""
+        self.listed_at = None
+        self.records = {}
+        self.single_until = now + self.settings.cooldown
+
+    def finished(self, request_id: str) -> None:
+        """A wait read its request's terminal record: it is no longer in flight."""
+        self._heard.pop(request_id, None)
+
+    def sleep(self, request_id: str, status: str, due_at: float, wake: Callable[[], None]) -> int:
+        """A wait sleeps until ``due_at`` having last seen ``status``; returns its token."""
+        token = next(self._tokens)
+        self._sleepers[token] = _Sleeper(request_id, status, due_at, wake)
+        return token
+
+    def woke(self, token: int) -> None:
+        """The sleep of ``token`` is over (however it ended)."""
+        self._sleepers.pop(token, None)
+
+
+#: A list call: the records ``GET /requests?model_id=`` shows and the ``total`` it gives.
+ListCall = Callable[[], Awaitable[tuple[list[GMIRequest], int | None]]]
+
+
+class BatchObserver:
+    """One model's :class:`StatusBoard` with its calls; shared by every loop and thread."""
+
+    def __init__(self, settings: BatchSettings) -> None:
+        self.board = StatusBoard(settings)
+        self._lock = threading.Lock()
+        # One list call in flight per event loop (a future cannot be awaited from another).
+        self._flights: dict[asyncio.AbstractEventLoop, tuple[float, asyncio.Future[None]]] = {}
+
+    async def read(
+        self,
+        request_id: str,
+        last_read: float | None,
+        *,
+        clock: Callable[[], float],
+        list_call: ListCall,
+        get: Callable[[str], Awaitable[GMIRequest]],
+    ) -> GMIRequest:
+        """The status of ``request_id`` for a wait whose last read was at ``last_read``."""
+        board = self.board
+        with self._lock:
+            batching = board.batching(request_id, clock())
+            served = batching and board.served(request_id, last_read, clock())
+        if batching and not served:
+            await self._list(last_read, clock, list_call)
+            with self._lock:
+                served = board.served(request_id, last_read, clock())
+        if served:
+            with self._lock:
+                found = board.record(request_id)
+            if found is not None:
+                return found
+        single = await get(request_id)
+        if single.is_terminal:
+            with self._lock:
+                board.finished(request_id)
+        return single
+
+    async def _list(
+        self,
+        last_read: float | None,
+        clock: Callable[[], float],
+        list_call: ListCall,
+    ) -> None:
+        """Join this loop's list call in flight if it began after ``last_read``, or make one."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            flight = self._flights.get(loop)
+            joining = flight is not None and (last_read is None or flight[0] > last_read)
+            if flight is not None and joining:
+                future = flight[1]
+            else:
+                future = loop.create_future()
+                self._flights[loop] = (clock(), future)
+        if joining:
+            await asyncio.shield(future)
+            return
+        try:
+            try:
+                records, total = await list_call()
+            except (GMICloudError, ValueError) as exc:  # ValueError: a record it cannot read
+                logger.warning(
+                    "GET /requests unusable for batch status reads (%s): reading statuses one by"
+                    " one for %.0fs",
+                    exc,
+                    self.board.settings.cooldown,
+                )
+                with self._lock:
+                    self.board.unusable(clock())
+                return
+            with self._lock:
+                served = self.board.listed(records, total, clock())
+            for sleeper in served:
+                sleeper.wake()
+        finally:
+            with self._lock:
+                if self._flights.get(loop, (0.0, None))[1] is future:
+                    del self._flights[loop]
+            future.set_result(None)
+
+    async def sleep(
+        self,
+        request_id: str,
+        status: str,
+        seconds: float,
+        *,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
+    ) -> None:
+        """Sleep ``seconds``, or less if a list call serves this wait before."""
+        loop = asyncio.get_running_loop()
+        woken = asyncio.Event()
+
+        def wake() -> None:
+            with contextlib.suppress(RuntimeError):  # that loop has closed
+                loop.call_soon_threadsafe(woken.set)
+
+        with self._lock:
+            token = self.board.sleep(request_id, status, clock() + seconds, wake)
+        sleeper = asyncio.ensure_future(sleep(seconds))
+        listener = asyncio.ensure_future(woken.wait())
+        try:
+            await asyncio.wait({sleeper, listener}, return_when=asyncio.FIRST_COMPLETED)
+            if sleeper.done():
+                sleeper.result()  # raises what the sleep raised
+        finally:
+            with self._lock:
+                self.board.woke(token)
+            sleeper.cancel()
+            listener.cancel()
+
+
+class _Registry:
+    """The process's observers, by (API, key, organization) and model."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._observers: dict[tuple[str, str], BatchObserver] = {}
+
+    def observer(self, account: str, model: str, settings: BatchSettings) -> BatchObserver:
+        with self._lock:
+            found = self._observers.get((account, model))
+            if found is None:
+                found = self._observers[(account, model)] = BatchObserver(settings)
+            return found
+
+
+#: Every observer of this process (waits of several clients share them).
+OBSERVERS = _Registry()
+
+
+def account_of(base_url: str, api_key: SecretStr, organization_id: str | None) -> str:
+    """Who a list shows requests of: a digest of the API, key and organization (not the key)."""
+    text = "\0".join((base_url, organization_id or "", api_key.get_secret_value()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def list_total(body: Any) -> int | None:
+    """The ``total`` a ``GET /requests`` body gives (the vendor SDK's shape), if any."""
+    total = body.get("total") if isinstance(body, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
+
+
+class BatchReads:
+    """A client's side of batch status reads: what ``GMICloudClient.wait`` calls.
+
+    Args:
+        account: :func:`account_of` the client's API, key and organization.
+        read: the client's retried read (``_read(method, url, params=..., label=...)``).
+        parse: turns a ``GET /requests`` body into records, raising on an unknown shape.
+        get: the client's single read (``GET /requests/{id}``).
+        clock: the client's monotonic clock.
+        sleep: the client's sleep.
+        settings: how reads are batched (the first client of an account and model sets them).
+    """
+
+    def __init__(
+        self,
+        account: str,
+        *,
+        read: Callable[..., Awaitable[Any]],
+        parse: Callable[[Any], list[dict[str, Any]]],
+        get: Callable[[str], Awaitable[GMIRequest]],
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
+        settings: BatchSettings | None = None,
+    ) -> None:
+        self._account = account
+        self._read, self._parse, self._get = read, parse, get
+        self._clock, self._sleep = clock, sleep
+        self._settings = settings or BatchSettings()
+
+    async def read(self, tracker: WaitTracker) -> GMIRequest:
+        """The next status of the wait ``tracker`` follows (after its first read)."""
+        model = tracker.model
+
+        async def list_call() -> tuple[list[GMIRequest], int | None]:
+            body = await self._read(
+                "GET", "/requests", params={"model_id": model}, label="GET /requests (batch)"
+            )
+            records = [GMIRequest.model_validate(item) for item in self._parse(body)]
+            return [r for r in records if r.model in (model, "")], list_total(body)
+
+        observer = OBSERVERS.observer(self._account, model, self._settings)
+        return await observer.read(
+            tracker.request_id,
+            tracker.last_read,
+            clock=self._clock,
+            list_call=list_call,
+            get=self._get,
+        )
+
+    async def sleep(self, tracker: WaitTracker, seconds: float) -> None:
+        """Sleep ``seconds`` between polls of ``tracker``'s wait, or until a list call serves it."""
+        observer = OBSERVERS.observer(self._account, tracker.model, self._settings)
+        await observer.sleep(
+            tracker.request_id,
+            tracker.last_status,
+            seconds,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
