@@ -125,8 +125,10 @@ async def test_an_unknown_list_shape_falls_back_to_single_reads(
         requests = [await client.submit(MODEL, payload(n)) for n in range(5)]
         done = await asyncio.gather(*(client.wait(r.request_id) for r in requests))
     assert all(record.status == RequestStatus.SUCCESS for record in done)
-    # One list call, then single reads for the cooldown: never "no requests".
-    assert client.stats.calls["GET /requests (batch)"] == 1
+    # A list call (two when a wait's first read ended after the first call began: it does not
+    # join a call older than its own read), then single reads for the cooldown: never
+    # "no requests".
+    assert client.stats.calls["GET /requests (batch)"] in (1, 2)
     assert sim.stats.calls["get"] > 2 * 5
     assert "unknown body shape" in caplog.text
 
