@@ -110,10 +110,20 @@ def test_timestamps_are_unix_seconds() -> None:
         {"outcome": {"error": "content policy"}},
         {"outcome": {"message": "content policy"}},
         {"outcome": {"fail_reason": "content policy"}},
+        {"reason": "content policy"},
+        {"error": {"msg": "content policy"}},
+        {"error": [{"message": "content policy"}]},
     ],
 )
 def test_failure_reason_is_found_wherever_it_is(fields: dict[str, Any]) -> None:
     assert record(status="failed", **fields).failure_reason == "content policy"
+
+
+def test_failure_reason_keeps_the_code_and_is_cut_to_a_bounded_length() -> None:
+    coded = record(status="failed", error={"code": "E429", "msg": "rate limit exceeded(RPM)"})
+    assert coded.failure_reason == "E429: rate limit exceeded(RPM)"
+    runaway = record(status="failed", error="x" * 100_000).failure_reason
+    assert runaway is not None and len(runaway) < 600 and runaway.endswith("(100000 characters)")
 
 
 def test_failure_reason_absent() -> None:

@@ -63,7 +63,34 @@ _FLAT_OUTCOME_KEYS: dict[str, tuple[str, MediaKind]] = {
     "audio_url": ("audio", "audio"),
 }
 
-_FAILURE_REASON_KEYS = ("error_message", "error", "fail_reason", "failure_reason", "message")
+_FAILURE_REASON_KEYS = (
+    "error_message", "error", "fail_reason", "failure_reason", "reason", "message", "msg",
+)  # fmt: skip
+#: A failure reason is shown in logs, manifests and errors: a runaway one is cut here.
+MAX_FAILURE_REASON = 500
+
+
+def _reason_text(value: Any) -> str | None:
+    """Words from a reason in any shape seen: text, ``{code, msg|message|details}``, a list."""
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, list):
+        parts = [text for item in value if (text := _reason_text(item))]
+        return "; ".join(parts) or None
+    if isinstance(value, dict):
+        words = next(
+            (
+                t
+                for k in ("message", "msg", "details", "reason")
+                if (t := _reason_text(value.get(k)))
+            ),
+            None,
+        )
+        code = value.get("code")
+        if words and code not in (None, ""):
+            return f"{code}: {words}"
+        return words or (str(code) if code not in (None, "") else None)
+    return None
 
 
 class MediaAsset(BaseModel):
@@ -181,11 +208,10 @@ class GMIRequest(BaseModel):
         places: list[dict[str, Any]] = [extra, self.outcome or {}]
         for place in places:
             for key in _FAILURE_REASON_KEYS:
-                value = place.get(key)
-                if isinstance(value, dict):
-                    value = value.get("message") or value.get("details")
-                if isinstance(value, str) and value.strip():
-                    return value.strip()
+                text = _reason_text(place.get(key))
+                if text:
+                    cut = text[:MAX_FAILURE_REASON]
+                    return cut if cut == text else cut + f"... ({len(text)} characters)"
         return None
 
 

@@ -55,6 +55,7 @@ async def collect_requests(
     manifest: str | None = None,
     credentials: GMICloudCredentials | str = "gmicloud",
     key_prefix: str = "collected",
+    queue_timeout: float = 6 * 3600.0,
     processing_timeout: float = 3600.0,
     poll_interval: float = 1.0,
     max_download_bytes: int = DEFAULT_MAX_BYTES,
@@ -71,7 +72,7 @@ async def collect_requests(
     if not ids:
         raise ValueError("collect_requests: give request_ids or a manifest that holds some")
     gmi = await load_credentials(credentials)
-    policy = wait_policy(poll_interval, None, processing_timeout)
+    policy = wait_policy(poll_interval, queue_timeout, processing_timeout)
 
     async def collect(request_id: str) -> CollectedRequest:
         try:
