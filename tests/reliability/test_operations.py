@@ -32,6 +32,9 @@ from tests.reliability.boards import (
 )
 from tests.reliability.proxy import SwitchableProxy
 
+# Subprocess runs, 90 s outages and a recovery run each.
+pytestmark = pytest.mark.timeout(480)
+
 SHOTS = 6
 #: How long a server is taken away: longer than every retry budget on the way.
 OUTAGE_SECONDS = 90.0

@@ -8,13 +8,14 @@ than K, and both storyboards must complete.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from uuid import UUID
 
@@ -26,7 +27,10 @@ from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.simulator.boards import synthetic_storyboard
 from prefect_gmicloud.storage import S3Destination
-from tests.reliability.boards import read_manifest
+from tests.reliability.boards import ledger_entries, read_manifest, unrecorded_paid_ids
+
+# A real server, two workers and flow runs in subprocesses: minutes on a loaded 2-core machine.
+pytestmark = pytest.mark.timeout(420)
 
 ROOT = Path(__file__).resolve().parents[2]
 QUOTA = 3  # the GMI quota: requests in flight across every worker
@@ -118,23 +122,28 @@ def workers(prefect_server: dict[str, str], tmp_path: Path) -> Iterator[list[Pat
         worker.wait(timeout=30)
 
 
-async def deploy_and_run(env: dict[str, str], sim: Simulator, bucket: S3Destination) -> list[str]:
-    """Create the pool, the quota and the block; deploy two storyboards; run both at once."""
+async def deploy_and_run(sim: Simulator, bucket: S3Destination, titles: Sequence[str]) -> list[str]:
+    """Create the pool, the quota and the block once; deploy one storyboard per title (a title
+    given twice is deployed twice); run them all at once and wait for their final states."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, WorkPoolCreate
     from prefect.deployments.flow_runs import arun_deployment
+    from prefect.exceptions import ObjectAlreadyExists
 
     async with get_client() as prefect:
-        await prefect.create_work_pool(WorkPoolCreate(name=POOL, type="process"))
-        await prefect.create_global_concurrency_limit(
-            GlobalConcurrencyLimitCreate(name=LIMIT, limit=QUOTA)
-        )
-    await GMICloudCredentials(api_key=sim.api_key, base_url=sim.base_url).save(BLOCK)
+        with contextlib.suppress(ObjectAlreadyExists):
+            await prefect.create_work_pool(WorkPoolCreate(name=POOL, type="process"))
+            await prefect.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=LIMIT, limit=QUOTA)
+            )
+    await GMICloudCredentials(api_key=sim.api_key, base_url=sim.base_url).save(
+        BLOCK, overwrite=True
+    )
     source = await run_storyboard.afrom_source(
         str(ROOT), "prefect_gmicloud/flows/storyboard.py:run_storyboard"
     )
     runs = []
-    for title in TITLES:
+    for number, title in enumerate(titles):
         parameters = {
             "storyboard": synthetic_storyboard(SHOTS, title).model_dump(mode="json"),
             "storage": bucket.model_dump(mode="json"),
@@ -145,8 +154,9 @@ async def deploy_and_run(env: dict[str, str], sim: Simulator, bucket: S3Destinat
             "poll_interval": 0.2,
         }
         deployment_id: UUID = await source.adeploy(
-            name=title, work_pool_name=POOL, parameters=parameters, print_next_steps=False
-        )
+            name=f"{title}-{number}", work_pool_name=POOL, parameters=parameters,
+            print_next_steps=False,
+        )  # fmt: skip
         run = await arun_deployment(deployment_id, timeout=0)
         runs.append(run.id)
     async with get_client() as prefect:
@@ -170,7 +180,7 @@ def test_two_workers_share_one_quota_and_both_storyboards_complete(
     sim = make_simulator(queue_seconds=0.1, processing_seconds=1.5)
     started = time.monotonic()
     with temporary_settings({PREFECT_API_URL: prefect_server["PREFECT_API_URL"]}):
-        states = asyncio.run(deploy_and_run(prefect_server, sim, bucket))
+        states = asyncio.run(deploy_and_run(sim, bucket, TITLES))
     wall = time.monotonic() - started
     manifests = [asyncio.run(read_manifest(bucket, title)) for title in TITLES]
     stored = sum(shot.status == "stored" for m in manifests for shot in m.shots)
@@ -189,3 +199,28 @@ def test_two_workers_share_one_quota_and_both_storyboards_complete(
     assert sim.stats.created == 2 * SHOTS and sim.stats.duplicate_submits == 0
     assert sim.stats.peak_active <= QUOTA
     assert all(ran_on[title] for title in TITLES), ran_on
+
+
+def test_one_storyboard_started_twice_on_two_workers_is_paid_once(
+    prefect_server: dict[str, str],
+    workers: list[Path],
+    make_simulator: Callable[..., Simulator],
+    bucket: S3Destination,
+) -> None:
+    # The nightly schedule and a UI run of the same board, picked up by two workers at once.
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    sim = make_simulator(queue_seconds=0.1, processing_seconds=1.5)
+    with temporary_settings({PREFECT_API_URL: prefect_server["PREFECT_API_URL"]}):
+        states = asyncio.run(deploy_and_run(sim, bucket, ["twice", "twice"]))
+    entries = ledger_entries(bucket, "twice")
+
+    print(
+        f"\nsame board on two workers at once: states {states}; created {sim.stats.created} "
+        f"for {SHOTS} shots; duplicates {sim.stats.duplicate_submits}; paid ids missing from "
+        f"the ledger {len(unrecorded_paid_ids(sim, entries))}"
+    )
+    assert states == ["COMPLETED", "COMPLETED"], [log.read_text()[-3000:] for log in workers]
+    assert sim.stats.created == SHOTS and sim.stats.duplicate_submits == 0
+    assert unrecorded_paid_ids(sim, entries) == set()
+    assert sorted(e.state for e in entries) == ["stored"] * SHOTS
