@@ -1,0 +1,177 @@
+"""The ledger's parts alone: conditional writes on a real S3 server, heartbeats, the journal, the
+submit gate, and the check that a downloaded file is what it claims."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from prefect_gmicloud.errors import ContentMismatchError, LedgerConflict, StorageError
+from prefect_gmicloud.ledger import journal
+from prefect_gmicloud.ledger.entry import Attempt, Claim, LedgerEntry
+from prefect_gmicloud.ledger.gate import SubmitGate, SubmitsStopped
+from prefect_gmicloud.ledger.store import Ledger, UnreadableEntry
+from prefect_gmicloud.simulator.media import ClipSpec, MediaRenderer
+from prefect_gmicloud.storage import S3Destination, resolve_storage
+from prefect_gmicloud.transfer.verify import verify_image, verify_video
+
+
+def entry(state: str = "claimed", run: str = "run-a", **fields: object) -> LedgerEntry:
+    claim = Claim(run=run, host="here", pid=1, claimed_at=time.time())
+    return LedgerEntry.model_validate(
+        {"inputs_hash": "h" * 64, "shot_id": "s", "model": "wan2.7-r2v", "state": state,
+         "claim": claim, **fields}
+    )  # fmt: skip
+
+
+@pytest.fixture
+def ledger(bucket: S3Destination) -> Ledger:
+    location = resolve_storage(bucket)
+    return Ledger(location, location.key("board", "ledger"))
+
+
+async def test_only_one_run_can_claim_a_shot(ledger: Ledger) -> None:
+    first = await ledger.create(entry(run="run-a"))
+    with pytest.raises(LedgerConflict):
+        await ledger.create(entry(run="run-b"))
+    stored = await ledger.read("h" * 64)
+    assert stored is not None and stored.entry.claim.run == "run-a"
+    assert stored.etag == first.etag
+
+
+async def test_a_change_over_a_stale_version_is_refused(ledger: Ledger) -> None:
+    read = await ledger.create(entry())
+    await ledger.replace(read, entry(state="submitted", request_id="r-1"))
+    with pytest.raises(LedgerConflict):
+        await ledger.replace(read, entry(state="submitted", request_id="r-2"))
+    current = await ledger.read("h" * 64)
+    assert current is not None and current.entry.request_id == "r-1"
+
+
+async def test_an_entry_that_is_not_an_entry_is_unreadable_not_absent(
+    ledger: Ledger, bucket: S3Destination
+) -> None:
+    location = resolve_storage(bucket)
+    location.client.put_object(Bucket=bucket.bucket, Key=ledger.entry_key("h" * 64), Body=b"{")
+    with pytest.raises(UnreadableEntry, match="cannot be told"):
+        await ledger.read("h" * 64)
+
+
+async def test_an_unreachable_storage_is_a_storage_error(tmp_path: Path) -> None:
+    gone = S3Destination(bucket="gone", endpoint_url="http://127.0.0.1:9")
+    location = resolve_storage(gone)
+    with pytest.raises(StorageError, match="s3://gone/"):
+        await Ledger(location, "board/ledger").read("h" * 64)
+
+
+async def test_heartbeats_say_which_runs_are_alive(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await ledger.beat("run-a", None)
+    assert await ledger.is_alive("run-a")
+    assert not await ledger.is_alive("never-ran")
+    monkeypatch.setenv("PREFECT_GMICLOUD_LEASE_SECONDS", "0.000001")
+    assert not await ledger.is_alive("run-a")
+    monkeypatch.delenv("PREFECT_GMICLOUD_LEASE_SECONDS")
+    await ledger.end("run-a")
+    assert not await ledger.is_alive("run-a")
+
+
+def test_paid_request_ids_include_the_history() -> None:
+    paid = entry(
+        state="submitted", request_id="r-2", history=[Attempt(request_id="r-1", outcome="failed")]
+    )
+    assert paid.paid_request_ids == ["r-1", "r-2"]
+
+
+def test_the_journal_keeps_lines_until_they_are_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(journal.JOURNAL_ENV, str(tmp_path / "j" / "journal.jsonl"))
+    line = journal.JournalLine(
+        ledger="s3://b/l/", inputs_hash="h", shot_id="s", model="m", request_id="r",
+        submitted_at=1.0,
+    )  # fmt: skip
+    other = line.model_copy(update={"ledger": "s3://b/other/", "request_id": "q"})
+    journal.append(line)
+    journal.append(other)
+    assert [p.request_id for p in journal.pending("s3://b/l/")] == ["r"]
+    journal.remove([line])
+    assert journal.pending("s3://b/l/") == []
+    assert [p.request_id for p in journal.pending("s3://b/other/")] == ["q"]
+
+
+async def test_a_stopped_gate_refuses_new_submits() -> None:
+    gate = SubmitGate()
+    gate.stop()
+
+    async def submit() -> str:
+        raise AssertionError("must not run")
+
+    with pytest.raises(SubmitsStopped):
+        await gate.paid(submit)
+
+
+async def test_an_unrecorded_id_holds_submits_until_it_is_recorded() -> None:
+    gate = SubmitGate()
+    gate.hold("r-1")
+    started: list[str] = []
+
+    async def submit() -> str:
+        started.append("submit")
+        return "r-2"
+
+    waiting = asyncio.ensure_future(gate.paid(submit))
+    await asyncio.sleep(0.05)
+    assert started == []
+    gate.release("r-1")
+    assert await waiting == "r-2"
+
+
+async def test_a_cancelled_shot_does_not_cancel_its_submit_and_recording() -> None:
+    gate = SubmitGate()
+    recorded: list[str] = []
+    answered = asyncio.Event()
+
+    async def submit_and_record() -> str:
+        await answered.wait()
+        recorded.append("r-1")
+        return "r-1"
+
+    shot = asyncio.ensure_future(gate.paid(submit_and_record))
+    await asyncio.sleep(0.01)
+    shot.cancel()
+    answered.set()
+    assert await gate.drain(5.0)
+    assert recorded == ["r-1"] and shot.cancelled()
+
+
+def test_a_rendered_video_of_the_asked_length_passes(tmp_path: Path) -> None:
+    video = MediaRenderer(tmp_path).video(ClipSpec(320, 240, 2, "ok"))
+    assert verify_video(video, 2, "request r") == pytest.approx(2.0, abs=0.2)
+    with pytest.raises(ContentMismatchError, match=r"lasts 2\.00s, 10s were asked"):
+        verify_video(video, 10, "request r")
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b"<!DOCTYPE html><html>Link expired</html>", "error page"),
+        (b'{"error": "expired"}', "error page"),
+        (b"", "an empty file"),
+    ],
+)
+def test_an_error_page_is_neither_a_video_nor_an_image(
+    tmp_path: Path, body: bytes, said: str
+) -> None:
+    fake = tmp_path / "video.mp4"
+    fake.write_bytes(body)
+    with pytest.raises(
+        ContentMismatchError, match=f"request r: the video is not a video file but .*{said}"
+    ):
+        verify_video(fake, 5, "request r")
+    with pytest.raises(ContentMismatchError, match="the image is not an image"):
+        verify_image(fake, "request r")
