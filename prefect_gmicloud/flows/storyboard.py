@@ -127,6 +127,22 @@ async def run_storyboard(
 
     ``poll_interval`` is the first pause between status reads; pauses grow from it, and once
     a few of a model's requests have finished, polls go where that model's requests end.
+
+    Args:
+        storyboard: The characters, default settings and shots. Prompts name characters as
+            ``{name}``; each model gets the reference names it expects.
+        storage: Where videos, thumbnails, the manifest and the final cut go: an S3Bucket
+            block, or a bucket and prefix (S3Destination, keys from the AWS chain).
+        credentials: A GMICloudCredentials block, or the name of a saved one.
+        max_concurrency: At most this many shots generate at once in this run.
+        concurrency_limit: The name of a Prefect global concurrency limit shared by all runs
+            and workers (one GMI quota); none when empty.
+        final_cut: Join the shots into ``final.mp4`` and tile a ``contact-sheet.jpg`` once
+            every shot is stored.
+        force: Generate every shot anew, ignoring what earlier runs stored or submitted.
+        poll_interval: Seconds before the first status read of a request; later pauses grow.
+        processing_timeout: Seconds a request may process before its shot fails (the request
+            is left running and can be collected later).
     """
     planned = plan_storyboard(storyboard)
     logger = get_run_logger()
