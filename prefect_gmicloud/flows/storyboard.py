@@ -11,11 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import (
-    acreate_progress_artifact,
-    acreate_table_artifact,
-    aupdate_progress_artifact,
-)
+from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 from prefect.concurrency.asyncio import concurrency
 from prefect_aws.s3 import S3Bucket
 from pydantic import BaseModel
@@ -29,6 +25,7 @@ from prefect_gmicloud.flows.finish import (
     record_submitted,
 )
 from prefect_gmicloud.flows.generate import load_credentials, wait_policy
+from prefect_gmicloud.flows.report import report_storyboard
 from prefect_gmicloud.media import concatenate, contact_sheet
 from prefect_gmicloud.storage.s3 import S3Destination, S3Location, StoredObject, resolve_storage
 from prefect_gmicloud.storyboard.manifest import Manifest, ManifestStore, ShotRecord
@@ -218,7 +215,7 @@ async def run_storyboard(
         await _final_cut(manifest, previous, location, storage, title)
         result.final_cut, result.contact_sheet = manifest.final_cut, manifest.contact_sheet
     await store.save(manifest)
-    await _table(manifest)
+    await _table(manifest, location)
     if failed:
         raise StoryboardIncomplete(title, failed, len(planned) - len(failed), store.uri)
     logger.info(
@@ -266,17 +263,6 @@ async def _final_cut(
     manifest.final_cut_source = source
 
 
-async def _table(manifest: Manifest) -> None:
-    rows = [
-        {
-            "shot": s.shot_id,
-            "status": s.status,
-            "request": s.request_id or "",
-            "video": s.video.uri if s.video else "",
-            "thumbnail": s.thumbnail.uri if s.thumbnail else "",
-            "seconds": round((s.wait_seconds or 0) + (s.transfer_seconds or 0), 1),
-            "error": s.error or "",
-        }
-        for s in manifest.shots
-    ]
-    await acreate_table_artifact(rows, description=f"storyboard {manifest.storyboard}")
+async def _table(manifest: Manifest, location: S3Location) -> None:
+    title = manifest.storyboard
+    await report_storyboard(manifest, location, location.key(title, "manifest.json"))

@@ -40,11 +40,12 @@ ShotId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 #: How prompts name a character: ``{name}``.
 CharacterName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
-PROMPT_HELP = (
-    "What happens in the shot, up to 1500 characters. Name a character as {name}, e.g. "
-    '"{barista} hands {guest} a coffee": each model gets the names and reference lists it '
-    "expects (Video1/Image1 for wan2.7-r2v, character1 for wan2.6-r2v). Models without "
-    "references (wan2.7-t2v) take prompts that name no character."
+PROMPT_HELP = 'Up to 1500 characters. Name characters as {name}: "{barista} hands {guest} a cup".'
+SHOTS_HELP = (
+    "In order (the final cut follows it); one run holds them all at once. A prompt names a "
+    "character as {name}; each model gets the names and reference lists it expects "
+    "(Video1/Image1 for wan2.7-r2v, character1 for wan2.6-r2v). Models without references "
+    "(wan2.7-t2v) take prompts that name no one."
 )
 
 
@@ -162,7 +163,7 @@ def settings_of(model: str) -> dict[str, FieldInfo]:
     return {name: info for name, info in payload.model_fields.items() if name not in filled}
 
 
-def _settings_fields() -> dict[str, Any]:
+def _settings_fields(described: bool) -> dict[str, Any]:
     models = ", ".join(
         f"{model_id}{' (the default)' if model_id == DEFAULT_STORYBOARD_MODEL else ''}"
         for model_id in STORYBOARD_MODELS
@@ -170,30 +171,31 @@ def _settings_fields() -> dict[str, Any]:
     fields: dict[str, Any] = {
         "model": (
             Literal[tuple(STORYBOARD_MODELS)] | None,
-            Field(None, description=f"The video model: {models}."),
+            Field(None, description=f"The video model: {models}." if described else None),
         )
     }
     takers: dict[str, list[str]] = {}
     kinds: dict[str, list[Any]] = {}
-    described: dict[str, str] = {}
+    helps: dict[str, str] = {}
     for model_id in STORYBOARD_MODELS:
         for name, info in settings_of(model_id).items():
             takers.setdefault(name, []).append(model_id)
             kinds.setdefault(name, []).append(_without_none(info.annotation))
-            described.setdefault(name, info.description or "")
+            helps.setdefault(name, info.description or "")
     for name, models_taking in takers.items():
         only = (
             ""
             if len(models_taking) == len(STORYBOARD_MODELS)
             else (f" Only {', '.join(models_taking)}.")
         )
-        description = (described[name] + only).strip() or None
+        description = (helps[name] + only).strip() if described else None
         fields[name] = (_widen(name, kinds[name]) | None, Field(None, description=description))
     return fields
 
 
 if TYPE_CHECKING:
     ShotSettings = _SettingsBase
+    ShotOverrides = _SettingsBase
 else:
     ShotSettings = create_model(
         "ShotSettings",
@@ -203,7 +205,16 @@ else:
             "takes only its own settings; planning names any other that is set."
         ),
         __module__=__name__,
-        **_settings_fields(),
+        **_settings_fields(described=True),
+    )
+    # The same fields, undescribed: the form shows them once per shot, and the defaults
+    # already say what each is.
+    ShotOverrides = create_model(
+        "ShotOverrides",
+        __base__=_SettingsBase,
+        __doc__="A shot's own settings: the same as the defaults, which describe each.",
+        __module__=__name__,
+        **_settings_fields(described=False),
     )
 
 
@@ -214,9 +225,10 @@ class Shot(_FormModel):
         description="Names the shot's files (<id>.mp4, <id>.jpg): a lowercase slug, unique."
     )
     prompt: str = Field(min_length=1, max_length=1500, description=PROMPT_HELP)
-    settings: ShotSettings = Field(
-        default_factory=ShotSettings,
-        description="Overrides the storyboard's default settings for this shot only.",
+    settings: ShotOverrides = Field(
+        default_factory=ShotOverrides,
+        title="Settings of this shot",
+        description="Override the storyboard's defaults (described there) for this shot only.",
     )
 
 
@@ -252,7 +264,7 @@ class Storyboard(_FormModel):
     shots: list[Shot] = Field(
         min_length=1,
         max_length=2000,
-        description="In order (the final cut follows it); one run holds them all at once.",
+        description=SHOTS_HELP,
     )
 
     @field_validator("characters", mode="before")
