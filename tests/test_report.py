@@ -45,7 +45,8 @@ def test_a_failed_shot_s_row_keeps_to_one_table_cell(bucket: S3Destination) -> N
         60,
         datetime(2030, 1, 1, tzinfo=UTC),
     )
-    assert "| a |  |  | failed |  |  | bad \\| worse end |" in text
+    assert "| a | failed |  |  | bad \\| worse end |" in text
+    assert "**a**\n" in text  # no video, no thumbnail: no links
     assert "Links expire 2030-01-01 00:01 UTC" in text
     assert "final cut" not in text and "[manifest.json](http" in text
     assert storyboard_artifact_key("my_film") == "gmicloud-storyboard-my-film"

@@ -1,4 +1,4 @@
-"""A storyboard run's page: one markdown artifact with a row per shot, thumbnails and links.
+"""A storyboard run's page: one markdown artifact with each shot's status, thumbnail and link.
 
 Objects are linked by presigned GET URLs from the run's own S3 client (nothing is made
 public), which work without credentials until they expire; the page says when. Each
@@ -32,7 +32,8 @@ def storyboard_markdown(
     expires_in: int = MAX_LINK_SECONDS,
     now: datetime | None = None,
 ) -> str:
-    """The page: the final cut, contact sheet and manifest, then a table of every shot.
+    """The page: the final cut, contact sheet and manifest, a table of every shot, then each
+    shot's thumbnail and video.
 
     Args:
         manifest: The storyboard's manifest as the run leaves it.
@@ -59,33 +60,36 @@ def storyboard_markdown(
     lines.append(" · ".join(outputs))
     if manifest.contact_sheet:
         lines += ["", f"![contact sheet]({link(manifest.contact_sheet)})"]
-    lines += [
-        "",
-        "| shot | thumbnail | video | status | seconds | request | error |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    lines += [_row(shot, link) for shot in manifest.shots]
+    lines += ["", "| shot | status | seconds | request | error |", "|---|---|---|---|---|"]
+    lines += [_row(shot) for shot in manifest.shots]
+    # Each shot's thumbnail and video below the table: the UI's renderer shows no images
+    # inside table cells.
+    for shot in manifest.shots:
+        lines += ["", *_shot(shot, link)]
     lines += ["", f"Links expire {expires}; the objects stay at {location.uri(manifest_key)}."]
     return "\n".join(lines) + "\n"
 
 
-def _row(shot: ShotRecord, link: _Linker) -> str:
-    video = link(shot.video) if shot.video else None
-    thumbnail = ""
-    if shot.thumbnail:
-        image = f"![{shot.shot_id}]({link(shot.thumbnail)})"
-        thumbnail = f"[{image}]({video})" if video else image
+def _row(shot: ShotRecord) -> str:
     seconds = (shot.wait_seconds or 0) + (shot.transfer_seconds or 0)
     cells = [
         shot.shot_id,
-        thumbnail,
-        f"[{shot.shot_id}.mp4]({video})" if video else "",
         shot.status,
         f"{seconds:.1f}" if shot.status == "stored" else "",
         f"`{shot.request_id}`" if shot.request_id else "",
         _cell(shot.error or ""),
     ]
     return "| " + " | ".join(cells) + " |"
+
+
+def _shot(shot: ShotRecord, link: _Linker) -> list[str]:
+    title = f"**{shot.shot_id}**"
+    if shot.video:
+        title += f" · [{shot.shot_id}.mp4]({link(shot.video)})"
+    lines = [title]
+    if shot.thumbnail:
+        lines += ["", f"![{shot.shot_id}]({link(shot.thumbnail)})"]
+    return lines
 
 
 def _cell(text: str) -> str:

@@ -222,7 +222,7 @@ class Shot(_FormModel):
     """One clip: an id (its file name), a prompt naming characters as ``{name}``, overrides."""
 
     id: ShotId = Field(
-        description="Names the shot's files (<id>.mp4, <id>.jpg): a lowercase slug, unique."
+        description="Names the shot's video and thumbnail files: a lowercase slug, unique."
     )
     prompt: str = Field(min_length=1, max_length=1500, description=PROMPT_HELP)
     settings: ShotOverrides = Field(
