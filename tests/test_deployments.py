@@ -21,10 +21,8 @@ def test_storyboard_form_offers_the_model_enums() -> None:
     schema = parameter_schema(run_storyboard).model_dump()
     assert {"storyboard", "storage", "credentials", "max_concurrency"} <= set(schema["properties"])
     settings = schema["definitions"]["ShotSettings"]["properties"]
-    (choice,) = [option for option in settings["model"]["anyOf"] if "enum" in option]
-    assert choice["enum"] == ["wan2.7-r2v", "wan2.6-r2v"]
-    (ratio,) = [option for option in settings["ratio"]["anyOf"] if "enum" in option]
-    assert ratio["enum"] == ["16:9", "9:16", "1:1", "4:3", "3:4"]
+    assert settings["model"]["enum"] == ["wan2.7-r2v", "wan2.6-r2v", "wan2.7-t2v"]
+    assert settings["ratio"]["enum"] == ["16:9", "9:16", "1:1", "4:3", "3:4"]
     assert "Character" in schema["definitions"] and "Shot" in schema["definitions"]
 
 

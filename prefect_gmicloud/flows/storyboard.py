@@ -13,11 +13,7 @@ from pathlib import Path
 from uuid import UUID
 
 from prefect import flow, get_run_logger, runtime
-from prefect.artifacts import (
-    acreate_progress_artifact,
-    acreate_table_artifact,
-    aupdate_progress_artifact,
-)
+from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 from prefect.concurrency.asyncio import concurrency
 from prefect.events import emit_event
 from prefect_aws.s3 import S3Bucket
@@ -28,6 +24,7 @@ from prefect_gmicloud.client.polling import wait_policy
 from prefect_gmicloud.client.records import GMIRequest
 from prefect_gmicloud.errors import StoryboardIncomplete, StoryboardInterrupted
 from prefect_gmicloud.flows.generate import load_credentials
+from prefect_gmicloud.flows.report import report_storyboard
 from prefect_gmicloud.ledger import journal
 from prefect_gmicloud.ledger.entry import new_run_token
 from prefect_gmicloud.ledger.gate import SubmitGate
@@ -128,21 +125,24 @@ async def run_storyboard(
     and end the run with the requests left running.
 
     Args:
-        storyboard: the shots, characters and default settings.
-        storage: where videos, the manifest and the ledger go: an ``S3Bucket`` block or an
-            ``S3Destination`` (bucket, prefix, endpoint; keys from the AWS chain).
-        credentials: a ``GMICloudCredentials`` block, or the name it was saved under.
-        max_concurrency: the most shots this run has in flight at once.
-        concurrency_limit: a Prefect global concurrency limit whose slots every run on every
-            worker shares (one per request in flight), to keep to the organization's GMI quota.
-        final_cut: join the shots into ``final.mp4`` and tile a contact sheet when all are stored.
-        force: set aside what is stored and pay for every shot again.
-        poll_interval: the first pause between status reads, in seconds; pauses grow from it.
-        queue_timeout: give up waiting for a request still queued after this many seconds (it is
-            left recorded, and a later run collects it).
-        processing_timeout: give up waiting for a request processing longer than this.
-        resubmit_missing: pay again for a shot whose recorded request GMI answers 404 for
-            (otherwise such a shot is reported and its id kept).
+        storyboard: The characters, default settings and shots. Prompts name characters as
+            ``{name}``; each model gets the reference names it expects.
+        storage: Where videos, thumbnails, the manifest, the ledger and the final cut go: an
+            S3Bucket block, or a bucket and prefix (S3Destination, keys from the AWS chain).
+        credentials: A GMICloudCredentials block, or the name of a saved one.
+        max_concurrency: At most this many shots generate at once in this run.
+        concurrency_limit: The name of a Prefect global concurrency limit shared by all runs
+            and workers (one slot per request in flight: one GMI quota); none when empty.
+        final_cut: Join the shots into ``final.mp4`` and tile a ``contact-sheet.jpg`` once
+            every shot is stored.
+        force: Pay for every shot again, setting aside what earlier runs stored (their requests
+            stay in each shot's history in the ledger).
+        poll_interval: Seconds before the first status read of a request; later pauses grow.
+        queue_timeout: Seconds a request may stay queued before its shot fails (the request
+            stays recorded, and a later run collects it).
+        processing_timeout: Seconds a request may process before its shot fails (likewise).
+        resubmit_missing: Pay again for a shot whose recorded request GMI answers 404 for;
+            otherwise such a shot is reported and its request id kept.
     """
     planned = plan_storyboard(storyboard)
     logger = get_run_logger()
@@ -250,7 +250,7 @@ async def run_storyboard(
         await _final_cut(manifest, previous, location, storage, title)
         result.final_cut, result.contact_sheet = manifest.final_cut, manifest.contact_sheet
     await best_effort(store.save(manifest))
-    await best_effort(_table(manifest))
+    await best_effort(_table(manifest, location))
     if not_stored:
         paid = {o.shot_id: o.request_id for o in outcomes if o.paid_not_stored and o.request_id}
         raise StoryboardIncomplete(
@@ -414,17 +414,6 @@ async def _final_cut(
     manifest.final_cut_source = source
 
 
-async def _table(manifest: Manifest) -> None:
-    rows = [
-        {
-            "shot": s.shot_id,
-            "status": s.status,
-            "request": s.request_id or "",
-            "video": s.video.uri if s.video else "",
-            "thumbnail": s.thumbnail.uri if s.thumbnail else "",
-            "seconds": round((s.wait_seconds or 0) + (s.transfer_seconds or 0), 1),
-            "error": s.error or "",
-        }
-        for s in manifest.shots
-    ]
-    await acreate_table_artifact(rows, description=f"storyboard {manifest.storyboard}")
+async def _table(manifest: Manifest, location: S3Location) -> None:
+    title = manifest.storyboard
+    await report_storyboard(manifest, location, location.key(title, "manifest.json"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
@@ -46,17 +47,36 @@ Wan26Size = Literal[
 ]
 
 
+@dataclass(frozen=True)
+class ReferenceList:
+    """A payload field listing reference media, and how its prompt names the n-th of them.
+
+    Storyboards put each character a prompt names into the first of a model's reference lists
+    whose ``kind`` the character has, and write it in the prompt as ``label.format(n=...)``.
+    """
+
+    field: str
+    kind: Literal["video", "image"]
+    label: str
+
+
 class GMIPayload(BaseModel):
     """A typed payload for one model id; validates every documented limit locally.
 
     Fields left ``None`` are not sent, so the server applies its own defaults. Unknown fields are
     refused (a typo would otherwise be silently ignored by a paid request); use
     :class:`RawPayload` to send something this package does not know.
+
+    A class that sets ``storyboard_references`` can render storyboard shots: its other fields
+    (all but ``prompt`` and the reference lists) become the settings a shot may set, with their
+    types and limits. An empty tuple makes a model without characters (text to video).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
     model_id: ClassVar[str]
+    #: How storyboard characters are passed, in order of preference; None: not for storyboards.
+    storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = None
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> Self:

@@ -32,6 +32,18 @@ PAYLOAD_MODELS: dict[str, type[GMIPayload]] = {
 
 AnyPayload = GMIPayload | RawPayload
 
+#: What a storyboard shot renders with when neither it nor the storyboard's defaults say.
+DEFAULT_STORYBOARD_MODEL = Wan27R2VPayload.model_id
+#: The models a storyboard can render (their classes set ``storyboard_references``), the
+#: default first.
+STORYBOARD_MODELS: dict[str, type[GMIPayload]] = {
+    model_id: cls
+    for model_id, cls in sorted(
+        PAYLOAD_MODELS.items(), key=lambda item: item[0] != DEFAULT_STORYBOARD_MODEL
+    )
+    if cls.storyboard_references is not None
+}
+
 
 def build_payload(model: str, data: Mapping[str, Any]) -> AnyPayload:
     """Validate ``data`` for ``model``; unknown models pass through unvalidated, with a warning.

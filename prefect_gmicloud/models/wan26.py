@@ -11,6 +11,7 @@ from prefect_gmicloud.models.base import (
     MediaURL,
     NegativePrompt,
     Prompt,
+    ReferenceList,
     Resolution,
     Seed,
     ShotType,
@@ -71,15 +72,18 @@ class Wan26R2VPayload(GMIPayload):
     """
 
     model_id: ClassVar[str] = "wan2.6-r2v"
+    storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = (
+        ReferenceList("reference_video_urls", "video", "character{n}"),
+    )
 
     reference_video_urls: Annotated[list[MediaURL], Field(min_length=1, max_length=3)]
     prompt: Prompt | None = None
-    negative_prompt: NegativePrompt | None = None
-    size: Wan26Size | None = None
-    duration: Literal[5, 10] | None = None
-    shot_type: ShotType | None = None
-    watermark: bool | None = None
-    seed: Seed | None = None
+    negative_prompt: NegativePrompt | None = Field(None, description="What to keep out.")
+    size: Wan26Size | None = Field(None, description="Width*height in pixels.")
+    duration: Literal[5, 10] | None = Field(None, description="Seconds: 5 or 10.")
+    shot_type: ShotType | None = Field(None, description="One continuous shot, or several cuts.")
+    watermark: bool | None = Field(None, description="Add the vendor's watermark.")
+    seed: Seed | None = Field(None, description="The same seed and inputs give similar results.")
 
     @model_validator(mode="after")
     def _mentions_match_references(self) -> Self:

@@ -13,6 +13,7 @@ from prefect_gmicloud.models.base import (
     NegativePrompt,
     Prompt,
     Ratio,
+    ReferenceList,
     Resolution,
     Seed,
     check_mentions,
@@ -25,22 +26,26 @@ R2V_VIDEO_REFERENCE_DURATION_HINT = 10
 
 
 class _Wan27Common(GMIPayload):
-    negative_prompt: NegativePrompt | None = None
-    prompt_extend: bool | None = None
-    watermark: bool | None = None
-    seed: Seed | None = None
+    negative_prompt: NegativePrompt | None = Field(None, description="What to keep out.")
+    prompt_extend: bool | None = Field(
+        None, description="Let the model rewrite the prompt in more detail first."
+    )
+    watermark: bool | None = Field(None, description="Add the vendor's watermark.")
+    seed: Seed | None = Field(None, description="The same seed and inputs give similar results.")
 
 
 class Wan27T2VPayload(_Wan27Common):
     """``wan2.7-t2v``: text to video, 2–15 s."""
 
     model_id: ClassVar[str] = "wan2.7-t2v"
+    # In storyboards: shots without characters (an establishing shot).
+    storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = ()
 
     prompt: Prompt
-    audio_url: MediaURL | None = None
-    resolution: Resolution | None = None
-    ratio: Ratio | None = None
-    duration: Wan27Duration | None = None
+    audio_url: MediaURL | None = Field(None, description="A soundtrack to generate the video to.")
+    resolution: Resolution | None = Field(None, description="The resolution tier.")
+    ratio: Ratio | None = Field(None, description="The aspect ratio.")
+    duration: Wan27Duration | None = Field(None, description="Seconds, 2 to 15.")
 
 
 class Wan27I2VPayload(_Wan27Common):
@@ -75,14 +80,21 @@ class Wan27R2VPayload(_Wan27Common):
     """
 
     model_id: ClassVar[str] = "wan2.7-r2v"
+    # Videos and images are numbered separately: "Video1", "Image1".
+    storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = (
+        ReferenceList("reference_video", "video", "Video{n}"),
+        ReferenceList("reference_image", "image", "Image{n}"),
+    )
 
     prompt: Prompt
-    first_frame: MediaURL | None = None
+    first_frame: MediaURL | None = Field(None, description="An image the video starts from.")
     reference_image: Annotated[list[MediaURL], Field(max_length=MAX_R2V_REFERENCES)] | None = None
     reference_video: Annotated[list[MediaURL], Field(max_length=MAX_R2V_REFERENCES)] | None = None
-    resolution: Resolution | None = None
-    ratio: Ratio | None = None
-    duration: Wan27Duration | None = None
+    resolution: Resolution | None = Field(None, description="The resolution tier.")
+    ratio: Ratio | None = Field(None, description="The aspect ratio.")
+    duration: Wan27Duration | None = Field(
+        None, description="Seconds, 2 to 15 (reportedly at most 10 with a reference video)."
+    )
 
     @model_validator(mode="after")
     def _references_within_limits(self) -> Self:

@@ -33,6 +33,10 @@ TRANSFER_CONFIG = TransferConfig(
 )
 
 
+#: Presigned (SigV4) links work at most 7 days.
+MAX_LINK_SECONDS = 7 * 24 * 3600
+
+
 class S3Destination(BaseModel):
     """A bucket and prefix on S3 or an S3-compatible endpoint; keys from the AWS chain.
 
@@ -82,7 +86,8 @@ def _client(profile_name: str | None, endpoint_url: str | None, region: str | No
         region_name=region,
         # "standard": retries with backoff; "adaptive" adds a client-side rate limiter to
         # every call, which cost upload throughput in benchmarks/transfer.py.
-        config=Config(retries={"max_attempts": 8, "mode": "standard"}),
+        # s3v4 stated: botocore would otherwise presign links with the legacy SigV2.
+        config=Config(retries={"max_attempts": 8, "mode": "standard"}, signature_version="s3v4"),
     )
 
 
@@ -100,6 +105,33 @@ class S3Location:
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
+
+    def presigned_url(
+        self, key: str, expires_in: int = MAX_LINK_SECONDS, bucket: str | None = None
+    ) -> str:
+        """An http(s) GET link to ``key`` that needs no credentials for ``expires_in`` seconds.
+
+        Signed locally with the client's keys (no request is made). The link carries the
+        access key id and a signature, never the secret key.
+
+        Args:
+            key: The object key.
+            expires_in: Seconds the link works, 1 to 7 days (SigV4's limit).
+            bucket: The object's bucket when not this location's.
+
+        Raises:
+            ValueError: ``expires_in`` is outside 1 s to 7 days.
+        """
+        if not 1 <= expires_in <= MAX_LINK_SECONDS:
+            raise ValueError(
+                f"expires_in: must be between 1 and {MAX_LINK_SECONDS} seconds (7 days), "
+                f"got {expires_in}"
+            )
+        return self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": bucket or self.bucket, "Key": key},
+            ExpiresIn=expires_in,
+        )
 
 
 def safe_key(prefix: str, *parts: str) -> str:

@@ -3,80 +3,232 @@
 Prompts name characters as ``{name}``; planning turns them into the names each model expects
 (``character1`` for wan2.6-r2v, ``Video1``/``Image1`` for wan2.7-r2v) and fills in the
 reference lists, so a storyboard reads the same whatever model renders it.
+
+The settings a shot may set are not written here: they are the fields of the storyboard models'
+payload classes (``prefect_gmicloud.models``), with their types and limits, so a model added
+there is a storyboard model too. The JSON schema, which the Prefect UI renders as the run form,
+states optional fields plainly (no ``null`` alternative, no ``null`` default): the UI would show
+each as a type toggle, and it leaves an empty field out of the parameters anyway.
 """
 
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
+import annotated_types
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_serializer,
+)
+from pydantic.fields import FieldInfo
 
 from prefect_gmicloud.errors import StoryboardError
-from prefect_gmicloud.models.base import (
-    MediaURL,
-    NegativePrompt,
-    Ratio,
-    Resolution,
-    Seed,
-    ShotType,
-    Wan26Size,
-    describe_errors,
-)
+from prefect_gmicloud.models.base import MediaURL, describe_errors
+from prefect_gmicloud.models.registry import DEFAULT_STORYBOARD_MODEL, STORYBOARD_MODELS
 
-#: Models a storyboard can render: the reference-to-video ones (characters carry over).
-StoryboardModel = Literal["wan2.7-r2v", "wan2.6-r2v"]
 #: Shot ids become object keys: a slug, never a path.
 ShotId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+#: How prompts name a character: ``{name}``.
+CharacterName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+PROMPT_HELP = 'Up to 1500 characters. Name characters as {name}: "{barista} hands {guest} a cup".'
+SHOTS_HELP = (
+    "In order (the final cut follows it); one run holds them all at once. A prompt names a "
+    "character as {name}; each model gets the names and reference lists it expects "
+    "(Video1/Image1 for wan2.7-r2v, character1 for wan2.6-r2v). Models without references "
+    "(wan2.7-t2v) take prompts that name no one."
+)
 
 
-class Character(BaseModel):
+def _plain_optionals(schema: dict[str, Any]) -> None:
+    """Drop the ``null`` alternative and ``null`` default of every optional property."""
+    for prop in schema.get("properties", {}).values():
+        options = prop.get("anyOf")
+        if options and {"type": "null"} in options:
+            rest = [option for option in options if option != {"type": "null"}]
+            del prop["anyOf"]
+            if len(rest) == 1:
+                prop.update(rest[0])
+            else:
+                prop["anyOf"] = rest
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
+
+
+class _FormModel(BaseModel):
+    """A part of the storyboard form: unknown fields refused, unset fields not serialised.
+
+    Leaving ``None`` out keeps the parameters Prefect stores valid against the form's schema.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_plain_optionals)
+
+    @model_serializer(mode="wrap")
+    def _without_nones(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {name: value for name, value in data.items() if value is not None}
+
+
+class Character(_FormModel):
     """Someone (or something) that appears in several shots: one reference, a video or image.
 
     A reference video carries appearance and voice and is preferred when both are given.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    name: CharacterName = Field(
+        description="Prompts name this character as {name}: letters, digits, - and _."
+    )
+    video: MediaURL | None = Field(
+        None, description="A reference video (http/https URL); preferred when both are given."
+    )
+    image: MediaURL | None = Field(None, description="A reference image (http/https URL).")
 
-    video: MediaURL | None = Field(None, description="A reference video of this character.")
-    image: MediaURL | None = Field(None, description="A reference image of this character.")
 
-
-class ShotSettings(BaseModel):
+class _SettingsBase(_FormModel):
     """Generation settings; the storyboard's defaults, overridden per shot."""
 
-    model_config = ConfigDict(extra="forbid")
+    model: str | None = None
 
-    model: StoryboardModel | None = None
-    size: Wan26Size | None = Field(None, description="wan2.6-r2v output size.")
-    resolution: Resolution | None = Field(None, description="wan2.7-r2v resolution tier.")
-    ratio: Ratio | None = Field(None, description="wan2.7-r2v aspect ratio.")
-    duration: int | None = Field(None, ge=2, le=15, description="Seconds.")
-    negative_prompt: NegativePrompt | None = None
-    seed: Seed | None = None
-    watermark: bool | None = None
-    shot_type: ShotType | None = Field(None, description="wan2.6-r2v only.")
-    prompt_extend: bool | None = Field(None, description="wan2.7-r2v only.")
-
-    def merged_over(self, base: ShotSettings) -> ShotSettings:
+    def merged_over(self, base: _SettingsBase) -> Self:
         """These settings where set, ``base`` elsewhere."""
-        return base.model_copy(update=self.model_dump(exclude_none=True))
+        return type(self).model_validate(
+            base.model_dump(exclude_none=True) | self.model_dump(exclude_none=True)
+        )
 
 
-class Shot(BaseModel):
+def _widen(name: str, kinds: list[Any]) -> Any:
+    """One type that admits the setting ``name`` of every model; each model checks its own."""
+    distinct = list(dict.fromkeys(kinds))
+    if len(distinct) == 1:
+        return distinct[0]
+    if all(typing.get_origin(kind) is Literal for kind in distinct):
+        values = [value for kind in distinct for value in typing.get_args(kind)]
+        if all(isinstance(value, str) for value in values):
+            return Literal[tuple(dict.fromkeys(values))]
+    bounds = [_int_bounds(kind) for kind in distinct]
+    if all(bound is not None for bound in bounds):
+        low = min(bound[0] for bound in bounds if bound is not None)
+        high = max(bound[1] for bound in bounds if bound is not None)
+        return Annotated[int, Field(ge=low, le=high)]
+    raise TypeError(f"storyboard setting {name!r} has types no one form field can hold: {kinds}")
+
+
+def _int_bounds(kind: Any) -> tuple[int, int] | None:
+    if typing.get_origin(kind) is Literal:
+        values = typing.get_args(kind)
+        if all(isinstance(value, int) and not isinstance(value, bool) for value in values):
+            return min(values), max(values)
+        return None
+    if typing.get_origin(kind) is Annotated and typing.get_args(kind)[0] is int:
+        low = high = None
+        for item in typing.get_args(kind)[1:]:
+            for limit in item.metadata if isinstance(item, FieldInfo) else [item]:
+                if isinstance(limit, annotated_types.Ge):
+                    low = limit.ge
+                elif isinstance(limit, annotated_types.Le):
+                    high = limit.le
+        if isinstance(low, int) and isinstance(high, int):
+            return low, high
+    return None
+
+
+def _without_none(annotation: Any) -> Any:
+    options = [option for option in typing.get_args(annotation) if option is not type(None)]
+    return options[0] if len(options) == 1 else annotation
+
+
+def settings_of(model: str) -> dict[str, FieldInfo]:
+    """The settings a storyboard shot may set for ``model``: its payload fields but the prompt
+    and the reference lists, which planning fills in."""
+    payload = STORYBOARD_MODELS[model]
+    filled = {"prompt"} | {ref.field for ref in payload.storyboard_references or ()}
+    return {name: info for name, info in payload.model_fields.items() if name not in filled}
+
+
+def _settings_fields(described: bool) -> dict[str, Any]:
+    models = ", ".join(
+        f"{model_id}{' (the default)' if model_id == DEFAULT_STORYBOARD_MODEL else ''}"
+        for model_id in STORYBOARD_MODELS
+    )
+    fields: dict[str, Any] = {
+        "model": (
+            Literal[tuple(STORYBOARD_MODELS)] | None,
+            Field(None, description=f"The video model: {models}." if described else None),
+        )
+    }
+    takers: dict[str, list[str]] = {}
+    kinds: dict[str, list[Any]] = {}
+    helps: dict[str, str] = {}
+    for model_id in STORYBOARD_MODELS:
+        for name, info in settings_of(model_id).items():
+            takers.setdefault(name, []).append(model_id)
+            kinds.setdefault(name, []).append(_without_none(info.annotation))
+            helps.setdefault(name, info.description or "")
+    for name, models_taking in takers.items():
+        only = (
+            ""
+            if len(models_taking) == len(STORYBOARD_MODELS)
+            else (f" Only {', '.join(models_taking)}.")
+        )
+        description = (helps[name] + only).strip() if described else None
+        fields[name] = (_widen(name, kinds[name]) | None, Field(None, description=description))
+    return fields
+
+
+if TYPE_CHECKING:
+    ShotSettings = _SettingsBase
+    ShotOverrides = _SettingsBase
+else:
+    ShotSettings = create_model(
+        "ShotSettings",
+        __base__=_SettingsBase,
+        __doc__=(
+            "Generation settings: the storyboard's defaults, overridden per shot. Each model "
+            "takes only its own settings; planning names any other that is set."
+        ),
+        __module__=__name__,
+        **_settings_fields(described=True),
+    )
+    # The same fields, undescribed: the form shows them once per shot, and the defaults
+    # already say what each is.
+    ShotOverrides = create_model(
+        "ShotOverrides",
+        __base__=_SettingsBase,
+        __doc__="A shot's own settings: the same as the defaults, which describe each.",
+        __module__=__name__,
+        **_settings_fields(described=False),
+    )
+
+
+class Shot(_FormModel):
     """One clip: an id (its file name), a prompt naming characters as ``{name}``, overrides."""
 
-    model_config = ConfigDict(extra="forbid")
+    id: ShotId = Field(
+        description="Names the shot's video and thumbnail files: a lowercase slug, unique."
+    )
+    prompt: str = Field(min_length=1, max_length=1500, description=PROMPT_HELP)
+    settings: ShotOverrides = Field(
+        default_factory=ShotOverrides,
+        title="Settings of this shot",
+        description="Override the storyboard's defaults (described there) for this shot only.",
+    )
 
-    id: ShotId
-    prompt: str = Field(min_length=1, max_length=1500)
-    settings: ShotSettings = Field(default_factory=ShotSettings)
 
-
-class Storyboard(BaseModel):
+class Storyboard(_FormModel):
     """A titled, ordered list of shots sharing characters and default settings.
+
+    Characters are a list of ``{name, video, image}``; files may also give them as a mapping
+    from name to ``{video, image}``.
 
     Example (YAML):
         ```yaml
@@ -91,14 +243,37 @@ class Storyboard(BaseModel):
         ```
     """
 
-    model_config = ConfigDict(extra="forbid")
-
     title: ShotId = Field(description="Names the output folder: a lowercase slug.")
-    characters: dict[str, Character] = Field(default_factory=dict)
-    defaults: ShotSettings = Field(default_factory=lambda: ShotSettings(model="wan2.7-r2v"))
-    shots: list[Shot] = Field(
-        min_length=1, max_length=2000, description="In order; one run holds them all at once."
+    characters: list[Character] = Field(
+        default_factory=list,
+        description="Who appears in several shots; prompts name them as {name}.",
     )
+    defaults: ShotSettings = Field(
+        default_factory=ShotSettings,
+        description=f"Settings of every shot unless it overrides them (model: "
+        f"{DEFAULT_STORYBOARD_MODEL} when unset).",
+    )
+    shots: list[Shot] = Field(
+        min_length=1,
+        max_length=2000,
+        description=SHOTS_HELP,
+    )
+
+    @field_validator("characters", mode="before")
+    @classmethod
+    def _characters_by_name(cls, value: Any) -> Any:
+        # The YAML form: {name: {video: ..., image: ...}}.
+        if isinstance(value, dict):
+            return [
+                {"name": name, **spec} if isinstance(spec, dict) else spec
+                for name, spec in value.items()
+            ]
+        return value
+
+    @property
+    def cast(self) -> dict[str, Character]:
+        """The characters by name (the last of any two with one name)."""
+        return {character.name: character for character in self.characters}
 
     @classmethod
     def load(cls, path: Path | str) -> Self:

@@ -49,11 +49,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def prefect_server(s3_endpoint: str) -> Iterator[dict[str, str]]:
+@contextlib.contextmanager
+def running_prefect_server(ui: bool = False) -> Iterator[dict[str, str]]:
     """``prefect server start`` on loopback with a fresh SQLite home; the env to reach it.
 
-    Started after the S3 server, so workers and their flow runs inherit its AWS keys.
+    Start it after the S3 server, so workers and their flow runs inherit its AWS keys.
     """
     with tempfile.TemporaryDirectory(prefix="gmi-prefect-server-") as home:
         port = free_port()
@@ -62,7 +62,7 @@ def prefect_server(s3_endpoint: str) -> Iterator[dict[str, str]]:
             "PREFECT_HOME": home,
             "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_SERVER_UI_ENABLED": "false",
+            "PREFECT_SERVER_UI_ENABLED": str(ui).lower(),
             "PREFECT_WORKER_QUERY_SECONDS": "1",
         }
         log = Path(home) / "server.log"
@@ -88,38 +88,41 @@ def prefect_server(s3_endpoint: str) -> Iterator[dict[str, str]]:
             server.wait(timeout=30)
 
 
+@contextlib.contextmanager
+def start_worker(
+    env: dict[str, str], pool: str, log: Path, name: str = "worker-1"
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A process worker on ``pool`` taking one run at a time, logging to ``log``."""
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            prefect_command(
+                "worker", "start", "--pool", pool, "--type", "process", "--name", name,
+                "--limit", "1",
+            ),
+            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+        )  # fmt: skip
+    try:
+        yield worker
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def prefect_server(s3_endpoint: str) -> Iterator[dict[str, str]]:
+    """A Prefect server without its UI, started after the S3 server."""
+    with running_prefect_server() as env:
+        yield env
+
+
 @pytest.fixture
 def workers(prefect_server: dict[str, str], tmp_path: Path) -> Iterator[list[Path]]:
     """Two process workers on the pool; their logs."""
     logs = [tmp_path / f"worker-{n}.log" for n in (1, 2)]
-    started = []
-    for number, log in enumerate(logs, 1):
-        with log.open("w") as out:
-            started.append(
-                subprocess.Popen(
-                    prefect_command(
-                        "worker",
-                        "start",
-                        "--pool",
-                        POOL,
-                        "--type",
-                        "process",
-                        "--name",
-                        f"worker-{number}",
-                        "--limit",
-                        "1",
-                    ),
-                    env=prefect_server,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    cwd=ROOT,
-                )
-            )
-    yield logs
-    for worker in started:
-        worker.terminate()
-    for worker in started:
-        worker.wait(timeout=30)
+    with contextlib.ExitStack() as stack:
+        for number, log in enumerate(logs, 1):
+            stack.enter_context(start_worker(prefect_server, POOL, log, f"worker-{number}"))
+        yield logs
 
 
 async def deploy_and_run(sim: Simulator, bucket: S3Destination, titles: Sequence[str]) -> list[str]:

@@ -1,0 +1,93 @@
+"""A storyboard run's page: thumbnails and links that open without credentials, and no key."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from prefect.client.orchestration import get_client
+
+from prefect_gmicloud.flows.report import storyboard_artifact_key, storyboard_markdown
+from prefect_gmicloud.flows.storyboard import run_storyboard
+from prefect_gmicloud.simulator import Simulator
+from prefect_gmicloud.storage import S3Destination, resolve_storage
+from prefect_gmicloud.storage.s3 import MAX_LINK_SECONDS
+from prefect_gmicloud.storyboard import Storyboard
+from prefect_gmicloud.storyboard.manifest import Manifest, ShotRecord
+from tests.conftest import PrefectPlaces, credentials_for, read_object
+
+LINK = re.compile(r"\]\((https?://[^)\s]+)\)")
+
+
+def test_presigned_links_last_at_most_seven_days(bucket: S3Destination) -> None:
+    location = resolve_storage(bucket)
+    url = location.presigned_url("out/a.mp4", 3600)
+    query = parse_qs(urlsplit(url).query)
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"] and query["X-Amz-Expires"] == ["3600"]
+    assert "testing-secret" not in url
+    with pytest.raises(ValueError, match=r"expires_in: must be between 1 and 604800 seconds"):
+        location.presigned_url("out/a.mp4", MAX_LINK_SECONDS + 1)
+
+
+def test_a_failed_shot_s_row_keeps_to_one_table_cell(bucket: S3Destination) -> None:
+    manifest = Manifest(
+        storyboard="my_film",
+        shots=[ShotRecord(shot_id="a", inputs_hash="h", status="failed", error="bad | worse\nend")],
+    )
+    text = storyboard_markdown(
+        manifest,
+        resolve_storage(bucket),
+        "out/my_film/manifest.json",
+        60,
+        datetime(2030, 1, 1, tzinfo=UTC),
+    )
+    assert "| a | failed |  |  | bad \\| worse end |" in text
+    assert "**a**\n" in text  # no video, no thumbnail: no links
+    assert "Links expire 2030-01-01 00:01 UTC" in text
+    assert "final cut" not in text and "[manifest.json](http" in text
+    assert storyboard_artifact_key("my_film") == "gmicloud-storyboard-my-film"
+
+
+@pytest.mark.usefixtures("prefect_api")
+async def test_the_run_page_links_every_output(
+    make_simulator: Callable[..., Simulator], bucket: S3Destination, prefect_api: PrefectPlaces
+) -> None:
+    sim = make_simulator()
+    board = Storyboard.parse(
+        {
+            "title": "page",
+            "characters": [{"name": "hero", "image": "https://refs.example/hero.png"}],
+            "defaults": {"duration": 2},
+            "shots": [
+                {"id": "one", "prompt": "{hero} waves"},
+                {"id": "two", "prompt": "a quiet street", "settings": {"model": "wan2.7-t2v"}},
+            ],
+        }
+    )
+    result = await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+    async with get_client() as prefect:
+        artifact = await prefect.read_latest_artifacts()
+    (page,) = [a for a in artifact if a.key == storyboard_artifact_key("page")]
+    text = str(page.data)
+    assert text.count("![one](http") == 1 and text.count("![two](http") == 1
+    for label in (
+        "[final cut](",
+        "[contact sheet](",
+        "[manifest.json](",
+        "[one.mp4](",
+        "[two.mp4](",
+    ):
+        assert label in text
+    objects = [result.final_cut, result.contact_sheet]
+    objects += [obj for shot in result.shots for obj in (shot.video, shot.thumbnail)]
+    wanted = {read_object(bucket, obj.key) for obj in objects if obj is not None}
+    wanted.add(read_object(bucket, "out/page/manifest.json"))
+    async with httpx.AsyncClient() as http:  # as a browser would: no credentials
+        fetched = {(await http.get(url)).raise_for_status().content for url in LINK.findall(text)}
+    assert fetched == wanted
+    assert sim.api_key not in text
+    assert await prefect_api.holding(sim.api_key) == []
