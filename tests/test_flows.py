@@ -161,16 +161,21 @@ async def test_failed_request_raises_and_was_recorded_first(
     sim = make_simulator(faults=FaultRates(fail=1.0))
     with pytest.raises(RequestFailed, match="did not converge"):
         await generate_video(
-            "wan2.7-r2v", R2V_PAYLOAD, bucket, credentials_for(sim), poll_interval=POLL
-        )
+            "wan2.7-r2v", R2V_PAYLOAD, bucket, credentials_for(sim), poll_interval=POLL,
+            name="Opening Shot",
+        )  # fmt: skip
     (request_id,) = sim.state.requests
     async with get_client() as prefect:
         artifacts = await prefect.read_artifacts(
             artifact_filter=ArtifactFilter(
-                key=ArtifactFilterKey(any_=[f"gmicloud-request-{request_id}"])
+                key=ArtifactFilterKey(any_=["gmicloud-video-opening-shot"])
             )
         )
-    assert artifacts and request_id in str(artifacts[0].data)
+    # One key per named video: the submit, then the outcome, as versions of it.
+    pages = sorted(str(a.data) for a in artifacts)
+    assert len(pages) == 2 and all(request_id in page and "Opening Shot" in page for page in pages)
+    assert any("submitted" in page for page in pages)
+    assert any("failed" in page and "did not converge" in page for page in pages)
 
 
 async def test_cancelled_run_names_the_requests_left_running(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 from uuid import UUID
@@ -20,6 +21,7 @@ from prefect_gmicloud.client.records import GMIRequest
 from prefect_gmicloud.errors import RequestCancelled, RequestFailed
 from prefect_gmicloud.flows.results import GeneratedVideo
 from prefect_gmicloud.storage.s3 import S3Destination
+from prefect_gmicloud.tasks.progress import best_effort
 from prefect_gmicloud.tasks.store import store_outcome
 from prefect_gmicloud.tasks.wait import wait_for_request
 from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES
@@ -33,12 +35,20 @@ def _resource(request_id: str, model: str) -> dict[str, str]:
     }
 
 
-ARTIFACT_PREFIX = "gmicloud-request-"
+#: Every request's artifacts are described so: how a run's requests are found again.
+_DESCRIPTION = re.compile(r"^GMI request (\S+)")
 
 
-def artifact_key(request_id: str) -> str:
-    """Artifact keys allow lowercase letters, digits and dashes only (request ids are UUIDs)."""
-    return ARTIFACT_PREFIX + "".join(c if c.isalnum() else "-" for c in request_id.lower())
+def artifact_key(label: str | None) -> str | None:
+    """The artifact key of a named request (``gmicloud-video-<name>``), none for unnamed ones.
+
+    A key is one entry on Prefect's Artifacts page, its versions the runs that wrote it: one
+    per name stays readable where one per request id would flood the page. Keys allow
+    lowercase letters, digits and dashes only.
+    """
+    if not label:
+        return None
+    return "gmicloud-video-" + "".join(c if c.isalnum() else "-" for c in label.lower())
 
 
 async def requests_of_run(flow_run_id: UUID) -> list[str]:
@@ -47,8 +57,8 @@ async def requests_of_run(flow_run_id: UUID) -> list[str]:
         artifacts = await prefect.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
-    keys = {a.key for a in artifacts if a.key and a.key.startswith(ARTIFACT_PREFIX)}
-    return sorted(key.removeprefix(ARTIFACT_PREFIX) for key in keys)
+    found = (_DESCRIPTION.match(a.description or "") for a in artifacts)
+    return sorted({match.group(1) for match in found if match})
 
 
 async def log_requests_left_running(flow: Flow[Any, Any], flow_run: FlowRun, state: State) -> None:
@@ -66,15 +76,25 @@ async def log_requests_left_running(flow: Flow[Any, Any], flow_run: FlowRun, sta
         )
 
 
-async def record_submitted(request: GMIRequest) -> None:
+def _title(request_id: str, model: str, label: str | None) -> str:
+    named = f" **{label}**:" if label else ""
+    return f"###{named} GMI request `{request_id}` ({model})"
+
+
+async def record_submitted(request: GMIRequest, label: str | None = None) -> None:
     """Make the paid request findable at once: an artifact and an event, before any wait.
 
-    If the flow run is cancelled or crashes later, these say which request to collect.
+    If the flow run is cancelled or crashes later, these say which request to collect. The
+    artifact is replaced by the request's outcome (stored, or failed and why) when it ends.
+
+    Args:
+        request: the request just submitted.
+        label: what the request is for (a video's name), shown and used as the artifact key.
     """
     await acreate_markdown_artifact(
-        key=artifact_key(request.request_id),
+        key=artifact_key(label),
         markdown=(
-            f"**GMI request** `{request.request_id}` ({request.model}) submitted.\n\n"
+            f"{_title(request.request_id, request.model, label)}: submitted\n\n"
             "If this run does not finish, recover the output with the `collect_requests` flow."
         ),
         description=f"GMI request {request.request_id}",
@@ -95,6 +115,7 @@ async def finish_request(
     stem: str | None = None,
     metadata: dict[str, str] | None = None,
     report: bool = True,
+    label: str | None = None,
 ) -> GeneratedVideo:
     """Wait for the request, download its files, upload them under ``key_parts``, report.
 
@@ -102,7 +123,7 @@ async def finish_request(
     then the video and thumbnail are ``<stem>.<ext>`` and any other file ``<stem>-<name>``.
     ``metadata`` is added to every object's. ``report=False`` leaves out the request's
     progress and result artifacts (its events and logs remain), for flows that report many
-    requests at once.
+    requests at once. ``label`` names the request in its artifacts (see ``record_submitted``).
     """
     started = time.monotonic()
     try:
@@ -113,6 +134,17 @@ async def finish_request(
             resource=_resource(request_id, exc.request.model),
             payload={"status": str(exc.request.status), "reason": exc.request.failure_reason},
         )
+        if report:
+            await best_effort(
+                acreate_markdown_artifact(
+                    key=artifact_key(label),
+                    markdown=(
+                        f"{_title(request_id, exc.request.model, label)}: "
+                        f"{exc.request.status}\n\n{exc.request.failure_reason or ''}"
+                    ),
+                    description=f"GMI request {request_id}",
+                )
+            )
         raise
     waited = time.monotonic() - started
     files = await store_outcome(done, storage, key_parts, stem, metadata, max_download_bytes)
@@ -126,20 +158,20 @@ async def finish_request(
         wait_seconds=round(waited, 3),
         transfer_seconds=round(time.monotonic() - started - waited, 3),
     )
-    await _report(result, artifact=report)
+    await _report(result, artifact=report, label=label)
     return result
 
 
-async def _report(result: GeneratedVideo, artifact: bool) -> None:
+async def _report(result: GeneratedVideo, artifact: bool, label: str | None) -> None:
     if artifact:
         rows = "\n".join(
             f"| {role} | `{obj.uri}` | {obj.size:,} | `{(obj.sha256 or '')[:16]}` |"
             for role, obj in result.files.items()
         )
         await acreate_markdown_artifact(
-            key=artifact_key(result.request_id),
+            key=artifact_key(label),
             markdown=(
-                f"### GMI request `{result.request_id}` ({result.model}): stored\n\n"
+                f"{_title(result.request_id, result.model, label)}: stored\n\n"
                 f"waited {result.wait_seconds:.1f}s, transferred in "
                 f"{result.transfer_seconds:.1f}s\n\n"
                 "| file | object | bytes | sha256 |\n|---|---|---|---|\n" + rows

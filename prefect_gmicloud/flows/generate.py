@@ -66,7 +66,7 @@ async def generate_video(
         safe_key(key_prefix, name)  # refuse a bad name before paying for the request
     gmi = await load_credentials(credentials)
     request = await submit_request(gmi, validated, name)
-    await record_submitted(request)
+    await record_submitted(request, name)
     policy = wait_policy(poll_interval, queue_timeout, processing_timeout)
     return await finish_request(
         gmi,
@@ -75,4 +75,5 @@ async def generate_video(
         (key_prefix, name or request.request_id),
         policy,
         max_download_bytes,
+        label=name,
     )
