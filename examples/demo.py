@@ -87,7 +87,10 @@ def run_demo(board: Storyboard, out: Path) -> None:
     stack: LocalStack
     with local_stack(config, bucket="gmi-demo") as stack:
         storage = stack.storage(prefix="demo")
-        console.print(f"GMI simulator on {stack.simulator.base_url}; S3 on {stack.s3_endpoint}")
+        console.print(
+            f"GMI simulator on {stack.simulator.base_url}; S3 on {stack.s3_endpoint}",
+            soft_wrap=True,
+        )
         credentials = GMICloudCredentials(
             api_key=stack.simulator.api_key, base_url=stack.simulator.base_url
         )
@@ -107,7 +110,7 @@ def run_demo(board: Storyboard, out: Path) -> None:
         if shot.video is not None:
             console.print(f"  {shot.shot_id:<8} {shot.video.uri}  {shot.video.size:,} bytes")
     for uri, local in copies:
-        console.print(f"  {local.name:<14} {uri} -> {local.resolve()}")
+        console.print(f"  {local.name:<14} {uri} -> {local.resolve()}", soft_wrap=True)
     console.print(f"  the simulator answered {calls} API calls")
 
 

@@ -224,8 +224,12 @@ def local_stack_command(
     try:
         with local_stack(config, simulator_port=port, s3_port=s3_port, bucket=bucket) as stack:
             sim = stack.simulator
-            console.print(f"GMI simulator: base_url={sim.base_url} (api key {sim.api_key})")
-            console.print(f"S3 (moto):     endpoint_url={stack.s3_endpoint}, bucket {bucket}")
+            console.print(
+                f"GMI simulator: base_url={sim.base_url} (api key {sim.api_key})", soft_wrap=True
+            )
+            console.print(
+                f"S3 (moto):     endpoint_url={stack.s3_endpoint}, bucket {bucket}", soft_wrap=True
+            )
             console.print("               any AWS keys work, e.g. AWS_ACCESS_KEY_ID=local")
             if save_block is not None:
                 allow_slow_prefect_start()
