@@ -1,32 +1,42 @@
 """The demo: a six-shot storyboard generated and stored, with nothing leaving this machine.
 
-    ./dev demo [--storyboard examples/cafe.yaml] [--out out]
+    ./dev demo [--storyboard examples/cafe.yaml] [--out out] [--traceback]
 
-Starts the GMI simulator (GMI Cloud's documented API on loopback, rendering real H.264 MP4s)
-and a local S3-protocol server (moto), runs the ``run_storyboard`` flow against both (Prefect
-starts a temporary API when none is configured) with a progress bar read from the manifest as
-it is rewritten, copies the final cut, contact sheet and manifest to ``out/``, and stops both
-servers.
+Starts the local stack (the GMI simulator, GMI Cloud's documented API on loopback rendering real
+H.264 MP4s, and a moto S3 server), runs the ``run_storyboard`` flow against it with a progress
+bar read from the manifest as it is rewritten, copies the final cut, contact sheet and manifest
+to ``out/``, and stops both servers.
+
+Prefect starts a temporary API server for the run unless ``PREFECT_API_URL`` names a running
+one (``prefect server start``). That server takes ~20 s to start on a busy 2-core machine,
+longer than Prefect's default wait, so the demo waits up to 10 minutes for it
+(``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS`` overrides). A failure ends with one line
+naming its cause and the fix; ``--traceback`` shows the whole error instead.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
-import os
-from pathlib import Path
+from prefect_gmicloud.localstack import allow_slow_prefect_start
 
-from moto.server import ThreadedMotoServer
-from rich.console import Console
-from rich.progress import Progress
+allow_slow_prefect_start()  # before anything imports Prefect, which reads its settings once
 
-from prefect_gmicloud import GMICloudCredentials
-from prefect_gmicloud.flows.storyboard import StoryboardResult, run_storyboard
-from prefect_gmicloud.simulator import Simulator, SimulatorConfig
-from prefect_gmicloud.storage import S3Destination, resolve_storage
-from prefect_gmicloud.storyboard import Storyboard
-from prefect_gmicloud.storyboard.manifest import ManifestStore
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from rich.console import Console  # noqa: E402
+from rich.progress import Progress  # noqa: E402
+
+from prefect_gmicloud import GMICloudCredentials, GMICloudError  # noqa: E402
+from prefect_gmicloud.flows.storyboard import StoryboardResult, run_storyboard  # noqa: E402
+from prefect_gmicloud.localstack import LocalStack, explain_failure, local_stack  # noqa: E402
+from prefect_gmicloud.simulator import SimulatorConfig  # noqa: E402
+from prefect_gmicloud.storage import S3Destination, resolve_storage  # noqa: E402
+from prefect_gmicloud.storyboard import Storyboard, StoryboardError  # noqa: E402
+from prefect_gmicloud.storyboard.manifest import ManifestStore  # noqa: E402
 
 console = Console()
 
@@ -34,14 +44,22 @@ console = Console()
 async def run_with_progress(
     board: Storyboard, storage: S3Destination, credentials: GMICloudCredentials
 ) -> StoryboardResult:
-    """Run the storyboard while a progress bar follows its manifest in S3."""
+    """Run the storyboard while a progress bar follows its manifest in S3.
+
+    The bar only ever shows what the manifest says: it names the wait for Prefect's API before
+    the first shot is recorded, and says "failed" (not 100%) when the run fails.
+    """
     location = resolve_storage(storage)
     store = ManifestStore(location, location.key(board.title, "manifest.json"))
     flow_run = asyncio.ensure_future(
         run_storyboard(board, storage, credentials, max_concurrency=3, poll_interval=0.5)
     )
     with Progress(console=console, transient=False) as progress:
-        bar = progress.add_task(f"storyboard {board.title}", total=len(board.shots))
+        bar = progress.add_task(
+            f"{board.title}: starting Prefect (its temporary API takes ~20 s)",
+            total=len(board.shots),
+        )
+        stored = 0
         while not flow_run.done():
             manifest = await store.load()
             if manifest is not None:
@@ -53,52 +71,76 @@ async def run_with_progress(
                     description=f"{board.title}: {submitted} submitted, {stored} stored",
                 )
             await asyncio.wait({flow_run}, timeout=0.5)
-        progress.update(bar, completed=len(board.shots))
+        if flow_run.exception() is not None:
+            progress.update(bar, description=f"{board.title}: failed, {stored} stored")
+        else:
+            progress.update(bar, completed=len(flow_run.result().shots))
     return await flow_run
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--storyboard", type=Path, default=Path(__file__).with_name("cafe.yaml"))
-    parser.add_argument("--out", type=Path, default=Path("out"))
-    args = parser.parse_args()
-    board = Storyboard.load(args.storyboard)
-    # moto accepts any keys; these exist only for this process.
+def run_demo(board: Storyboard, out: Path) -> None:
+    """Everything the demo does, on a local stack started here and stopped at the end."""
+    # moto accepts any keys; these exist only for this process and its flow run.
     os.environ.update(AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo")  # noqa: S106
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the S3 server's access log
-    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    s3.start()
-    host, port = s3.get_host_and_port()
-    storage = S3Destination(bucket="gmi-demo", prefix="demo", endpoint_url=f"http://{host}:{port}")
-    location = resolve_storage(storage)
-    location.client.create_bucket(Bucket=storage.bucket)
-    try:
-        config = SimulatorConfig(queue_seconds=1.0, processing_seconds=4.0)
-        with Simulator(config) as simulator:
-            console.print(f"GMI simulator on {simulator.base_url}; S3 on {storage.endpoint_url}")
-            credentials = GMICloudCredentials(
-                api_key=simulator.api_key, base_url=simulator.base_url
-            )
-            result = asyncio.run(run_with_progress(board, storage, credentials))
-            calls = sum(simulator.stats.calls.values())
-        args.out.mkdir(parents=True, exist_ok=True)
-        copies = [(result.manifest_uri, args.out / "manifest.json")]
+    config = SimulatorConfig(queue_seconds=1.0, processing_seconds=4.0)
+    stack: LocalStack
+    with local_stack(config, bucket="gmi-demo") as stack:
+        storage = stack.storage(prefix="demo")
+        console.print(
+            f"GMI simulator on {stack.simulator.base_url}; S3 on {stack.s3_endpoint}",
+            soft_wrap=True,
+        )
+        credentials = GMICloudCredentials(
+            api_key=stack.simulator.api_key, base_url=stack.simulator.base_url
+        )
+        result = asyncio.run(run_with_progress(board, storage, credentials))
+        calls = sum(stack.simulator.stats.calls.values())
+        out.mkdir(parents=True, exist_ok=True)
+        copies = [(result.manifest_uri, out / "manifest.json")]
         for stored, name in ((result.final_cut, "final.mp4"), (result.contact_sheet, "sheet.jpg")):
             if stored is not None:
-                copies.append((stored.uri, args.out / name))
+                copies.append((stored.uri, out / name))
+        client = resolve_storage(storage).client
         for uri, local in copies:
             bucket, _, key = uri.removeprefix("s3://").partition("/")
-            location.client.download_file(bucket, key, str(local))
-    finally:
-        s3.stop()
+            client.download_file(bucket, key, str(local))
     console.print(f"\n{len(result.shots)} shots stored ({result.submitted} submitted):")
     for shot in result.shots:
         if shot.video is not None:
             console.print(f"  {shot.shot_id:<8} {shot.video.uri}  {shot.video.size:,} bytes")
     for uri, local in copies:
-        console.print(f"  {local.name:<14} {uri} -> {local.resolve()}")
+        console.print(f"  {local.name:<14} {uri} -> {local.resolve()}", soft_wrap=True)
     console.print(f"  the simulator answered {calls} API calls")
 
 
+def failure_line(exc: Exception) -> str:
+    """The one line a failed demo ends with: the cause, and the fix when one is known."""
+    known = explain_failure(exc)
+    if known is not None:
+        return known
+    if isinstance(exc, GMICloudError | StoryboardError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}. Run `./dev demo --traceback` for the details"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--storyboard", type=Path, default=Path(__file__).with_name("cafe.yaml"))
+    parser.add_argument("--out", type=Path, default=Path("out"))
+    parser.add_argument("--traceback", action="store_true", help="show whole errors")
+    args = parser.parse_args()
+    try:
+        run_demo(Storyboard.load(args.storyboard), args.out)
+    except Exception as exc:
+        if args.traceback:
+            raise
+        console.print(f"[red]demo failed: {failure_line(exc)}[/red]", soft_wrap=True)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,23 +8,28 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from prefect_gmicloud.blocks.credentials import GMICloudCredentials
-from prefect_gmicloud.client.http import DEFAULT_BASE_URL
 from prefect_gmicloud.errors import GMICloudError, StoryboardInterrupted
-from prefect_gmicloud.flows.generate import load_credentials
-from prefect_gmicloud.flows.storyboard import run_storyboard
-from prefect_gmicloud.models.base import describe_errors
-from prefect_gmicloud.storage.s3 import S3Destination
+from prefect_gmicloud.localstack import (
+    BUCKET,
+    S3_PORT,
+    SIMULATOR_PORT,
+    allow_slow_prefect_start,
+    explain_failure,
+)
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError, plan_storyboard
-from prefect_gmicloud.storyboard.plan import PlannedShot
+
+if TYPE_CHECKING:
+    # Prefect, prefect-aws and boto3 take seconds to import: the commands that need them
+    # import them when they run, so `--help` and `storyboard validate` stay fast.
+    from prefect_gmicloud.blocks.credentials import GMICloudCredentials
+    from prefect_gmicloud.storyboard.plan import PlannedShot
 
 app = typer.Typer(help="GMI Cloud video generation with Prefect.", no_args_is_help=True)
 storyboard_app = typer.Typer(help="Validate and run storyboards.", no_args_is_help=True)
@@ -39,7 +44,13 @@ CredentialsOption = Annotated[
 KeyEnvOption = Annotated[
     str | None, typer.Option(help="Read the API key from this environment variable instead.")
 ]
-BaseUrlOption = Annotated[str, typer.Option(help="The API root (the simulator's, for tests).")]
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        help="The API root, with --api-key-env (the simulator's, for tests).",
+        show_default="GMI Cloud's",
+    ),
+]
 
 
 class _OwnErrorsWithoutTraceback(logging.Filter):
@@ -51,12 +62,18 @@ class _OwnErrorsWithoutTraceback(logging.Filter):
         return True
 
 
-def _credentials(block: str, api_key_env: str | None, base_url: str) -> GMICloudCredentials | str:
+def _credentials(
+    block: str, api_key_env: str | None, base_url: str | None
+) -> GMICloudCredentials | str:
     if api_key_env is None:
         return block
     key = os.environ.get(api_key_env, "")
     if not key:
         raise typer.BadParameter(f"${api_key_env} is empty or unset", param_hint="--api-key-env")
+    from prefect_gmicloud.blocks.credentials import GMICloudCredentials
+
+    if base_url is None:
+        return GMICloudCredentials(api_key=key)
     return GMICloudCredentials(api_key=key, base_url=base_url)
 
 
@@ -100,7 +117,7 @@ def run(
     endpoint_url: Annotated[str | None, typer.Option(help="An S3-compatible endpoint.")] = None,
     credentials: CredentialsOption = "gmicloud",
     api_key_env: KeyEnvOption = None,
-    base_url: BaseUrlOption = DEFAULT_BASE_URL,
+    base_url: BaseUrlOption = None,
     max_concurrency: Annotated[int, typer.Option(min=1, max=256)] = 4,
     concurrency_limit: Annotated[
         str | None, typer.Option(help="A Prefect global concurrency limit shared by workers.")
@@ -124,9 +141,20 @@ def run(
 
     Each shot is paid for once: run the same command again after any failure, crash or stop,
     and recorded requests are collected instead of paid again.
+
+    Without PREFECT_API_URL, Prefect starts a temporary API server for the run (~20 s on a
+    small machine); this waits up to 10 minutes for it
+    (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS overrides).
     """
     board = _load(file)
     _plan(board)  # every shot's problems, before Prefect or GMI is reached
+    allow_slow_prefect_start()
+    from pydantic import ValidationError
+
+    from prefect_gmicloud.flows.storyboard import run_storyboard
+    from prefect_gmicloud.models.base import describe_errors
+    from prefect_gmicloud.storage.s3 import S3Destination
+
     try:
         storage = S3Destination(bucket=bucket, prefix=prefix, endpoint_url=endpoint_url)
     except ValidationError as exc:
@@ -151,6 +179,12 @@ def run(
         console.print(f"[red]{escape(str(exc))}[/red]")
         console.print(f"To retry: {escape(shlex.join(sys.argv))}")
         raise typer.Exit(1) from None
+    except Exception as exc:
+        explained = explain_failure(exc)
+        if explained is None:
+            raise
+        console.print(f"[red]{explained}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
     console.print(f"manifest: {result.manifest_uri}")
     if result.final_cut:
         console.print(f"final cut: {result.final_cut.uri}")
@@ -161,9 +195,12 @@ def status(
     request_id: str,
     credentials: CredentialsOption = "gmicloud",
     api_key_env: KeyEnvOption = None,
-    base_url: BaseUrlOption = DEFAULT_BASE_URL,
+    base_url: BaseUrlOption = None,
 ) -> None:
     """Print a request's record as JSON."""
+    allow_slow_prefect_start()  # a saved block is read through Prefect's API
+    from prefect_gmicloud.errors import GMICloudError
+    from prefect_gmicloud.flows.generate import load_credentials
 
     async def fetch() -> str:
         block = await load_credentials(_credentials(credentials, api_key_env, base_url))
@@ -186,3 +223,60 @@ def simulator(context: typer.Context) -> None:
     from prefect_gmicloud.simulator.__main__ import main
 
     raise typer.Exit(main(context.args))
+
+
+@app.command("local-stack")
+def local_stack_command(
+    port: Annotated[int, typer.Option(help="The simulator's API port.")] = SIMULATOR_PORT,
+    s3_port: Annotated[int, typer.Option(help="The S3 server's port.")] = S3_PORT,
+    bucket: Annotated[str, typer.Option(help="The bucket to create.")] = BUCKET,
+    processing_seconds: Annotated[
+        float, typer.Option(min=0, help="How long each simulated request processes.")
+    ] = 10.0,
+    save_block: Annotated[
+        str | None,
+        typer.Option(
+            help="Also save a GMICloudCredentials block of this name pointing at the simulator "
+            "(through PREFECT_API_URL; overwrites a block of that name)."
+        ),
+    ] = None,
+) -> None:
+    """Serve the GMI simulator and a moto S3 server with a bucket, until Ctrl-C.
+
+    The defaults are what deployments/prefect.yaml's parameters point at.
+    """
+    import logging
+    import threading
+
+    from prefect_gmicloud.localstack import local_stack
+    from prefect_gmicloud.simulator import SimulatorConfig
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the S3 server's access log
+    config = SimulatorConfig(processing_seconds=processing_seconds)
+    try:
+        with local_stack(config, simulator_port=port, s3_port=s3_port, bucket=bucket) as stack:
+            sim = stack.simulator
+            console.print(
+                f"GMI simulator: base_url={sim.base_url} (api key {sim.api_key})", soft_wrap=True
+            )
+            console.print(
+                f"S3 (moto):     endpoint_url={stack.s3_endpoint}, bucket {bucket}", soft_wrap=True
+            )
+            console.print("               any AWS keys work, e.g. AWS_ACCESS_KEY_ID=local")
+            if save_block is not None:
+                allow_slow_prefect_start()
+                from prefect_gmicloud.blocks.credentials import GMICloudCredentials
+
+                block = GMICloudCredentials(api_key=sim.api_key, base_url=sim.base_url)
+                block.save(save_block, overwrite=True)
+                console.print(f"saved the GMICloudCredentials block {save_block!r}")
+            console.print("Ctrl-C stops both.")
+            threading.Event().wait()
+    except KeyboardInterrupt:
+        return
+    except Exception as exc:
+        explained = explain_failure(exc)
+        if explained is None:
+            raise
+        console.print(f"[red]{explained}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None

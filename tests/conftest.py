@@ -117,7 +117,8 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectPla
     results = tmp_path_factory.mktemp("prefect-results")
     with (
         temporary_settings({PREFECT_LOCAL_STORAGE_PATH: results}),
-        prefect_test_harness(server_startup_timeout=60),
+        # Prefect's API takes ~20 s to start on 2 idle cores and minutes on busy ones.
+        prefect_test_harness(server_startup_timeout=300),
     ):
         database = str(PREFECT_SERVER_DATABASE_CONNECTION_URL.value()).split("///", 1)[1]
         yield PrefectPlaces(database=Path(database), results=results)

@@ -11,6 +11,7 @@ from prefect.flows import Flow, load_flow_from_entrypoint
 from prefect.utilities.callables import parameter_schema
 
 from prefect_gmicloud.flows.storyboard import run_storyboard
+from prefect_gmicloud.localstack import BUCKET, S3_PORT
 from prefect_gmicloud.storyboard import Storyboard, plan_storyboard
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,13 +29,26 @@ def test_storyboard_form_offers_the_model_enums() -> None:
 
 def test_prefect_yaml_deployments_point_at_the_flow_with_valid_parameters() -> None:
     assert [d["name"] for d in SPEC["deployments"]] == ["cafe-nightly", "storyboard-on-demand"]
+    assert SPEC["pull"] == []  # the flow comes from the installed package: nothing to pull
     for deployment in SPEC["deployments"]:
-        flow: Flow[..., Any] = load_flow_from_entrypoint(str(ROOT / deployment["entrypoint"]))
-        assert flow.name == run_storyboard.name
+        # A module path, not a file: it resolves wherever the package is installed.
+        assert ".py" not in deployment["entrypoint"]
+        flow: Flow[..., Any] = load_flow_from_entrypoint(deployment["entrypoint"])
+        assert flow is run_storyboard
         parameters = flow.validate_parameters(deployment["parameters"])
         assert plan_storyboard(parameters["storyboard"])  # the example is a valid storyboard
         assert "api_key" not in str(deployment["parameters"])
     assert SPEC["deployments"][0]["schedules"][0]["cron"] == "0 2 * * *"
+
+
+def test_prefect_yaml_defaults_point_at_the_local_stack() -> None:
+    defaults = SPEC["definitions"]["storyboard_parameters"]
+    assert defaults["credentials"] == "gmicloud"  # the flow's default block name
+    assert defaults["storage"] == {
+        "bucket": BUCKET,
+        "prefix": "gmicloud",
+        "endpoint_url": f"http://127.0.0.1:{S3_PORT}",
+    }
 
 
 def test_example_storyboard_is_the_deployed_one() -> None:
@@ -42,11 +56,16 @@ def test_example_storyboard_is_the_deployed_one() -> None:
     assert Storyboard.parse(deployed) == Storyboard.load(ROOT / "examples" / "cafe.yaml")
 
 
-def test_serve_builds_both_deployments() -> None:
+def test_serve_builds_both_deployments_under_their_own_names() -> None:
     spec = importlib.util.spec_from_file_location("serve", ROOT / "deployments" / "serve.py")
     assert spec is not None and spec.loader is not None
     serve = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(serve)
     built = serve.deployments()
-    assert [d.name for d in built] == ["cafe-nightly", "storyboard-on-demand"]
-    assert built[0].schedules and not built[1].schedules
+    assert [d.name for d in built] == ["cafe-nightly-served", "storyboard-on-demand-served"]
+    for served, declared in zip(built, SPEC["deployments"], strict=True):
+        assert served.description == declared["description"]
+        assert served.parameters == declared["parameters"]
+    (nightly,) = built[0].schedules
+    assert (nightly.schedule.cron, nightly.schedule.timezone) == ("0 2 * * *", "UTC")
+    assert not built[1].schedules

@@ -1,6 +1,6 @@
 """The README's examples marked ``<!-- tested -->`` run, against the simulator and local S3.
 
-The setting they assume is made here: a saved ``gmi`` credentials block (pointing at the
+The setting they assume is made here: a saved ``gmicloud`` credentials block (pointing at the
 simulator), a ``media`` bucket (boto3 reaches the local server through ``AWS_ENDPOINT_URL``) and
 a ``gmi-quota`` global concurrency limit.
 """
@@ -40,7 +40,7 @@ async def readme_setting(
 ) -> Simulator:
     sim = make_simulator()
     await GMICloudCredentials(api_key=sim.api_key, base_url=sim.base_url).save(
-        "gmi", overwrite=True
+        "gmicloud", overwrite=True
     )
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
     monkeypatch.chdir(ROOT)

@@ -40,6 +40,11 @@ class GMICloudCredentials(CredentialsBlock):
     _documentation_url: ClassVar[Any] = (
         "https://docs.gmicloud.ai/inference-engine/api-reference/video-api-reference"
     )
+    # No logo on purpose. Prefect takes a logo only as an http(s) URL (no data: URI, no
+    # packaged file) and GMI Cloud publishes no stable URL for one that this package could
+    # vouch for; a guessed or third-party link would break silently. Prefect shows its
+    # default block icon. Set _logo_url here once GMI Cloud names an official image URL.
+    _logo_url: ClassVar[Any] = None
 
     api_key: SecretStr = Field(
         default=...,

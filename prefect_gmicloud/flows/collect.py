@@ -64,6 +64,22 @@ async def collect_requests(
 
     Each request is handled on its own: one that failed or timed out is reported in the result
     and does not stop the others. Nothing is submitted.
+
+    Args:
+        storage: Where the files go: a prefect-aws ``S3Bucket`` block, or an ``S3Destination``
+            (bucket, prefix, optional endpoint; keys from the AWS chain). Also used to read
+            an ``s3://`` manifest.
+        request_ids: GMI request ids to collect.
+        manifest: A JSON document holding ``request_id`` fields (a storyboard manifest, for
+            instance), as a local path or an ``s3://bucket/key`` URI; its ids are added to
+            ``request_ids``.
+        credentials: A ``GMICloudCredentials`` block, or the name it was saved under.
+        key_prefix: The folder under the storage prefix; each request's files go to
+            ``<key_prefix>/<request id>/``.
+        processing_timeout: Seconds a request may spend processing before its wait gives up
+            (it is then reported as failed here and stays alive at GMI).
+        poll_interval: Seconds before the first status read; later pauses grow from it.
+        max_download_bytes: The largest output file accepted, in bytes.
     """
     ids = list(request_ids or [])
     if manifest:

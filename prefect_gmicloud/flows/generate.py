@@ -47,7 +47,21 @@ async def generate_video(
     The payload is validated before anything is sent. Files land at
     ``<storage prefix>/<key_prefix>/<name or request id>/video.mp4`` (and ``thumbnail.jpg``).
     A retried flow run resumes the request already submitted instead of paying again.
-    ``credentials`` is a :class:`GMICloudCredentials` block or the name it was saved under.
+
+    Args:
+        model: The GMI model id, such as ``wan2.7-r2v``; it picks the payload schema.
+        payload: The request body for that model (prompt, references, duration...), checked
+            against every documented limit before anything is sent.
+        storage: Where the files go: a prefect-aws ``S3Bucket`` block, or an ``S3Destination``
+            (bucket, prefix, optional endpoint; keys from the AWS chain).
+        credentials: A ``GMICloudCredentials`` block, or the name it was saved under.
+        key_prefix: The folder under the storage prefix for this video's files.
+        name: The folder for this video under ``key_prefix``; defaults to the request id.
+        queue_timeout: Seconds the request may stay queued before the wait gives up (the
+            request itself stays alive and can be collected later).
+        processing_timeout: Seconds the request may spend processing before the wait gives up.
+        poll_interval: Seconds before the first status read; later pauses grow from it.
+        max_download_bytes: The largest output file accepted, in bytes.
 
     Example:
         ```python

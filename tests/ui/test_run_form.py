@@ -25,7 +25,7 @@ from prefect_gmicloud.flows.report import storyboard_artifact_key
 from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import S3Destination
-from tests.reliability.test_workers import ROOT, running_prefect_server, start_worker
+from tests.reliability.conftest import ROOT, running_prefect_server, start_worker
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
