@@ -45,9 +45,6 @@ class Manifest(BaseModel):
         """Shots not stored: run the storyboard again to retry just these."""
         return [s.shot_id for s in self.shots if s.status != "stored"]
 
-    def shot(self, shot_id: str) -> ShotRecord | None:
-        return next((s for s in self.shots if s.shot_id == shot_id), None)
-
 
 class ManifestStore:
     """Reads and writes one manifest object; writes are serialized, coalesced, off the loop."""
