@@ -136,6 +136,13 @@ def run(
     resubmit_missing: Annotated[
         bool, typer.Option(help="Pay again for shots whose recorded request GMI answers 404 for.")
     ] = False,
+    review: Annotated[
+        bool,
+        typer.Option(
+            help="Pause for review before the final cut (answer in the Prefect UI or with "
+            "`storyboard review RUN_ID`)."
+        ),
+    ] = False,
 ) -> None:
     """Generate every shot of FILE and store it with a manifest (S3 keys from the AWS chain).
 
@@ -169,6 +176,7 @@ def run(
                 concurrency_limit=concurrency_limit, final_cut=final_cut, force=force,
                 poll_interval=poll_interval, queue_timeout=queue_timeout,
                 processing_timeout=processing_timeout, resubmit_missing=resubmit_missing,
+                review=review,
             )
         )  # fmt: skip
     except StoryboardInterrupted as exc:
