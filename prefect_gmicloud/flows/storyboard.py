@@ -41,7 +41,6 @@ from prefect_gmicloud.storyboard.schema import Storyboard
 from prefect_gmicloud.tasks.progress import best_effort
 from prefect_gmicloud.tasks.upload import upload_to_s3
 
-
 #: How often a run paused for review asks Prefect whether it was answered.
 REVIEW_POLL_SECONDS = 3
 
