@@ -191,8 +191,7 @@ def test_a_storyboard_entered_in_the_form_runs_and_its_page_shows_the_videos(
         shown = dialog.inner_text()
         for text in ("approve all of sit, wave", "Shots to generate again", "Your name", "Stop"):
             assert text in shown, shown
-        # ``str | None`` is offered as a choice of type, None selected: pick str to type a name.
-        reviewer.get_by_role("button", name="str", exact=True).click()
+        # A plain text input (no str/None type toggle): a person just types a name.
         field(dialog, "Reviewer (Optional)").fill(REVIEWER)
         page.screenshot(path=shots / "5b-review-filled.png", full_page=True)
         with page.expect_response(lambda r: r.url.endswith(f"{run_id}/resume")) as answer:
