@@ -329,11 +329,13 @@ async def _final_cut(
 
         video_paths = await asyncio.to_thread(fetch, videos)
         cut = await asyncio.to_thread(concatenate, video_paths, folder / "final.mp4")
-        manifest.final_cut = await upload_to_s3(cut, f"{title}/final.mp4", storage)
+        upload_cut = upload_to_s3.with_options(task_run_name="upload final.mp4")
+        manifest.final_cut = await upload_cut(cut, f"{title}/final.mp4", storage)
         if thumbs:
             thumb_paths = await asyncio.to_thread(fetch, thumbs)
             sheet = await asyncio.to_thread(contact_sheet, thumb_paths, folder / "sheet.jpg")
-            manifest.contact_sheet = await upload_to_s3(
+            upload_sheet = upload_to_s3.with_options(task_run_name="upload contact-sheet.jpg")
+            manifest.contact_sheet = await upload_sheet(
                 sheet, f"{title}/contact-sheet.jpg", storage
             )
     manifest.final_cut_source = source
