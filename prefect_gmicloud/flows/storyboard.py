@@ -23,6 +23,7 @@ from prefect_gmicloud.blocks.credentials import GMICloudCredentials
 from prefect_gmicloud.client.polling import wait_policy
 from prefect_gmicloud.client.records import GMIRequest
 from prefect_gmicloud.errors import StoryboardIncomplete, StoryboardInterrupted
+from prefect_gmicloud.flows.budget import budget_seconds, estimate_run
 from prefect_gmicloud.flows.generate import load_credentials
 from prefect_gmicloud.flows.report import report_storyboard
 from prefect_gmicloud.ledger import journal
@@ -111,6 +112,10 @@ async def run_storyboard(
     queue_timeout: float = 6 * 3600.0,
     processing_timeout: float = 3600.0,
     resubmit_missing: bool = False,
+    max_generated_seconds: float | None = None,
+    max_cost: float | None = None,
+    budget_limit: str | None = None,
+    budget_wait: float = 60.0,
 ) -> StoryboardResult:
     """Generate every shot of ``storyboard`` and store them with a manifest and a final cut.
 
@@ -143,6 +148,15 @@ async def run_storyboard(
         processing_timeout: Seconds a request may process before its shot fails (likewise).
         resubmit_missing: Pay again for a shot whose recorded request GMI answers 404 for;
             otherwise such a shot is reported and its request id kept.
+        max_generated_seconds: Refuse the run, before anything is paid, if the shots it would
+            pay for (not those already stored) would generate more seconds than this.
+        max_cost: Likewise for their cost, from the prices GMI's model details state; with
+            a price unknown the run is refused.
+        budget_limit: The name of a Prefect global concurrency limit used as a budget shared
+            by all runs and workers: its slots are generated seconds, each shot takes its
+            seconds just before its submit (a limit with a slot decay refills over time).
+        budget_wait: Seconds a shot may wait for ``budget_limit`` to have its seconds before
+            it fails, unpaid.
     """
     planned = plan_storyboard(storyboard)
     logger = get_run_logger()
@@ -150,6 +164,10 @@ async def run_storyboard(
     location = resolve_storage(storage)
     title = storyboard.title
     ledger = Ledger(location, location.key(title, "ledger"))
+    await estimate_run(
+        title, planned, ledger, gmi, force=force,
+        max_generated_seconds=max_generated_seconds, max_cost=max_cost,
+    )  # fmt: skip
     store = ManifestStore(location, location.key(title, "manifest.json"))
     run = new_run_token()
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
@@ -184,6 +202,7 @@ async def run_storyboard(
             gate=gate,
             slot=slot,
             on_submitted=_announce,
+            before_submit=budget_seconds(budget_limit, budget_wait),
             flow_run_id=flow_run_id,
             force=force,
             resubmit_missing=resubmit_missing,
