@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from prefect_gmicloud.cli import app
 from prefect_gmicloud.client.records import ModelInfo
 from prefect_gmicloud.errors import NotFoundError
+from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storyboard import Storyboard, plan_storyboard
 from prefect_gmicloud.storyboard.budget import BudgetExceeded, check_budget
 from prefect_gmicloud.storyboard.estimate import Price, estimate, fetch_prices, parse_price
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
 
 
 def board(*shots: dict[str, Any]) -> Storyboard:
@@ -140,3 +147,28 @@ def test_max_cost_needs_prices_and_is_checked_with_them() -> None:
     check_budget("cafe", found, max_cost=1)
     with pytest.raises(BudgetExceeded, match=r"would cost 1.00; max_cost is 0.5: 0.50 over"):
         check_budget("cafe", found, max_cost=0.5)
+
+
+def test_validate_prints_the_seconds_and_sends_nothing() -> None:
+    result = runner.invoke(app, ["storyboard", "validate", str(ROOT / "examples" / "cafe.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "wan2.7-r2v: 6 shot(s), 19 s generated, 4 reference video(s) of unknown length" in (
+        result.output
+    )
+    assert "total: 19 s generated in 6 shot(s)" in result.output
+    assert "cost" not in result.output
+
+
+def test_validate_prices_asks_gmi_and_says_when_there_are_none(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GMI_TEST_KEY", sim.api_key)
+    arguments = [
+        "storyboard", "validate", str(ROOT / "examples" / "cafe.yaml"), "--prices",
+        "--api-key-env", "GMI_TEST_KEY", "--base-url", sim.base_url,
+    ]  # fmt: skip
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    assert "19 s generated" in result.output
+    assert "cost unknown (no price information)" in result.output
+    assert sim.stats.calls["models"] == 1 and sim.stats.calls["submit"] == 0
