@@ -4,8 +4,8 @@
 
 Starts the local stack (the GMI simulator, GMI Cloud's documented API on loopback rendering real
 H.264 MP4s, and a moto S3 server), runs the ``run_storyboard`` flow against it with a progress
-bar read from the manifest as it is rewritten, copies the final cut, contact sheet and manifest
-to ``out/``, and stops both servers.
+bar read from the ledger as shots are paid for and stored, copies the final cut, contact sheet
+and manifest to ``out/``, and stops both servers.
 
 Prefect starts a temporary API server for the run unless ``PREFECT_API_URL`` names a running
 one (``prefect server start``). That server takes ~20 s to start on a busy 2-core machine,
@@ -32,11 +32,11 @@ from rich.progress import Progress  # noqa: E402
 
 from prefect_gmicloud import GMICloudCredentials, GMICloudError  # noqa: E402
 from prefect_gmicloud.flows.storyboard import StoryboardResult, run_storyboard  # noqa: E402
+from prefect_gmicloud.ledger.store import Ledger  # noqa: E402
 from prefect_gmicloud.localstack import LocalStack, explain_failure, local_stack  # noqa: E402
 from prefect_gmicloud.simulator import SimulatorConfig  # noqa: E402
 from prefect_gmicloud.storage import S3Destination, resolve_storage  # noqa: E402
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError  # noqa: E402
-from prefect_gmicloud.storyboard.manifest import ManifestStore  # noqa: E402
 
 console = Console()
 
@@ -44,13 +44,14 @@ console = Console()
 async def run_with_progress(
     board: Storyboard, storage: S3Destination, credentials: GMICloudCredentials
 ) -> StoryboardResult:
-    """Run the storyboard while a progress bar follows its manifest in S3.
+    """Run the storyboard while a progress bar follows its ledger in S3.
 
-    The bar only ever shows what the manifest says: it names the wait for Prefect's API before
-    the first shot is recorded, and says "failed" (not 100%) when the run fails.
+    The bar only ever shows what the ledger says (each shot's request id as soon as it is paid
+    for, and when its files are stored): it names the wait for Prefect's API before the first
+    shot is recorded, and says "failed" (not 100%) when the run fails.
     """
     location = resolve_storage(storage)
-    store = ManifestStore(location, location.key(board.title, "manifest.json"))
+    ledger = Ledger(location, location.key(board.title, "ledger"))
     flow_run = asyncio.ensure_future(
         run_storyboard(board, storage, credentials, max_concurrency=3, poll_interval=0.5)
     )
@@ -61,10 +62,10 @@ async def run_with_progress(
         )
         stored = 0
         while not flow_run.done():
-            manifest = await store.load()
-            if manifest is not None:
-                stored = sum(s.status == "stored" for s in manifest.shots)
-                submitted = sum(s.request_id is not None for s in manifest.shots)
+            entries = await ledger.entries()
+            if entries:
+                stored = sum(e.state == "stored" for e in entries)
+                submitted = sum(e.request_id is not None for e in entries)
                 progress.update(
                     bar,
                     completed=stored,

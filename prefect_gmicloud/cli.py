@@ -8,7 +8,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -192,6 +192,13 @@ def run(
     budget_wait: Annotated[
         float, typer.Option(min=0, help="Seconds a shot may wait for --budget-limit to refill.")
     ] = 60.0,
+    review: Annotated[
+        bool,
+        typer.Option(
+            help="Pause for review before the final cut (answer in the Prefect UI or with "
+            "`storyboard review RUN_ID`)."
+        ),
+    ] = False,
 ) -> None:
     """Generate every shot of FILE and store it with a manifest (S3 keys from the AWS chain).
 
@@ -227,6 +234,7 @@ def run(
                 processing_timeout=processing_timeout, resubmit_missing=resubmit_missing,
                 max_generated_seconds=max_generated_seconds, max_cost=max_cost,
                 budget_limit=budget_limit, budget_wait=budget_wait,
+                review=review,
             )
         )  # fmt: skip
     except StoryboardInterrupted as exc:
@@ -246,6 +254,57 @@ def run(
     console.print(f"manifest: {result.manifest_uri}")
     if result.final_cut:
         console.print(f"final cut: {result.final_cut.uri}")
+
+
+@storyboard_app.command("review")
+def review(
+    flow_run_id: Annotated[str, typer.Argument(help="The paused storyboard run's id.")],
+    reject: Annotated[
+        list[str] | None,
+        typer.Option(help="SHOT, or SHOT=new prompt, to generate again (repeatable)."),
+    ] = None,
+    seed: Annotated[
+        list[str] | None, typer.Option(help="SHOT=SEED: a rejected shot's new seed (repeatable).")
+    ] = None,
+    reviewer: Annotated[str | None, typer.Option(help="Your name, kept in the history.")] = None,
+    stop: Annotated[bool, typer.Option(help="End the run without a final cut.")] = False,
+) -> None:
+    """Answer a storyboard run paused for review: approve it, or reject shots.
+
+    Without --reject every shot shown is approved. Rejected shots are paid for again (with a
+    new prompt or seed when given, a new random seed otherwise) and shown again.
+    """
+    import uuid
+
+    from prefect.exceptions import FlowPauseTimeout, NotPausedError
+    from prefect.flow_runs import resume_flow_run
+
+    seeds: dict[str, int] = {}
+    for item in seed or []:
+        shot, _, value = item.partition("=")
+        if not value.strip().isdigit():
+            raise typer.BadParameter(f"{item!r}: give SHOT=SEED", param_hint="--seed")
+        seeds[shot] = int(value)
+    changes: list[dict[str, Any]] = []
+    for item in reject or []:
+        shot, _, prompt = item.partition("=")
+        changes.append({"shot": shot, "prompt": prompt or None, "seed": seeds.pop(shot, None)})
+    if seeds:
+        raise typer.BadParameter(
+            f"seeds for shots not rejected: {sorted(seeds)}", param_hint="--seed"
+        )
+    try:
+        run_id = uuid.UUID(flow_run_id)
+    except ValueError:
+        raise typer.BadParameter(f"not a flow run id: {flow_run_id!r}") from None
+    answer = {"reject": changes, "reviewer": reviewer, "stop": stop}
+    try:
+        resume_flow_run(run_id, run_input=answer)
+    except (FlowPauseTimeout, NotPausedError, RuntimeError) as exc:
+        console.print(f"[red]{escape(str(exc))}[/red] (is run {flow_run_id} paused for review?)")
+        raise typer.Exit(1) from None
+    verdict = f"rejected {', '.join(c['shot'] for c in changes)}" if changes else "approved"
+    console.print(f"run {flow_run_id}: {'stopped' if stop else verdict}")
 
 
 @request_app.command("status")

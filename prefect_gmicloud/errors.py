@@ -241,3 +241,19 @@ class StoryboardIncomplete(GMICloudError):
             + f"Run it again to retry only those (paid requests are resumed, not paid again); "
             f"ledger {ledger_uri}."
         )
+
+
+class StoryboardNotApproved(GMICloudError):
+    """A reviewed storyboard's review ended (stopped, or not answered in time) before approval.
+
+    Every shot is stored and recorded: running the storyboard again with review reuses them
+    and asks again; nothing is paid twice.
+    """
+
+    def __init__(self, title: str, why: str, ledger_uri: str) -> None:
+        self.why = why
+        super().__init__(
+            f"storyboard {title!r}: every shot is stored, but the review ended ({why}); no "
+            "final cut was made. Run the storyboard again with review to review it (stored "
+            f"shots are reused, not paid again); ledger {ledger_uri}."
+        )

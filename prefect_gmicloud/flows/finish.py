@@ -112,42 +112,36 @@ async def finish_request(
     key_parts: tuple[str, ...],
     policy: WaitPolicy | None = None,
     max_download_bytes: int = DEFAULT_MAX_BYTES,
-    stem: str | None = None,
-    metadata: dict[str, str] | None = None,
-    report: bool = True,
     label: str | None = None,
 ) -> GeneratedVideo:
     """Wait for the request, download its files, upload them under ``key_parts``, report.
 
-    Files keep their outcome names (``video.mp4``, ``thumbnail.jpg``) unless ``stem`` is given:
-    then the video and thumbnail are ``<stem>.<ext>`` and any other file ``<stem>-<name>``.
-    ``metadata`` is added to every object's. ``report=False`` leaves out the request's
-    progress and result artifacts (its events and logs remain), for flows that report many
-    requests at once. ``label`` names the request in its artifacts (see ``record_submitted``).
+    Files keep their outcome names (``video.mp4``, ``thumbnail.jpg``). ``label`` names the
+    request in its artifacts (see ``record_submitted``). Storyboards, which report hundreds of
+    requests on one page, go through the ledger instead (``ledger/shot.py``).
     """
     started = time.monotonic()
     try:
-        done = await wait_for_request(credentials, request_id, policy, show_progress=report)
+        done = await wait_for_request(credentials, request_id, policy)
     except (RequestFailed, RequestCancelled) as exc:
         emit_event(
             event="gmicloud.request.failed",
             resource=_resource(request_id, exc.request.model),
             payload={"status": str(exc.request.status), "reason": exc.request.failure_reason},
         )
-        if report:
-            await best_effort(
-                acreate_markdown_artifact(
-                    key=artifact_key(label),
-                    markdown=(
-                        f"{_title(request_id, exc.request.model, label)}: "
-                        f"{exc.request.status}\n\n{exc.request.failure_reason or ''}"
-                    ),
-                    description=f"GMI request {request_id}",
-                )
+        await best_effort(
+            acreate_markdown_artifact(
+                key=artifact_key(label),
+                markdown=(
+                    f"{_title(request_id, exc.request.model, label)}: "
+                    f"{exc.request.status}\n\n{exc.request.failure_reason or ''}"
+                ),
+                description=f"GMI request {request_id}",
             )
+        )
         raise
     waited = time.monotonic() - started
-    files = await store_outcome(done, storage, key_parts, stem, metadata, max_download_bytes)
+    files = await store_outcome(done, storage, key_parts, max_bytes=max_download_bytes)
     by_url = {f.url: f.stored for f in files}
     result = GeneratedVideo(
         request_id=done.request_id,
@@ -158,26 +152,25 @@ async def finish_request(
         wait_seconds=round(waited, 3),
         transfer_seconds=round(time.monotonic() - started - waited, 3),
     )
-    await _report(result, artifact=report, label=label)
+    await _report(result, label)
     return result
 
 
-async def _report(result: GeneratedVideo, artifact: bool, label: str | None) -> None:
-    if artifact:
-        rows = "\n".join(
-            f"| {role} | `{obj.uri}` | {obj.size:,} | `{(obj.sha256 or '')[:16]}` |"
-            for role, obj in result.files.items()
-        )
-        await acreate_markdown_artifact(
-            key=artifact_key(label),
-            markdown=(
-                f"{_title(result.request_id, result.model, label)}: stored\n\n"
-                f"waited {result.wait_seconds:.1f}s, transferred in "
-                f"{result.transfer_seconds:.1f}s\n\n"
-                "| file | object | bytes | sha256 |\n|---|---|---|---|\n" + rows
-            ),
-            description=f"GMI request {result.request_id}",
-        )
+async def _report(result: GeneratedVideo, label: str | None) -> None:
+    rows = "\n".join(
+        f"| {role} | `{obj.uri}` | {obj.size:,} | `{(obj.sha256 or '')[:16]}` |"
+        for role, obj in result.files.items()
+    )
+    await acreate_markdown_artifact(
+        key=artifact_key(label),
+        markdown=(
+            f"{_title(result.request_id, result.model, label)}: stored\n\n"
+            f"waited {result.wait_seconds:.1f}s, transferred in "
+            f"{result.transfer_seconds:.1f}s\n\n"
+            "| file | object | bytes | sha256 |\n|---|---|---|---|\n" + rows
+        ),
+        description=f"GMI request {result.request_id}",
+    )
     emit_event(
         event="gmicloud.request.succeeded",
         resource=_resource(result.request_id, result.model),

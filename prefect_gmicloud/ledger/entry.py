@@ -46,6 +46,15 @@ class Attempt(BaseModel):
     ended_at: float = Field(default_factory=time.time)
 
 
+class ReviewMark(BaseModel):
+    """A person's verdict on a stored version of a shot."""
+
+    verdict: Literal["approved", "rejected"]
+    by: str | None = None
+    at: float = Field(default_factory=time.time)
+    note: str | None = None
+
+
 class LedgerEntry(BaseModel):
     """The source of truth for one shot's paid work, keyed by the hash of what it asks for."""
 
@@ -53,6 +62,8 @@ class LedgerEntry(BaseModel):
     shot_id: str
     model: str
     state: EntryState
+    prompt: str | None = Field(None, description="The prompt sent, for people reading history.")
+    seed: int | None = None
     claim: Claim
     request_id: str | None = None
     submitted_at: float | None = None
@@ -61,7 +72,13 @@ class LedgerEntry(BaseModel):
     )
     error: str | None = None
     history: list[Attempt] = Field(default_factory=list)
+    reviews: list[ReviewMark] = Field(default_factory=list)
     updated_at: float = Field(default_factory=time.time)
+
+    @property
+    def verdict(self) -> str | None:
+        """The last review's verdict, if the version was reviewed."""
+        return self.reviews[-1].verdict if self.reviews else None
 
     @property
     def paid_request_ids(self) -> list[str]:

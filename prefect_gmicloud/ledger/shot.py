@@ -193,10 +193,13 @@ class ShotRunner:
         """No entry: adopt stored objects, or claim the shot and pay. ``None``: lost a race."""
         found = None if self.force else await self.find_stored(job)
         objects, request_id = found if found else ({}, None)
+        sent = job.payload.to_payload()
         entry = LedgerEntry(
             inputs_hash=job.inputs_hash,
             shot_id=job.shot_id,
             model=job.payload.model_id,
+            prompt=sent.get("prompt"),
+            seed=sent.get("seed"),
             state="stored" if found else "claimed",
             claim=self._claim(),
             objects=objects,

@@ -190,6 +190,20 @@ class Ledger:
 
         return Versioned(entry, await self._call(key, put))
 
+    async def update(
+        self, inputs_hash: str, change: Callable[[LedgerEntry], LedgerEntry]
+    ) -> LedgerEntry | None:
+        """Apply ``change`` to the shot's entry, read again and redone when another run wrote
+        first; ``None`` when there is no entry."""
+        while True:
+            current = await self.read(inputs_hash)
+            if current is None:
+                return None
+            try:
+                return (await self.replace(current, change(current.entry))).entry
+            except LedgerConflict:
+                continue
+
     async def entries(self) -> list[LedgerEntry]:
         """Every readable entry of the ledger (unreadable ones are skipped)."""
         prefix = f"{self.folder}/shots/"

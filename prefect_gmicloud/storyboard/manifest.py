@@ -15,6 +15,21 @@ from prefect_gmicloud.storage.s3 import S3Location, StoredObject
 ShotStatus = Literal["planned", "submitted", "stored", "failed"]
 
 
+class ShotVersion(BaseModel):
+    """One version of a shot that was paid for: what it asked, what became of it, who judged it."""
+
+    inputs_hash: str
+    request_id: str | None = None
+    prompt: str | None = None
+    seed: int | None = None
+    state: str
+    verdict: str | None = None
+    reviewed_by: str | None = None
+    earlier_requests: list[str] = Field(
+        default_factory=list, description="Requests of these inputs that ended without files."
+    )
+
+
 class ShotRecord(BaseModel):
     """One shot's state; ``request_id`` is written as soon as the request exists."""
 
@@ -27,6 +42,9 @@ class ShotRecord(BaseModel):
     wait_seconds: float | None = None
     transfer_seconds: float | None = None
     error: str | None = None
+    versions: list[ShotVersion] = Field(
+        default_factory=list, description="Every version paid for, oldest first (ledger)."
+    )
 
 
 class Manifest(BaseModel):
@@ -44,9 +62,6 @@ class Manifest(BaseModel):
     def to_rerun(self) -> list[str]:
         """Shots not stored: run the storyboard again to retry just these."""
         return [s.shot_id for s in self.shots if s.status != "stored"]
-
-    def shot(self, shot_id: str) -> ShotRecord | None:
-        return next((s for s in self.shots if s.shot_id == shot_id), None)
 
 
 class ManifestStore:

@@ -1,0 +1,243 @@
+"""One execution of a storyboard: its shots settled through the ledger, the manifest kept as a
+view, progress shown, and SIGTERM/SIGINT/cancellation turned into a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from prefect import get_run_logger
+from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
+from prefect.events import emit_event
+
+from prefect_gmicloud.client.records import GMIRequest
+from prefect_gmicloud.errors import StoryboardInterrupted
+from prefect_gmicloud.ledger import journal
+from prefect_gmicloud.ledger.entry import LedgerEntry, ReviewMark
+from prefect_gmicloud.ledger.shot import ShotJob, ShotResult, ShotRunner
+from prefect_gmicloud.ledger.store import Ledger, heartbeat_seconds
+from prefect_gmicloud.storyboard.manifest import Manifest, ManifestStore, ShotRecord, ShotVersion
+from prefect_gmicloud.storyboard.plan import PlannedShot
+from prefect_gmicloud.tasks.progress import best_effort
+
+#: After SIGTERM/SIGINT/cancellation, how long submits under way get to record their ids.
+STOP_GRACE_SECONDS = 10.0
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: Callable[[str], None]) -> Iterator[None]:
+    """Call ``stop`` on SIGTERM or SIGINT instead of dying mid-submit (main thread only).
+
+    A cancelling Prefect worker, Kubernetes and ECS all send SIGTERM; the previous handlers
+    (Prefect's own among them) come back afterwards.
+    """
+    loop = asyncio.get_running_loop()
+    installed = []
+    for number in (signal.SIGTERM, signal.SIGINT):
+        try:
+            previous = signal.getsignal(number)
+            loop.add_signal_handler(number, stop, number.name)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue  # not the main thread, or no signals here: Prefect's handling stands
+        installed.append((number, previous))
+    try:
+        yield
+    finally:
+        for number, previous in installed:
+            loop.remove_signal_handler(number)
+            signal.signal(number, previous)
+
+
+def job_of(shot: PlannedShot) -> ShotJob:
+    return ShotJob(shot.shot_id, shot.inputs_hash, shot.payload)
+
+
+@dataclass
+class StoryboardRun:
+    """The state one run of a storyboard shares between its rounds of shots."""
+
+    title: str
+    ledger: Ledger
+    runner: ShotRunner
+    manifest_store: ManifestStore
+    manifest: Manifest
+    outcomes: dict[str, ShotResult] = field(default_factory=dict)
+    logger: logging.Logger | logging.LoggerAdapter[Any] = field(default_factory=get_run_logger)
+
+    @property
+    def records(self) -> dict[str, ShotRecord]:
+        return {record.shot_id: record for record in self.manifest.shots}
+
+    @contextlib.asynccontextmanager
+    async def alive(self) -> AsyncIterator[None]:
+        """Renew this run's heartbeat while inside; say the run ended when leaving."""
+        heartbeat = asyncio.ensure_future(self._keep_alive())
+        try:
+            yield
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(Exception):
+                await self.ledger.end(self.runner.run)
+
+    async def _keep_alive(self) -> None:
+        """Renew the heartbeat so other runs follow this run's claims instead of taking them."""
+        while True:
+            await asyncio.sleep(heartbeat_seconds())
+            try:
+                await self.ledger.beat(self.runner.run, self.runner.flow_run_id)
+            except Exception as exc:
+                self.logger.warning("heartbeat not renewed: %s", exc)
+
+    async def settle(self, shots: list[PlannedShot]) -> list[ShotResult]:
+        """Bring ``shots`` to stored, in parallel; stop cleanly on a signal or cancellation.
+
+        Raises:
+            StoryboardInterrupted: after SIGTERM/SIGINT, once submits under way recorded ids.
+        """
+        progress = _Progress(len(shots), await _progress_artifact(self.title))
+        records = self.records
+
+        async def one(job: ShotJob) -> ShotResult:
+            outcome = await self.runner.settle(job)
+            self.outcomes[job.shot_id] = outcome
+            show(records[job.shot_id], outcome)
+            if outcome.error:
+                self.logger.error("shot %s: %s", job.shot_id, outcome.error)
+            await progress.advance()
+            await best_effort(self.manifest_store.save(self.manifest))
+            return outcome
+
+        gathered = asyncio.ensure_future(asyncio.gather(*(one(job_of(s)) for s in shots)))
+        stopped_by: list[str] = []
+
+        def stop(reason: str) -> None:
+            if not stopped_by:
+                self.logger.warning(
+                    "%s: no new submits; recording the ids of those under way", reason
+                )
+                stopped_by.append(reason)
+                self.runner.gate.stop()
+                gathered.cancel()
+
+        try:
+            with stop_on_signals(stop):
+                return list(await gathered)
+        except asyncio.CancelledError:
+            stop("cancelled")
+            interrupted = await self._interrupted()
+            if stopped_by[0] != "cancelled":
+                raise interrupted from None
+            raise
+
+    async def _interrupted(self) -> StoryboardInterrupted:
+        drained = await self.runner.gate.drain(STOP_GRACE_SECONDS)
+        await best_effort(self.manifest_store.save(self.manifest))
+        records = self.records
+        left = {
+            shot: request_id
+            for shot, request_id in self.runner.requests.items()
+            if shot in records and records[shot].status != "stored"
+        }
+        journalled = (
+            ""
+            if drained
+            else "; ids not yet recorded are journalled in " + str(journal.journal_path())
+        )
+        interrupted = StoryboardInterrupted(
+            self.title,
+            left,
+            "Run the storyboard again with the same storage to collect them (they are recorded "
+            f"in {self.ledger.uri}, so nothing is paid twice){journalled}",
+        )
+        self.logger.error("%s", interrupted)
+        return interrupted
+
+    async def review(self, verdicts: dict[str, ReviewMark]) -> None:
+        """Write each shown shot's verdict into its ledger entry (its version's history)."""
+
+        def marked(mark: ReviewMark) -> Callable[[LedgerEntry], LedgerEntry]:
+            return lambda entry: entry.model_copy(update={"reviews": [*entry.reviews, mark]})
+
+        await asyncio.gather(
+            *(
+                self.ledger.update(self.outcomes[shot].inputs_hash, marked(mark))
+                for shot, mark in verdicts.items()
+            )
+        )
+
+    async def show_versions(self) -> None:
+        """Fill each shot's versions in the manifest from every ledger entry of that shot."""
+        entries = await self.ledger.entries()
+        for record in self.manifest.shots:
+            mine = sorted(
+                (e for e in entries if e.shot_id == record.shot_id),
+                key=lambda e: e.submitted_at or e.updated_at,
+            )
+            record.versions = [_version(entry) for entry in mine]
+
+
+def show(record: ShotRecord, outcome: ShotResult) -> None:
+    """Show a shot's outcome in the manifest (a view of the ledger)."""
+    record.inputs_hash = outcome.inputs_hash
+    record.status = "failed" if outcome.state == "claimed" else outcome.state
+    record.request_id = outcome.request_id
+    record.error = outcome.error
+    record.video = outcome.objects.get("video")
+    record.thumbnail = outcome.objects.get("thumbnail")
+    record.wait_seconds, record.transfer_seconds = outcome.wait_seconds, outcome.transfer_seconds
+
+
+def _version(entry: LedgerEntry) -> ShotVersion:
+    last = entry.reviews[-1] if entry.reviews else None
+    return ShotVersion(
+        inputs_hash=entry.inputs_hash,
+        request_id=entry.request_id,
+        prompt=entry.prompt,
+        seed=entry.seed,
+        state=entry.state,
+        verdict=last.verdict if last else None,
+        reviewed_by=last.by if last else None,
+        earlier_requests=[attempt.request_id for attempt in entry.history],
+    )
+
+
+async def announce(job: ShotJob, request: GMIRequest) -> None:
+    """A ``gmicloud.request.submitted`` event naming the shot, for automations."""
+    emit_event(
+        event="gmicloud.request.submitted",
+        resource={
+            "prefect.resource.id": f"gmicloud.request.{request.request_id}",
+            "prefect.resource.name": request.request_id,
+            "gmicloud.model": request.model,
+            "gmicloud.shot": job.shot_id,
+        },
+    )
+
+
+class _Progress:
+    """A progress artifact updated at most once a second (hundreds of shots end at once)."""
+
+    def __init__(self, total: int, artifact: UUID | None) -> None:
+        self.total, self.artifact = total, artifact
+        self.finished, self.shown_at = 0, 0.0
+
+    async def advance(self) -> None:
+        self.finished += 1
+        now = time.monotonic()
+        if self.artifact is None:
+            return
+        if self.finished == self.total or now - self.shown_at >= 1.0:
+            self.shown_at = now
+            value = 100.0 * self.finished / self.total
+            await best_effort(aupdate_progress_artifact(self.artifact, value))
+
+
+async def _progress_artifact(title: str) -> UUID | None:
+    return await best_effort(acreate_progress_artifact(0.0, description=f"storyboard {title}"))
