@@ -14,12 +14,15 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from prefect_gmicloud.client.records import ModelInfo
 from prefect_gmicloud.errors import GMICloudError
 from prefect_gmicloud.models.base import GMIPayload
 from prefect_gmicloud.storyboard.plan import PlannedShot
+
+if TYPE_CHECKING:
+    # The client package brings httpx: `storyboard validate` estimates without it.
+    from prefect_gmicloud.client.records import ModelInfo
 
 _PER_SECOND = {"s", "sec", "secs", "second", "seconds", "per_second", "per second", "/s"}
 _PER_VIDEO = {"video", "videos", "per_video", "per video", "request", "generation", "each"}
