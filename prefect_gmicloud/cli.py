@@ -190,7 +190,7 @@ def run(
         typer.Option(help="A Prefect global concurrency limit whose slots are seconds, shared."),
     ] = None,
     budget_wait: Annotated[
-        float, typer.Option(min=0, help="Seconds a shot may wait for --budget-limit to refill.")
+        float, typer.Option(min=1, help="Seconds a shot may wait for --budget-limit to refill.")
     ] = 60.0,
     review: Annotated[
         bool,

@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from prefect_gmicloud.blocks.credentials import GMICloudCredentials
 
 
+#: The shortest wait for the shared budget: the time Prefect's API takes to answer, with room.
+MIN_BUDGET_WAIT_SECONDS = 1.0
+
+
 class BudgetUnavailable(GMICloudError):
     """The shared budget did not give a shot its seconds; the shot was not submitted."""
 
@@ -117,26 +121,27 @@ def budget_seconds(limit_name: str | None, wait_seconds: float) -> BeforeSubmit:
 
     Args:
         limit_name: the limit (slots are seconds; it must have a slot decay); none: no budget.
-        wait_seconds: how long a shot may wait for the budget to refill before it fails unpaid.
+        wait_seconds: how long a shot may wait for the budget to refill before it fails unpaid
+            (at least 1 s: less would give up before Prefect's API has answered).
     """
+    wait = max(wait_seconds, MIN_BUDGET_WAIT_SECONDS)
 
     @contextlib.asynccontextmanager
     async def take(job: ShotJob) -> AsyncIterator[None]:
         if limit_name is None:
             yield
             return
-        name = limit_name
         seconds = shot_seconds(job)
         try:
-            await rate_limit(name, occupy=seconds, timeout_seconds=wait_seconds, strict=True)
+            await rate_limit(limit_name, occupy=seconds, timeout_seconds=wait, strict=True)
         except TimeoutError:
             raise BudgetUnavailable(
-                f"shot {job.shot_id}: the budget {name!r} had not {seconds} s left within "
-                f"{wait_seconds:g} s; not submitted (run again once it refills)"
+                f"shot {job.shot_id}: the budget {limit_name!r} had not {seconds} s left within "
+                f"{wait:g} s; not submitted (run again once it refills)"
             ) from None
         except Exception as exc:  # Prefect's own errors: missing limit, no decay, too big
             raise BudgetUnavailable(
-                f"shot {job.shot_id}: the budget {name!r} refused {seconds} s ({exc}); "
+                f"shot {job.shot_id}: the budget {limit_name!r} refused {seconds} s ({exc}); "
                 "not submitted"
             ) from None
         yield

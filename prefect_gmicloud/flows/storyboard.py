@@ -140,8 +140,8 @@ async def run_storyboard(
         budget_limit: The name of a Prefect global concurrency limit used as a budget shared
             by all runs and workers: its slots are generated seconds, each shot takes its
             seconds just before its submit (a limit with a slot decay refills over time).
-        budget_wait: Seconds a shot may wait for ``budget_limit`` to have its seconds before
-            it fails, unpaid.
+        budget_wait: Seconds (at least 1) a shot may wait for ``budget_limit`` to have its
+            seconds before it fails, unpaid.
     """
     logger = get_run_logger()
     location = resolve_storage(storage)
