@@ -252,7 +252,7 @@ def estimate(planned: Iterable[PlannedShot], stored: Iterable[str] = ()) -> Esti
     result = Estimate()
     by_model: dict[str, ModelEstimate] = {}
     for shot in planned:
-        if shot.inputs_hash in free_hashes:
+        if free_hashes and shot.inputs_hash in free_hashes:
             result.free.append(shot.shot_id)
             continue
         payload = shot.payload
@@ -261,8 +261,9 @@ def estimate(planned: Iterable[PlannedShot], stored: Iterable[str] = ()) -> Esti
             model = by_model[payload.model_id] = ModelEstimate(payload.model_id)
             result.models.append(model)
         model.shots += 1
-        model.reference_videos += _reference_videos(payload)
-        duration = payload.to_payload().get("duration")
+        sent = payload.to_payload()
+        model.reference_videos += _reference_videos(payload, sent)
+        duration = sent.get("duration")
         if isinstance(duration, int | float):
             model.seconds += float(duration)
             continue
@@ -275,7 +276,6 @@ def estimate(planned: Iterable[PlannedShot], stored: Iterable[str] = ()) -> Esti
     return result
 
 
-def _reference_videos(payload: GMIPayload) -> int:
-    sent = payload.to_payload()
+def _reference_videos(payload: GMIPayload, sent: dict[str, Any]) -> int:
     fields = [ref.field for ref in payload.storyboard_references or () if ref.kind == "video"]
     return sum(len(sent.get(name) or []) for name in fields)
