@@ -13,6 +13,7 @@ import pytest
 
 from prefect_gmicloud.errors import StoryboardIncomplete
 from prefect_gmicloud.flows.storyboard import run_storyboard
+from prefect_gmicloud.media import has_audio
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import S3Destination, resolve_storage
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError
@@ -72,6 +73,8 @@ async def test_six_shots_stored_with_manifest_and_final_cut(
     (tmp_path / "final.mp4").write_bytes(read_object(bucket, result.final_cut.key))
     assert shot_seconds == pytest.approx(13.0)
     assert duration(tmp_path / "final.mp4") == pytest.approx(shot_seconds, abs=0.1)
+    # The shots keep the barista's voice (a reference video): so does the cut.
+    assert has_audio(tmp_path / "final.mp4")
     assert result.contact_sheet is not None
     assert read_object(bucket, result.contact_sheet.key)[:2] == b"\xff\xd8"
     assert manifest["final_cut"]["key"] == "out/cafe/final.mp4"

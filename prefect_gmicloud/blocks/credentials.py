@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
-import httpx
 from prefect.blocks.abstract import CredentialsBlock
 from pydantic import Field, SecretStr, field_validator
+from typing_extensions import Unpack
 
-from prefect_gmicloud.client.http import DEFAULT_TIMEOUT, GMICloudClient
-from prefect_gmicloud.client.polling import DurationMemory, WaitPolicy
-from prefect_gmicloud.client.retry import RetryPolicy
+from prefect_gmicloud.client.http import ClientOptions, GMICloudClient
 from prefect_gmicloud.client.urls import DEFAULT_BASE_URL, check_base_url
 
 
@@ -74,42 +68,18 @@ class GMICloudCredentials(CredentialsBlock):
     def _safe_base_url(cls, value: str) -> str:
         return check_base_url(value)
 
-    def get_client(
-        self,
-        *,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        retry_policy: RetryPolicy | None = None,
-        wait_policy: WaitPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        rng: random.Random | None = None,
-        durations: DurationMemory | None = None,
-    ) -> GMICloudClient:
+    def get_client(self, **options: Unpack[ClientOptions]) -> GMICloudClient:
         """A new :class:`GMICloudClient` with this block's key, base URL and organization.
 
         Use it as an async context manager so its connections are closed.
 
         Args:
-            timeout: per HTTP call.
-            retry_policy: how reads and refused submits are retried.
-            wait_policy: the default schedule and deadlines of ``wait``.
-            transport: an httpx transport to use instead of the network (tests).
-            clock: monotonic seconds (tests pass a fake one).
-            sleep: the pause between tries and polls (tests pass a fake one).
-            rng: the jitter's random source.
-            durations: where processing times are learned (default: shared by the process).
+            options: the client's other keyword options, typed (``ClientOptions``: timeout,
+                retry and wait policies, transport, clock and sleep for tests...).
         """
         return GMICloudClient(
             self.api_key,
             base_url=self.base_url,
             organization_id=self.organization_id,
-            timeout=timeout,
-            retry_policy=retry_policy,
-            wait_policy=wait_policy,
-            transport=transport,
-            clock=clock,
-            sleep=sleep,
-            rng=rng,
-            durations=durations,
+            **options,
         )

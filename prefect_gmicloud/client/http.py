@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypedDict
 
 import httpx
 from pydantic import SecretStr
@@ -86,6 +86,24 @@ class ClientStats:
     retries: Counter[str] = field(default_factory=Counter)
     reconciled: int = 0
     resubmitted_after_lookup: int = 0
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword options of :class:`GMICloudClient` besides the key, URL and organization.
+
+    ``GMICloudCredentials.get_client(**options)`` and ``GMICloudSyncClient(**options)`` take
+    the same, typed.
+    """
+
+    timeout: httpx.Timeout | float
+    retry_policy: RetryPolicy | None
+    wait_policy: WaitPolicy | None
+    transport: httpx.AsyncBaseTransport | None
+    clock: Callable[[], float]
+    sleep: Callable[[float], Awaitable[None]]
+    rng: random.Random | None
+    durations: DurationMemory | None
+    batch_reads: bool | BatchSettings
 
 
 class GMICloudClient:

@@ -13,13 +13,12 @@ from collections.abc import Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-import httpx
 from pydantic import SecretStr
+from typing_extensions import Unpack
 
-from prefect_gmicloud.client.http import DEFAULT_TIMEOUT, GMICloudClient
-from prefect_gmicloud.client.polling import DurationMemory, WaitPolicy
+from prefect_gmicloud.client.http import ClientOptions, GMICloudClient
+from prefect_gmicloud.client.polling import WaitPolicy
 from prefect_gmicloud.client.records import GMIRequest, ModelInfo, ModelSummary
-from prefect_gmicloud.client.retry import RetryPolicy
 from prefect_gmicloud.client.urls import DEFAULT_BASE_URL
 from prefect_gmicloud.models.registry import AnyPayload
 
@@ -33,11 +32,8 @@ class GMICloudSyncClient:
         api_key: the API key; ``$GMI_CLOUD_API_KEY`` when not given.
         base_url: the request-queue API root (the simulator's, in tests).
         organization_id: sent as ``X-Organization-ID``.
-        timeout: per HTTP call.
-        retry_policy: how reads and refused submits are retried.
-        wait_policy: the default schedule and deadlines of :meth:`wait`.
-        transport: an httpx (async) transport to use instead of the network (tests).
-        durations: where processing times are learned (default: shared by the process).
+        options: :class:`GMICloudClient`'s other keyword options (``ClientOptions``: timeout,
+            retry and wait policies, transport...).
 
     Example:
         ```python
@@ -56,22 +52,11 @@ class GMICloudSyncClient:
         *,
         base_url: str = DEFAULT_BASE_URL,
         organization_id: str | None = None,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        retry_policy: RetryPolicy | None = None,
-        wait_policy: WaitPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        durations: DurationMemory | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
         # Built here, so a bad key or URL raises in the caller's thread before any thread starts.
         self._client = GMICloudClient(
-            api_key,
-            base_url=base_url,
-            organization_id=organization_id,
-            timeout=timeout,
-            retry_policy=retry_policy,
-            wait_policy=wait_policy,
-            transport=transport,
-            durations=durations,
+            api_key, base_url=base_url, organization_id=organization_id, **options
         )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(

@@ -76,8 +76,10 @@ async def collect_requests(
         credentials: A ``GMICloudCredentials`` block, or the name it was saved under.
         key_prefix: The folder under the storage prefix; each request's files go to
             ``<key_prefix>/<request id>/``.
+        queue_timeout: Seconds a request may stay queued before its wait gives up (it is then
+            reported as failed here and stays alive at GMI).
         processing_timeout: Seconds a request may spend processing before its wait gives up
-            (it is then reported as failed here and stays alive at GMI).
+            (likewise).
         poll_interval: Seconds before the first status read; later pauses grow from it.
         max_download_bytes: The largest output file accepted, in bytes.
     """

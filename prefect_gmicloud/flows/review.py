@@ -21,15 +21,17 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from prefect.input import RunInput
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from prefect_gmicloud.errors import StorageError
 from prefect_gmicloud.storage.s3 import S3Location
-from prefect_gmicloud.storyboard.schema import Storyboard
+from prefect_gmicloud.storyboard.schema import Storyboard, plain_optionals
 
 
 class ShotChange(BaseModel):
     """A rejected shot and what to change before it is generated again."""
+
+    model_config = ConfigDict(json_schema_extra=plain_optionals)
 
     shot: str = Field(description="The id of the shot to generate again.")
     prompt: str | None = Field(
@@ -43,6 +45,8 @@ class ShotChange(BaseModel):
 
 class StoryboardReview(RunInput):
     """The review form: approve the shots shown, or reject some to generate them again."""
+
+    model_config = ConfigDict(json_schema_extra=plain_optionals)
 
     reject: list[ShotChange] = Field(
         default_factory=list,

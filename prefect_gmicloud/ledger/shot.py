@@ -164,6 +164,7 @@ class ShotRunner:
             )
 
     async def _settle(self, job: ShotJob) -> ShotResult:
+        followed = False  # another live run's request was waited for
         while True:
             current = await self.ledger.read(job.inputs_hash)
             if current is None:
@@ -174,11 +175,12 @@ class ShotRunner:
             entry = current.entry
             if entry.state == "stored" and not self.force:
                 if await self.still_stored(job, entry.objects):
-                    return self._result(entry, "stored", "reused")
+                    return self._result(entry, "stored", "followed" if followed else "reused")
             elif entry.claim.run != self.run and await self.ledger.is_alive(entry.claim.run):
-                followed = await self._follow_live_run(job, entry)
-                if followed is not None:
-                    return followed
+                result = await self._follow_live_run(job, entry)
+                if result is not None:
+                    return result
+                followed = True
                 await asyncio.sleep(FOLLOW_POLL_SECONDS)
                 continue
             try:

@@ -225,7 +225,7 @@ class SimulatorApps:
         # Render while the request "processes", so the download does not wait for ffmpeg.
         if CATALOGUE[request.model].produces != "video" or self.state.config.video_bytes:
             return
-        spec = clip_spec(request.payload)
+        spec = clip_spec(request.model, request.payload)
         task = asyncio.ensure_future(asyncio.to_thread(self.renderer.video, spec))
         self._renders.add(task)
         task.add_done_callback(self._renders.discard)
@@ -312,17 +312,17 @@ class SimulatorApps:
         produces = CATALOGUE[request.model].produces
         big = self.state.config.video_bytes
         if produces == "video" and name in ("video.mp4", "thumb.jpg") and big:
-            spec = clip_spec(request.payload)
+            spec = clip_spec(request.model, request.payload)
             if name == "video.mp4":
                 return self.renderer.sized_video(spec, big)
             return self.renderer.plain_thumbnail(spec)
         if produces == "video" and name in ("video.mp4", "thumb.jpg"):
-            spec = clip_spec(request.payload)
+            spec = clip_spec(request.model, request.payload)
             return (
                 self.renderer.video(spec) if name == "video.mp4" else self.renderer.thumbnail(spec)
             )
         if produces == "image" and name == "image_0.jpg":
-            return self.renderer.thumbnail(clip_spec(request.payload))
+            return self.renderer.thumbnail(clip_spec(request.model, request.payload))
         if produces == "audio" and name == "audio.wav":
             return self.renderer.tone(2)
         return None

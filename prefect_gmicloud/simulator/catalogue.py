@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from prefect_gmicloud.models.registry import PAYLOAD_MODELS
-from prefect_gmicloud.simulator.media import ClipSpec
+from prefect_gmicloud.simulator.media import ClipSpec, Soundtrack
 
 Produces = Literal["video", "image", "audio"]
 
@@ -52,12 +52,66 @@ def frame_size(payload: dict[str, Any]) -> tuple[int, int]:
     return short, _even(short * down / across)
 
 
-def clip_spec(payload: dict[str, Any]) -> ClipSpec:
-    """What a video request's output shows: its size, length and prompt."""
+#: The simulator's sample rates differ by family (the vendor documents none), so a final cut
+#: mixing the two families really has to resample.
+WAN26_SOUND = Soundtrack(sample_rate=48_000, channels=2)
+WAN27_SOUND = Soundtrack(sample_rate=44_100, channels=1)
+
+
+def soundtrack(model_id: str, payload: dict[str, Any]) -> Soundtrack | None:
+    """The audio track a model's output carries for ``payload``, or ``None`` for a silent clip.
+
+    From the vendor's pages, model by model:
+
+    - ``wan2.6-t2v`` and ``wan2.6-i2v``: ``audio`` (default true) generates sound; an
+      ``audio_url`` soundtrack is used as given. Which wins when ``audio`` is false and an
+      ``audio_url`` is given is not documented: the clip keeps the given soundtrack.
+    - ``wan2.6-r2v``: reference videos give each character's appearance and voice, and at least
+      one is required, so every clip has sound.
+    - ``wan2.7-t2v``: sound when an ``audio_url`` is given; the page says nothing of generated
+      sound without one, so the clip is silent (sound is never invented).
+    - ``wan2.7-i2v``: sound when ``driving_audio`` is given; silent otherwise (as above).
+    - ``wan2.7-r2v``: reference videos carry the character's voice ("vocal timbre"), so a
+      payload with a ``reference_video`` has sound; reference images alone give a silent clip.
+    - ``wan2.7-videoedit``: the page lists ``audio_setting`` without its values; an edit
+      keeps the source video's track, so every clip has sound whatever ``audio_setting`` says.
+    - Any other model (``Veo3`` here): no page describes its output's sound: silent.
+
+    Where a page is silent, the client must cope with either answer: the final cut fills silent
+    shots with silence, so audible and silent shots mix in one board.
+
+    Args:
+        model_id: The model asked for.
+        payload: The request's payload as submitted.
+    """
+    family_sound = WAN26_SOUND if model_id.startswith("wan2.6-") else WAN27_SOUND
+    if model_id in ("wan2.6-t2v", "wan2.6-i2v"):
+        audible = payload.get("audio") is not False or bool(payload.get("audio_url"))
+    elif model_id in ("wan2.6-r2v", "wan2.7-videoedit"):
+        audible = True
+    elif model_id == "wan2.7-t2v":
+        audible = bool(payload.get("audio_url"))
+    elif model_id == "wan2.7-i2v":
+        audible = bool(payload.get("driving_audio"))
+    elif model_id == "wan2.7-r2v":
+        audible = bool(payload.get("reference_video"))
+    else:
+        audible = False
+    return family_sound if audible else None
+
+
+def clip_spec(model_id: str, payload: dict[str, Any]) -> ClipSpec:
+    """What a video request's output shows and sounds like: size, length, prompt, soundtrack.
+
+    Args:
+        model_id: The model asked for (it decides the sound, see :func:`soundtrack`).
+        payload: The request's payload as submitted.
+    """
     width, height = frame_size(payload)
     duration = payload.get("duration", 5)
     seconds = duration if isinstance(duration, int) and 1 <= duration <= 60 else 5
-    return ClipSpec(width, height, seconds, str(payload.get("prompt") or "")[:200])
+    prompt = str(payload.get("prompt") or "")[:200]
+    return ClipSpec(width, height, seconds, prompt, soundtrack(model_id, payload))
 
 
 def _json_type(prop: dict[str, Any]) -> str:

@@ -1,8 +1,9 @@
 """Real, playable outputs for the simulator: H.264 MP4s and JPEG thumbnails, cached on disk.
 
 The static ffmpeg of the ``imageio-ffmpeg`` wheel renders a moving test pattern at the asked
-size and length with the prompt drawn on it. Files are cached by what they show, so a test
-suite renders each distinct clip once.
+size and length with the prompt drawn on it and, for clips with a :class:`Soundtrack`, an AAC
+tone of the clip's exact length whose pitch depends on the prompt. Files are cached by
+everything that changes them, so a test suite renders each distinct clip once.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import textwrap
 import threading
 import wave
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -25,20 +26,42 @@ import imageio_ffmpeg
 logger = logging.getLogger(__name__)
 
 FPS = 30
+#: Lowest pitch of the tone; the prompt's hash adds up to ``TONE_SPREAD_HZ``.
+TONE_BASE_HZ = 220
+TONE_SPREAD_HZ = 440
+
+
+@dataclass(frozen=True)
+class Soundtrack:
+    """The audio track of a clip: a quiet tone at this sample rate and channel count."""
+
+    sample_rate: int
+    channels: int
 
 
 @dataclass(frozen=True)
 class ClipSpec:
-    """What a simulated video shows: its size, its length and the text drawn on it."""
+    """What a simulated video shows: its size, its length, the text drawn on it, its sound.
+
+    ``sound=None`` renders a clip without an audio stream.
+    """
 
     width: int
     height: int
     seconds: int
     caption: str
+    sound: Soundtrack | None = None
 
     def key(self) -> str:
         text = f"{self.width}x{self.height}:{self.seconds}:{self.caption}"
+        if self.sound is not None:
+            text += f":audio={self.sound.sample_rate}x{self.sound.channels}"
         return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+    def pitch(self) -> int:
+        """The tone's frequency in Hz: the same prompt always sounds the same."""
+        digest = hashlib.sha256(self.caption.encode()).digest()
+        return TONE_BASE_HZ + int.from_bytes(digest[:4], "big") % TONE_SPREAD_HZ
 
 
 def default_cache_dir() -> Path:
@@ -73,24 +96,27 @@ class MediaRenderer:
         return self._cached(f"{spec.key()}.mp4", lambda out: self._render_video(spec, out))
 
     def thumbnail(self, spec: ClipSpec) -> Path:
-        """A JPEG of the clip's first frame."""
-        return self._cached(f"{spec.key()}.jpg", lambda out: self._render_thumbnail(spec, out))
+        """A JPEG of the clip's first frame (the same with or without sound)."""
+        picture = replace(spec, sound=None)
+        return self._cached(
+            f"{picture.key()}.jpg", lambda out: self._render_thumbnail(picture, out)
+        )
 
     def sized_video(self, spec: ClipSpec, size: int) -> Path:
-        """A real clip of ``spec``'s frame and length (no caption) padded to ``size`` bytes.
+        """A real clip of ``spec``'s frame, length and sound (no caption) padded to ``size`` bytes.
 
         The padding is an MP4 ``free`` box of incompressible bytes, so the file is a valid,
         playable video of any size: what benchmarks of huge transfers need, and what a
         download check accepts.
         """
-        plain = ClipSpec(spec.width, spec.height, spec.seconds, "")
+        plain = replace(spec, caption="")
         return self._cached(
             f"{plain.key()}-{size}.mp4", lambda out: _pad_mp4(self.video(plain), out, size)
         )
 
     def plain_thumbnail(self, spec: ClipSpec) -> Path:
         """The thumbnail of ``spec``'s frame without a caption (one render per frame size)."""
-        return self.thumbnail(ClipSpec(spec.width, spec.height, spec.seconds, ""))
+        return self.thumbnail(replace(spec, caption=""))
 
     def tone(self, seconds: int) -> Path:
         """A WAV with a quiet tone, for audio models."""
@@ -114,6 +140,13 @@ class MediaRenderer:
     def _source_args(self, spec: ClipSpec, caption_file: Path | None) -> list[str]:
         size = f"{spec.width}x{spec.height}"
         args = ["-f", "lavfi", "-i", f"testsrc2=s={size}:r={FPS}:d={spec.seconds}"]
+        if spec.sound is not None:
+            # sine's default amplitude is 1/8 (-18 dBFS): a quiet tone, exactly as long.
+            tone = (
+                f"sine=frequency={spec.pitch()}:sample_rate={spec.sound.sample_rate}"
+                f":duration={spec.seconds}"
+            )
+            args += ["-f", "lavfi", "-i", tone]
         if caption_file is not None:
             # The caption goes through a file, so no prompt text needs filtergraph escaping.
             font_size = max(spec.height // 18, 12)
@@ -146,11 +179,14 @@ class MediaRenderer:
                 )
 
     def _render_video(self, spec: ClipSpec, out: Path) -> None:
+        sound: list[str] = []
+        if spec.sound is not None:
+            sound = ["-c:a", "aac", "-b:a", "64k", "-ac", str(spec.sound.channels)]
         self._run(
             spec,
             [
-                "-c:v", "libx264", "-preset", "ultrafast", "-crf", "30",
-                "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(out),
+                "-c:v", "libx264", "-preset", "ultrafast", "-crf", "30", "-pix_fmt", "yuv420p",
+                *sound, "-movflags", "+faststart", "-f", "mp4", str(out),
             ],
         )  # fmt: skip
 

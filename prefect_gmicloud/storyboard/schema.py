@@ -50,8 +50,12 @@ SHOTS_HELP = (
 )
 
 
-def _plain_optionals(schema: dict[str, Any]) -> None:
-    """Drop the ``null`` alternative and ``null`` default of every optional property."""
+def plain_optionals(schema: dict[str, Any]) -> None:
+    """Drop the ``null`` alternative and ``null`` default of every optional property.
+
+    Prefect's UI renders ``X | None`` as a type toggle starting on "None" with no input;
+    without the alternative an optional field is a plain input left empty.
+    """
     for prop in schema.get("properties", {}).values():
         options = prop.get("anyOf")
         if options and {"type": "null"} in options:
@@ -71,7 +75,7 @@ class _FormModel(BaseModel):
     Leaving ``None`` out keeps the parameters Prefect stores valid against the form's schema.
     """
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_plain_optionals)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=plain_optionals)
 
     @model_serializer(mode="wrap")
     def _without_nones(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

@@ -42,7 +42,7 @@ def test_a_killed_run_resumes_its_requests_instead_of_paying_again(
     from prefect.settings import PREFECT_API_URL
 
     # Long enough processing that every request is still generating when the process dies.
-    sim = make_simulator(api_key=SECRET_KEY, queue_seconds=0.1, processing_seconds=8.0)
+    sim = make_simulator(api_key=SECRET_KEY, queue_seconds=0.1, processing_seconds=15.0)
     board_file = tmp_path / "board.yaml"
     board = synthetic_storyboard(SHOTS, "crash")
     board_file.write_text(yaml.safe_dump(board.model_dump(mode="json", exclude_defaults=True)))

@@ -224,6 +224,7 @@ async def test_overlapping_runs_follow_one_request_per_shot(
     )
     assert sim.stats.created == SHOTS and sim.stats.duplicate_submits == 0
     assert first.submitted + second.submitted == SHOTS
+    assert first.followed + second.followed + first.reused + second.reused == SHOTS
     await assert_every_paid_id_is_in_the_ledger(sim, bucket, "overlap")
 
 

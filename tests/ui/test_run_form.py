@@ -1,7 +1,9 @@
 """The storyboard run form and run page in a real browser, against a real Prefect server and UI.
 
 A person's path: open the on-demand deployment's custom-run form, enter a 2-shot storyboard,
-submit, and read the run's page: thumbnails shown, every output linked, the key nowhere.
+submit; the run pauses for review once both shots are stored; open its page, press Resume, read
+the review form, approve with a name; then read the run's page: thumbnails shown, every output
+linked, the key nowhere, and the reviewer's name on each shot's version in the manifest.
 Chromium is Debian's (``/usr/bin/chromium``), driven by Playwright; screenshots are written to
 the test's temporary folder (the path is printed).
 """
@@ -9,6 +11,7 @@ the test's temporary folder (the path is printed).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +21,7 @@ from uuid import UUID
 
 import httpx
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, sync_playwright
 
 from prefect_gmicloud import GMICloudCredentials
@@ -25,6 +29,7 @@ from prefect_gmicloud.flows.report import storyboard_artifact_key
 from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import S3Destination
+from tests.conftest import read_object
 from tests.reliability.conftest import ROOT, running_prefect_server, start_worker
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -33,6 +38,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]  # fmt: skip
 POOL, BLOCK, TITLE = "gmicloud-ui", "gmicloud-ui-test", "ui-walk"
+REVIEWER = "Ada Reviewer"
+HTTP_TIMEOUT = 30.0  # seconds: the API answers slowly while a worker starts on a busy machine
 
 if not CHROMIUM.exists():
     # CI installs it (.ci/run) and must run this test; elsewhere it is optional.
@@ -48,18 +55,22 @@ def prefect_ui(s3_endpoint: str) -> Iterator[dict[str, str]]:
         yield env
 
 
-def field(scope: Page | Locator, label: str, nth: int = 0) -> Locator:
-    """The input of the form property labelled ``label`` (the ``nth`` such property)."""
-    property_ = scope.locator(
+def form_property(scope: Page | Locator, label: str, nth: int = 0) -> Locator:
+    """The form property labelled ``label`` (the ``nth`` such property): label, help, input."""
+    return scope.locator(
         f"xpath=//span[contains(@class, 'schema-form-property__label')]"
         f"[normalize-space()='{label}']"
         "/ancestor::div[contains(concat(' ', normalize-space(@class), ' '), ' p-label ')][1]"
     ).nth(nth)
-    return property_.locator("input, textarea").first
+
+
+def field(scope: Page | Locator, label: str, nth: int = 0) -> Locator:
+    """The input of the form property labelled ``label`` (the ``nth`` such property)."""
+    return form_property(scope, label, nth).locator("input, textarea").first
 
 
 async def deploy(sim: Simulator, bucket: S3Destination) -> UUID:
-    """The on-demand deployment: storage and credentials preset, the storyboard left to fill."""
+    """The on-demand deployment: storage, credentials and review preset, the storyboard to fill."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
 
@@ -73,6 +84,7 @@ async def deploy(sim: Simulator, bucket: S3Destination) -> UUID:
         "storage": bucket.model_dump(mode="json"),
         "credentials": BLOCK,
         "poll_interval": 0.2,
+        "review": True,
     }
     deployment_id: UUID = await source.adeploy(
         name="on-demand", work_pool_name=POOL, parameters=parameters, print_next_steps=False
@@ -85,7 +97,11 @@ def created_run(api: str, deployment_id: UUID, page: Page, screenshot: Path) -> 
     filter_ = {"deployments": {"id": {"any_": [str(deployment_id)]}}}
     deadline = time.monotonic() + 30
     while True:
-        runs = httpx.post(f"{api}/flow_runs/filter", json=filter_).raise_for_status().json()
+        runs = (
+            httpx.post(f"{api}/flow_runs/filter", json=filter_, timeout=HTTP_TIMEOUT)
+            .raise_for_status()
+            .json()
+        )
         if runs:
             (run,) = runs
             return dict(run)
@@ -95,17 +111,28 @@ def created_run(api: str, deployment_id: UUID, page: Page, screenshot: Path) -> 
         time.sleep(0.5)
 
 
-def final_state(api: str, run_id: UUID, seconds: float) -> str:
-    """The run's final state type, read over the REST API (Playwright owns this thread's loop)."""
+FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+
+def state_among(api: str, run_id: UUID, types: tuple[str, ...], seconds: float) -> str:
+    """The run's first state type in ``types`` (or final), read over the REST API.
+
+    Playwright owns this thread's event loop, hence plain ``httpx`` calls.
+    """
     deadline = time.monotonic() + seconds
     while True:
-        state = httpx.get(f"{api}/flow_runs/{run_id}").raise_for_status().json()["state"]
-        if state and state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+        state = (
+            httpx.get(f"{api}/flow_runs/{run_id}", timeout=HTTP_TIMEOUT)
+            .raise_for_status()
+            .json()["state"]
+        )
+        if state and state["type"] in (*types, *FINAL):
             return str(state["type"])
-        assert time.monotonic() < deadline, f"the run did not finish: {state}"
+        assert time.monotonic() < deadline, f"the run reached none of {types}: {state}"
         time.sleep(0.5)
 
 
+@pytest.mark.timeout(300)  # the server alone may take minutes to start on a busy machine
 def test_a_storyboard_entered_in_the_form_runs_and_its_page_shows_the_videos(
     prefect_ui: dict[str, str],
     make_simulator: Callable[..., Simulator],
@@ -148,15 +175,54 @@ def test_a_storyboard_entered_in_the_form_runs_and_its_page_shows_the_videos(
         run = created_run(api, deployment_id, page, shots / "2b-after-submit.png")
         assert run["parameters"]["storyboard"]["shots"][1]["id"] == "sit"
 
-        state = final_state(api, UUID(run["id"]), 75)
-        page.goto(f"{base}/flow-runs/flow-run/{run['id']}")
+        run_id = UUID(run["id"])
+        worker_log = tmp_path / "worker.log"
+
+        state = state_among(api, run_id, ("PAUSED",), 60)
+        assert state == "PAUSED", worker_log.read_text()[-3000:]
+        page.goto(f"{base}/flow-runs/flow-run/{run_id}")
+        page.get_by_role("button", name="Resume").click()
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_text(f"Review storyboard {TITLE}").first.wait_for()
+        reviewer = form_property(dialog, "Reviewer (Optional)")
+        reviewer.wait_for()
+        page.screenshot(path=shots / "5-review-form.png", full_page=True)
+        seen.append(page.content())
+        shown = dialog.inner_text()
+        for text in ("approve all of sit, wave", "Shots to generate again", "Your name", "Stop"):
+            assert text in shown, shown
+        # A plain text input (no str/None type toggle): a person just types a name.
+        field(dialog, "Reviewer (Optional)").fill(REVIEWER)
+        page.screenshot(path=shots / "5b-review-filled.png", full_page=True)
+        with page.expect_response(lambda r: r.url.endswith(f"{run_id}/resume")) as answer:
+            dialog.get_by_role("button", name="Submit").click()
+        response = answer.value
+        sent, said = response.request.post_data, response.text()
+        assert response.ok and '"status":"ACCEPT"' in said, (response.status, sent, said)
+        try:
+            dialog.wait_for(state="hidden")  # the UI closes the form once Prefect accepted it
+        except PlaywrightError:
+            page.screenshot(path=shots / "5c-review-not-accepted.png", full_page=True)
+            raise AssertionError(f"the review was not accepted; see {shots}") from None
+
+        state = state_among(api, run_id, (), 60)
+        page.goto(f"{base}/flow-runs/flow-run/{run_id}")
         page.get_by_text("Completed").first.wait_for()
         page.screenshot(path=shots / "3-run.png", full_page=True)
         seen.append(page.content())
-        assert state == "COMPLETED", (tmp_path / "worker.log").read_text()[-3000:]
+        assert state == "COMPLETED", worker_log.read_text()[-3000:]
 
-        by_key = {"artifacts": {"key": {"any_": [storyboard_artifact_key(TITLE)]}}}
-        (artifact,) = httpx.post(f"{api}/artifacts/filter", json=by_key).raise_for_status().json()
+        # The table is published before each review and again with the final cut: the latest.
+        by_key = {
+            "artifacts": {"key": {"any_": [storyboard_artifact_key(TITLE)]}},
+            "sort": "CREATED_DESC",
+            "limit": 1,
+        }
+        (artifact,) = (
+            httpx.post(f"{api}/artifacts/filter", json=by_key, timeout=HTTP_TIMEOUT)
+            .raise_for_status()
+            .json()
+        )
         page.goto(f"{base}/artifacts/artifact/{artifact['id']}")
         page.get_by_role("link", name="final cut").wait_for()
         page.wait_for_load_state("networkidle")
@@ -172,3 +238,6 @@ def test_a_storyboard_entered_in_the_form_runs_and_its_page_shows_the_videos(
         browser.close()
     for html in seen:
         assert sim.api_key not in html
+    manifest = json.loads(read_object(bucket, f"out/{TITLE}/manifest.json"))
+    reviewed = {s["shot_id"]: s["versions"][-1]["reviewed_by"] for s in manifest["shots"]}
+    assert reviewed == {"wave": REVIEWER, "sit": REVIEWER}
