@@ -24,6 +24,7 @@ from prefect_gmicloud.localstack import (
     explain_failure,
 )
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError, plan_storyboard
+from prefect_gmicloud.storyboard.estimate import Estimate, Price, estimate, fetch_prices
 
 if TYPE_CHECKING:
     # Prefect, prefect-aws and boto3 take seconds to import: the commands that need them
@@ -97,8 +98,21 @@ def _plan(board: Storyboard) -> list[PlannedShot]:
 
 
 @storyboard_app.command("validate")
-def validate(file: Path) -> None:
-    """Check a storyboard and show what each shot will ask for; sends nothing."""
+def validate(
+    file: Path,
+    prices: Annotated[
+        bool,
+        typer.Option(help="Also ask GMI each model's price (GET /models/{id}) for a cost."),
+    ] = False,
+    credentials: CredentialsOption = "gmicloud",
+    api_key_env: KeyEnvOption = None,
+    base_url: BaseUrlOption = None,
+) -> None:
+    """Check a storyboard, show what each shot will ask for and the seconds it would generate.
+
+    Sends nothing unless --prices is given. Every shot counts (shots a run finds already
+    stored are free then); a shot without duration counts at the longest its model takes.
+    """
     board = _load(file)
     planned = _plan(board)
     table = Table(title=f"storyboard {board.title}: {len(planned)} shots")
@@ -107,6 +121,33 @@ def validate(file: Path) -> None:
     for shot in planned:
         table.add_row(shot.shot_id, shot.payload.model_id, shot.payload.to_payload().get("prompt"))
     console.print(table)
+    found = estimate(planned)
+    if prices:
+        found.with_prices(asyncio.run(_prices(found, credentials, api_key_env, base_url)))
+    for line in found.lines():
+        console.print(escape(line), soft_wrap=True)
+
+
+async def _prices(
+    found: Estimate, block: str, api_key_env: str | None, base_url: str | None
+) -> dict[str, Price | str]:
+    """Each model's price; with --api-key-env, without Prefect (a saved block needs its API)."""
+    models = [m.model_id for m in found.models]
+    if api_key_env is None:
+        allow_slow_prefect_start()
+        from prefect_gmicloud.flows.generate import load_credentials
+
+        gmi = await load_credentials(block)
+        async with gmi.get_client() as client:
+            return await fetch_prices(client, models)
+    from prefect_gmicloud.client.http import GMICloudClient
+    from prefect_gmicloud.client.urls import DEFAULT_BASE_URL
+
+    key = os.environ.get(api_key_env, "")
+    if not key:
+        raise typer.BadParameter(f"${api_key_env} is empty or unset", param_hint="--api-key-env")
+    async with GMICloudClient(key, base_url=base_url or DEFAULT_BASE_URL) as client:
+        return await fetch_prices(client, models)
 
 
 @storyboard_app.command("run")
@@ -136,6 +177,21 @@ def run(
     resubmit_missing: Annotated[
         bool, typer.Option(help="Pay again for shots whose recorded request GMI answers 404 for.")
     ] = False,
+    max_generated_seconds: Annotated[
+        float | None,
+        typer.Option(min=0, help="Refuse the run if the shots to pay would generate more."),
+    ] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(min=0, help="Refuse the run if it would cost more (needs GMI's prices)."),
+    ] = None,
+    budget_limit: Annotated[
+        str | None,
+        typer.Option(help="A Prefect global concurrency limit whose slots are seconds, shared."),
+    ] = None,
+    budget_wait: Annotated[
+        float, typer.Option(min=1, help="Seconds a shot may wait for --budget-limit to refill.")
+    ] = 60.0,
     review: Annotated[
         bool,
         typer.Option(
@@ -176,6 +232,8 @@ def run(
                 concurrency_limit=concurrency_limit, final_cut=final_cut, force=force,
                 poll_interval=poll_interval, queue_timeout=queue_timeout,
                 processing_timeout=processing_timeout, resubmit_missing=resubmit_missing,
+                max_generated_seconds=max_generated_seconds, max_cost=max_cost,
+                budget_limit=budget_limit, budget_wait=budget_wait,
                 review=review,
             )
         )  # fmt: skip

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
 from prefect_gmicloud.client.polling import wait_policy
 from prefect_gmicloud.errors import StoryboardIncomplete, StoryboardNotApproved
+from prefect_gmicloud.flows.budget import budget_seconds, estimate_run
 from prefect_gmicloud.flows.generate import load_credentials
 from prefect_gmicloud.flows.report import report_storyboard
 from prefect_gmicloud.flows.review import (
@@ -89,6 +90,10 @@ async def run_storyboard(
     resubmit_missing: bool = False,
     review: bool = False,
     review_timeout: int = 24 * 3600,
+    max_generated_seconds: float | None = None,
+    max_cost: float | None = None,
+    budget_limit: str | None = None,
+    budget_wait: float = 60.0,
 ) -> StoryboardResult:
     """Generate every shot of ``storyboard`` and store them with a manifest and a final cut.
 
@@ -128,6 +133,15 @@ async def run_storyboard(
         review: Pause for a person's review before the final cut (see above).
         review_timeout: Seconds to wait for each review; past it the run ends, everything
             stored, and running the storyboard again asks again.
+        max_generated_seconds: Refuse the run, before anything is paid, if the shots it would
+            pay for (not those already stored) would generate more seconds than this.
+        max_cost: Likewise for their cost, from the prices GMI's model details state; with
+            a price unknown the run is refused.
+        budget_limit: The name of a Prefect global concurrency limit used as a budget shared
+            by all runs and workers: its slots are generated seconds, each shot takes its
+            seconds just before its submit (a limit with a slot decay refills over time).
+        budget_wait: Seconds (at least 1) a shot may wait for ``budget_limit`` to have its
+            seconds before it fails, unpaid.
     """
     logger = get_run_logger()
     location = resolve_storage(storage)
@@ -138,6 +152,10 @@ async def run_storyboard(
     planned = plan_storyboard(board)
     gmi = await load_credentials(credentials)
     ledger = Ledger(location, location.key(title, "ledger"))
+    await estimate_run(
+        title, planned, ledger, gmi, force=force,
+        max_generated_seconds=max_generated_seconds, max_cost=max_cost,
+    )  # fmt: skip
     store = ManifestStore(location, location.key(title, "manifest.json"))
     run = new_run_token()
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
@@ -172,6 +190,7 @@ async def run_storyboard(
             policy=wait_policy(poll_interval, queue_timeout, processing_timeout),
             slot=slot,
             on_submitted=announce,
+            before_submit=budget_seconds(budget_limit, budget_wait),
             flow_run_id=flow_run_id,
             force=force,
             resubmit_missing=resubmit_missing,

@@ -86,6 +86,8 @@ StillStored = Callable[[ShotJob, dict[str, StoredObject]], Awaitable[bool]]
 #: Files already stored from a shot's inputs, and the request that made them (ledger lost).
 FindStored = Callable[[ShotJob], Awaitable[tuple[dict[str, StoredObject], str | None] | None]]
 Reported = Callable[[ShotJob, GMIRequest], Awaitable[None]]
+#: Held around one shot's paid submit (and only a paid one): a budget taken per submit.
+BeforeSubmit = Callable[[ShotJob], contextlib.AbstractAsyncContextManager[None]]
 
 
 async def _no_report(job: ShotJob, request: GMIRequest) -> None:
@@ -94,6 +96,11 @@ async def _no_report(job: ShotJob, request: GMIRequest) -> None:
 
 @contextlib.asynccontextmanager
 async def _no_slot() -> AsyncIterator[None]:
+    yield
+
+
+@contextlib.asynccontextmanager
+async def _nothing_before_submit(job: ShotJob) -> AsyncIterator[None]:
     yield
 
 
@@ -112,6 +119,8 @@ class ShotRunner:
         gate: the run's submit gate.
         slot: one slot of the shared quota, held while this run has the shot's request in flight.
         on_submitted: called (best effort) once a new request's id is recorded.
+        before_submit: entered just before a new request is submitted (never for a shot that
+            is reused, resumed or followed); raising a ``GMICloudError`` fails the shot unpaid.
         flow_run_id: recorded in claims, for people reading the ledger.
         force: set aside what is stored and pay for every shot again.
         resubmit_missing: pay again for a shot whose recorded request GMI answers 404 for.
@@ -127,6 +136,7 @@ class ShotRunner:
     gate: SubmitGate = field(default_factory=SubmitGate)
     slot: Callable[[], contextlib.AbstractAsyncContextManager[None]] = _no_slot
     on_submitted: Reported = _no_report
+    before_submit: BeforeSubmit = _nothing_before_submit
     flow_run_id: str | None = None
     force: bool = False
     resubmit_missing: bool = False
@@ -285,7 +295,8 @@ class ShotRunner:
             request = await self.client.submit(job.payload)
             return request, await self._record(job, current, request.request_id, time.time())
 
-        request, current = await self.gate.paid(paid)
+        async with self.before_submit(job):
+            request, current = await self.gate.paid(paid)
         with contextlib.suppress(Exception):  # reporting never costs a paid request
             await self.on_submitted(job, request)
         return await self._finish(job, current, "submitted")
