@@ -37,7 +37,8 @@ storyboard_app = typer.Typer(help="Validate and run storyboards.", no_args_is_he
 request_app = typer.Typer(help="Inspect GMI requests.", no_args_is_help=True)
 app.add_typer(storyboard_app, name="storyboard")
 app.add_typer(request_app, name="request")
-console = Console()
+# Never wrap: paths, URIs and the commands printed to copy must stay whole.
+console = Console(soft_wrap=True)
 
 CredentialsOption = Annotated[
     str, typer.Option(help="A saved GMICloudCredentials block, used unless --api-key-env is set.")

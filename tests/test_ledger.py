@@ -7,7 +7,9 @@ import asyncio
 import time
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from prefect_gmicloud.errors import ContentMismatchError, LedgerConflict, StorageError
 from prefect_gmicloud.ledger import journal
@@ -15,7 +17,7 @@ from prefect_gmicloud.ledger.entry import Attempt, Claim, LedgerEntry
 from prefect_gmicloud.ledger.gate import SubmitGate, SubmitsStopped
 from prefect_gmicloud.ledger.store import Ledger, UnreadableEntry
 from prefect_gmicloud.simulator.media import ClipSpec, MediaRenderer
-from prefect_gmicloud.storage import S3Destination, resolve_storage
+from prefect_gmicloud.storage import S3Destination, S3Location, resolve_storage
 from prefect_gmicloud.transfer.verify import verify_image, verify_video
 
 
@@ -60,9 +62,13 @@ async def test_an_entry_that_is_not_an_entry_is_unreadable_not_absent(
         await ledger.read("h" * 64)
 
 
-async def test_an_unreachable_storage_is_a_storage_error(tmp_path: Path) -> None:
-    gone = S3Destination(bucket="gone", endpoint_url="http://127.0.0.1:9")
-    location = resolve_storage(gone)
+async def test_an_unreachable_storage_is_a_storage_error() -> None:
+    # One attempt: botocore's own retries against a closed port would take most of a minute.
+    client = boto3.client(
+        "s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )  # fmt: skip
+    location = S3Location(client, "gone", "")
     with pytest.raises(StorageError, match="s3://gone/"):
         await Ledger(location, "board/ledger").read("h" * 64)
 
