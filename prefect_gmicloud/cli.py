@@ -8,7 +8,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -62,6 +62,15 @@ class _OwnErrorsWithoutTraceback(logging.Filter):
         if record.exc_info and isinstance(record.exc_info[1], GMICloudError):
             record.exc_info, record.exc_text = None, None
         return True
+
+
+def _explain_or_raise(exc: Exception) -> NoReturn:
+    """End with the one-line cause and fix of a failure we recognise; re-raise any other."""
+    explained = explain_failure(exc)
+    if explained is None:
+        raise exc
+    console.print(f"[red]{explained}[/red]")
+    raise typer.Exit(1) from None
 
 
 def _credentials(
@@ -126,7 +135,7 @@ def validate(
     if prices:
         found.with_prices(asyncio.run(_prices(found, credentials, api_key_env, base_url)))
     for line in found.lines():
-        console.print(escape(line), soft_wrap=True)
+        console.print(escape(line))
 
 
 async def _prices(
@@ -247,11 +256,7 @@ def run(
         console.print(f"To retry: {escape(shlex.join(sys.argv))}")
         raise typer.Exit(1) from None
     except Exception as exc:
-        explained = explain_failure(exc)
-        if explained is None:
-            raise
-        console.print(f"[red]{explained}[/red]", soft_wrap=True)
-        raise typer.Exit(1) from None
+        _explain_or_raise(exc)
     console.print(f"manifest: {result.manifest_uri}")
     if result.final_cut:
         console.print(f"final cut: {result.final_cut.uri}")
@@ -374,12 +379,8 @@ def local_stack_command(
     try:
         with local_stack(config, simulator_port=port, s3_port=s3_port, bucket=bucket) as stack:
             sim = stack.simulator
-            console.print(
-                f"GMI simulator: base_url={sim.base_url} (api key {sim.api_key})", soft_wrap=True
-            )
-            console.print(
-                f"S3 (moto):     endpoint_url={stack.s3_endpoint}, bucket {bucket}", soft_wrap=True
-            )
+            console.print(f"GMI simulator: base_url={sim.base_url} (api key {sim.api_key})")
+            console.print(f"S3 (moto):     endpoint_url={stack.s3_endpoint}, bucket {bucket}")
             console.print("               any AWS keys work, e.g. AWS_ACCESS_KEY_ID=local")
             if save_block is not None:
                 allow_slow_prefect_start()
@@ -393,8 +394,4 @@ def local_stack_command(
     except KeyboardInterrupt:
         return
     except Exception as exc:
-        explained = explain_failure(exc)
-        if explained is None:
-            raise
-        console.print(f"[red]{explained}[/red]", soft_wrap=True)
-        raise typer.Exit(1) from None
+        _explain_or_raise(exc)
