@@ -59,15 +59,18 @@ async def test_concurrent_waits_of_one_model_share_list_calls(
     make_simulator: Callable[..., Simulator],
 ) -> None:
     # Nothing learned of durations either way: each wait polls on the same growing interval.
-    single, batched = (make_simulator(processing_seconds=2.0) for _ in range(2))
+    single, batched = (make_simulator(processing_seconds=3.0) for _ in range(2))
     unlearned = DurationMemory(min_samples=1000)
     done = await wait_all(single, 20, batch_reads=False, durations=unlearned)
     assert single.stats.calls["list"] == 0
     done += await wait_all(batched, 20, durations=unlearned)
     assert all(record.status == RequestStatus.SUCCESS for record in done)
     assert batched.stats.calls["list"] >= 1
-    # Each wait reads its own record twice (the first read, the terminal one), the rest is shared.
-    assert status_calls(batched) < status_calls(single) / 3, (single.stats, batched.stats)
+    # Each wait reads its own record twice (the first read, the terminal one), the rest is
+    # shared list calls. How often single waits poll depends on how busy the machine is, so
+    # the bound is on the batched waits' own reads, plus fewer calls in all.
+    assert batched.stats.calls["get"] <= 2 * 20 + 4, batched.stats
+    assert status_calls(batched) < status_calls(single), (single.stats, batched.stats)
 
 
 async def test_the_returned_record_is_the_single_one(
