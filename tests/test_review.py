@@ -109,6 +109,7 @@ async def test_a_rejected_shot_is_paid_again_and_the_cut_holds_approved_versions
         ("approved", "ben"),
     ]
     assert redone["versions"][1]["prompt"].endswith("turns back at the door, take two")
+    assert [v["seconds"] for v in redone["versions"]] == [2, 2]  # what each version paid for
     assert redone["request_id"] == redone["versions"][1]["request_id"]
     for shot in ("shot-0000", "shot-0002", "shot-0003"):  # one version each, approved at last
         assert [(v["verdict"], v["reviewed_by"]) for v in shots[shot]["versions"]] == [

@@ -201,6 +201,7 @@ def _version(entry: LedgerEntry) -> ShotVersion:
         request_id=entry.request_id,
         prompt=entry.prompt,
         seed=entry.seed,
+        seconds=entry.seconds,
         state=entry.state,
         verdict=last.verdict if last else None,
         reviewed_by=last.by if last else None,

@@ -64,6 +64,7 @@ class LedgerEntry(BaseModel):
     state: EntryState
     prompt: str | None = Field(None, description="The prompt sent, for people reading history.")
     seed: int | None = None
+    seconds: float | None = Field(None, description="Seconds of video asked (what is paid for).")
     claim: Claim
     request_id: str | None = None
     submitted_at: float | None = None

@@ -202,6 +202,7 @@ class ShotRunner:
             model=job.payload.model_id,
             prompt=sent.get("prompt"),
             seed=sent.get("seed"),
+            seconds=sent.get("duration"),
             state="stored" if found else "claimed",
             claim=self._claim(),
             objects=objects,

@@ -22,6 +22,7 @@ class ShotVersion(BaseModel):
     request_id: str | None = None
     prompt: str | None = None
     seed: int | None = None
+    seconds: float | None = Field(None, description="Seconds of video asked: what was paid for.")
     state: str
     verdict: str | None = None
     reviewed_by: str | None = None
