@@ -216,10 +216,14 @@ def test_a_storyboard_entered_in_the_form_runs_and_its_page_shows_the_videos(
         # A plain text input (no str/None type toggle): a person just types a name.
         field(dialog, "Reviewer (Optional)").fill(REVIEWER)
         page.screenshot(path=shots / "5b-review-filled.png", full_page=True)
-        with page.expect_response(lambda r: r.url.endswith(f"{run_id}/resume")) as answer:
-            dialog.get_by_role("button", name="Submit").click()
-        response = answer.value
-        sent, said = response.request.post_data, response.text()
+        for attempt in (1, 2):  # a 5xx from the loaded server: clicked once more (as above)
+            with page.expect_response(lambda r: r.url.endswith(f"{run_id}/resume")) as answer:
+                dialog.get_by_role("button", name="Submit").click()
+            response = answer.value
+            sent, said = response.request.post_data, response.text()
+            if response.status < 500:
+                break
+            print(f"\nreview submit {attempt}: Prefect answered {response.status} {said}")
         assert response.ok and '"status":"ACCEPT"' in said, (response.status, sent, said)
         try:
             dialog.wait_for(state="hidden")  # the UI closes the form once Prefect accepted it
