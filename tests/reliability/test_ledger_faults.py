@@ -285,3 +285,19 @@ async def test_the_key_is_nowhere_in_the_ledger(
     listing = location.client.list_objects_v2(Bucket=bucket.bucket, Prefix="out/secret/")
     for item in listing.get("Contents", []):
         assert b"sk-ledger-secret" not in read_object(bucket, item["Key"]), item["Key"]
+
+
+async def test_a_corrupted_ledger_entry_stops_its_shot_without_paying(
+    make_simulator: Callable[..., Simulator], bucket: S3Destination
+) -> None:
+    sim = make_simulator(processing_seconds=6.0)
+    await failing_run(sim, bucket, "corrupt", processing_timeout=0.3)  # ids recorded, unstored
+    shot = plan_storyboard(synthetic_storyboard(SHOTS, "corrupt"))[0]
+    write_object(bucket, ledger_of(bucket, "corrupt").entry_key(shot.inputs_hash), b"{not json")
+
+    message = await failing_run(sim, bucket, "corrupt")
+
+    # Whether that shot was paid cannot be told: it is not paid again, and it says so.
+    assert f"shot(s) stored, 1 failed ({shot.shot_id})" in message
+    assert "cannot be told" in message
+    assert sim.stats.created == SHOTS and sim.stats.duplicate_submits == 0
