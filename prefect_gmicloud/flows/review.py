@@ -24,6 +24,7 @@ from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field
 
 from prefect_gmicloud.errors import StorageError
+from prefect_gmicloud.storage.lookup import is_missing
 from prefect_gmicloud.storage.s3 import S3Location
 from prefect_gmicloud.storyboard.schema import Storyboard, plain_optionals
 
@@ -80,7 +81,7 @@ class ReviewBook:
             try:
                 body = client.get_object(Bucket=bucket, Key=self.key)["Body"].read()
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                if is_missing(exc):
                     return {}
                 raise
             loaded: dict[str, dict[str, Any]] = json.loads(body).get("changes", {})

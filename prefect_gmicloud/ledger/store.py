@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from prefect_gmicloud.errors import LedgerConflict, StorageError
 from prefect_gmicloud.ledger.entry import LedgerEntry
+from prefect_gmicloud.storage.lookup import is_missing
 from prefect_gmicloud.storage.s3 import S3Location
 
 T = TypeVar("T")
@@ -133,7 +134,7 @@ class Ledger:
             try:
                 answer = client.get_object(Bucket=bucket, Key=key)
             except ClientError as exc:
-                if _code(exc) in ("NoSuchKey", "404"):
+                if is_missing(exc):
                     return None
                 raise
             return answer["Body"].read(), answer["ETag"]
@@ -257,7 +258,7 @@ class Ledger:
             try:
                 body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
             except ClientError as exc:
-                if _code(exc) in ("NoSuchKey", "404"):
+                if is_missing(exc):
                     return None
                 raise
             loaded: dict[str, Any] = json.loads(body)

@@ -11,6 +11,11 @@ from prefect_gmicloud.errors import StorageError
 from prefect_gmicloud.storage.s3 import S3Location, StoredObject
 
 
+def is_missing(exc: ClientError) -> bool:
+    """Whether S3 refused because the object is not there (GET says NoSuchKey, HEAD 404)."""
+    return exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound")
+
+
 @dataclass(frozen=True)
 class FoundObject:
     """An object in storage and its ``x-amz-meta-*`` values."""
@@ -30,7 +35,7 @@ async def find_object(location: S3Location, key: str) -> FoundObject | None:
         try:
             answer = location.client.head_object(Bucket=location.bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if is_missing(exc):
                 return None
             raise
         metadata = {name.lower(): value for name, value in answer.get("Metadata", {}).items()}

@@ -10,6 +10,7 @@ from typing import Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
+from prefect_gmicloud.storage.lookup import is_missing
 from prefect_gmicloud.storage.s3 import S3Location, StoredObject
 
 ShotStatus = Literal["planned", "submitted", "stored", "failed"]
@@ -85,7 +86,7 @@ class ManifestStore:
             try:
                 body = self.location.client.get_object(Bucket=self.location.bucket, Key=self.key)
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                if is_missing(exc):
                     return None
                 raise
             return Manifest.model_validate(json.loads(body["Body"].read()))
