@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from prefect_gmicloud.client.records import GMIRequest
 from prefect_gmicloud.errors import GMICloudError, SubmitOutcomeUnknown
@@ -28,8 +29,30 @@ class RequestReader(Protocol):
 
 
 def payload_matches(found: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
-    """Whether a record's payload is the one sent: the server may add defaults, never change."""
-    return all(key in found and found[key] == value for key, value in sent.items())
+    """Whether a record's payload is the one sent: the server may add defaults, never change.
+
+    A presigned URL is compared by the object it names (scheme, host, path): each signing
+    gives it another query string, and a fragment is never sent.
+    """
+    return all(
+        key in found and _comparable(found[key]) == _comparable(value)
+        for key, value in sent.items()
+    )
+
+
+_SIGNATURES = ("X-Amz-Signature=", "Signature=")
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_comparable(item) for item in value]
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        parts = urlsplit(value)
+        signed = any(mark in parts.query for mark in _SIGNATURES)
+        return urlunsplit(
+            (parts.scheme, parts.netloc, parts.path, "" if signed else parts.query, "")
+        )
+    return value
 
 
 def _created(record: GMIRequest) -> float:

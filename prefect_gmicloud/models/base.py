@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import typing
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
@@ -27,6 +28,19 @@ def _check_url(value: str) -> str:
 
 #: An http(s) URL, kept exactly as given (no normalisation, so the payload is what was asked).
 MediaURL = Annotated[str, Field(max_length=MAX_URL_LENGTH), AfterValidator(_check_url)]
+
+
+def holds_media_url(annotation: Any) -> bool:
+    """Whether a field's type is, or contains (optional, list, union), :data:`MediaURL`."""
+    if typing.get_origin(annotation) is Annotated and _is_media_check(annotation.__metadata__):
+        return True
+    return any(holds_media_url(arg) for arg in typing.get_args(annotation))
+
+
+def _is_media_check(metadata: Iterable[object]) -> bool:
+    return any(isinstance(item, AfterValidator) and item.func is _check_url for item in metadata)
+
+
 Prompt = Annotated[str, Field(max_length=1500)]
 NegativePrompt = Annotated[str, Field(max_length=500)]
 Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
@@ -77,6 +91,18 @@ class GMIPayload(BaseModel):
     model_id: ClassVar[str]
     #: How storyboard characters are passed, in order of preference; None: not for storyboards.
     storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = None
+    #: The field holding the image a video starts from, if the model takes one: a storyboard
+    #: shot that continues another gets that shot's last frame there.
+    storyboard_first_frame: ClassVar[str | None] = None
+
+    @classmethod
+    def media_fields(cls) -> frozenset[str]:
+        """The fields that hold media URLs (alone or in a list): what GMI downloads."""
+        return frozenset(
+            name
+            for name, info in cls.model_fields.items()
+            if _is_media_check(info.metadata) or holds_media_url(info.annotation)
+        )
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> Self:
@@ -95,6 +121,17 @@ class GMIPayload(BaseModel):
     def to_payload(self) -> dict[str, Any]:
         """The JSON body's ``payload``: only the fields that were set."""
         return self.model_dump(mode="json", exclude_none=True)
+
+    def media_urls(self) -> list[tuple[str, str]]:
+        """Each ``(field, url)`` of the media this payload names; list items as ``field[i]``."""
+        found: list[tuple[str, str]] = []
+        for name in sorted(self.media_fields()):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                found += [(f"{name}[{i}]", url) for i, url in enumerate(value)]
+            elif isinstance(value, str):
+                found.append((name, value))
+        return found
 
 
 class RawPayload(BaseModel):

@@ -23,14 +23,19 @@ Wan26Duration = Literal[5, 10, 15]
 
 
 class _Wan26Common(GMIPayload):
-    negative_prompt: NegativePrompt | None = None
-    audio_url: MediaURL | None = None
-    duration: Wan26Duration | None = None
-    prompt_extend: bool | None = None
-    shot_type: ShotType | None = None
-    audio: bool | None = None
-    watermark: bool | None = None
-    seed: Seed | None = None
+    # Text and image to video render storyboard shots without characters.
+    storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = ()
+
+    negative_prompt: NegativePrompt | None = Field(None, description="What to keep out.")
+    audio_url: MediaURL | None = Field(None, description="A soundtrack to generate the video to.")
+    duration: Wan26Duration | None = Field(None, description="Seconds: 5, 10 or 15.")
+    prompt_extend: bool | None = Field(
+        None, description="Let the model rewrite the prompt in more detail first."
+    )
+    shot_type: ShotType | None = Field(None, description="One continuous shot, or several cuts.")
+    audio: bool | None = Field(None, description="Generate sound with the video (on by default).")
+    watermark: bool | None = Field(None, description="Add the vendor's watermark.")
+    seed: Seed | None = Field(None, description="The same seed and inputs give similar results.")
 
 
 class Wan26T2VPayload(_Wan26Common):
@@ -45,17 +50,18 @@ class Wan26T2VPayload(_Wan26Common):
     model_id: ClassVar[str] = "wan2.6-t2v"
 
     prompt: Prompt
-    size: Wan26Size | None = None
+    size: Wan26Size | None = Field(None, description="Width*height in pixels.")
 
 
 class Wan26I2VPayload(_Wan26Common):
     """``wan2.6-i2v``: image to video (``img_url`` is the first frame)."""
 
     model_id: ClassVar[str] = "wan2.6-i2v"
+    storyboard_first_frame: ClassVar[str | None] = "img_url"
 
-    img_url: MediaURL
+    img_url: MediaURL = Field(description="The image the video starts from.")
     prompt: Prompt | None = None
-    resolution: Resolution | None = None
+    resolution: Resolution | None = Field(None, description="The resolution tier.")
 
 
 class Wan26R2VPayload(GMIPayload):

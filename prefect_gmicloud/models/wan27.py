@@ -52,14 +52,19 @@ class Wan27I2VPayload(_Wan27Common):
     """``wan2.7-i2v``: image to video from a first (and optional last) frame or a first clip."""
 
     model_id: ClassVar[str] = "wan2.7-i2v"
+    # In storyboards: shots that start from a still, or continue another shot.
+    storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = ()
+    storyboard_first_frame: ClassVar[str | None] = "first_frame"
 
     prompt: Prompt | None = None
-    first_frame: MediaURL | None = None
-    last_frame: MediaURL | None = None
-    driving_audio: MediaURL | None = None
-    first_clip: MediaURL | None = None
-    resolution: Resolution | None = None
-    duration: Wan27Duration | None = None
+    first_frame: MediaURL | None = Field(None, description="An image the video starts from.")
+    last_frame: MediaURL | None = Field(None, description="An image the video ends on.")
+    driving_audio: MediaURL | None = Field(
+        None, description="Audio the video is driven by (speech, music)."
+    )
+    first_clip: MediaURL | None = Field(None, description="A clip the video continues.")
+    resolution: Resolution | None = Field(None, description="The resolution tier.")
+    duration: Wan27Duration | None = Field(None, description="Seconds, 2 to 15.")
 
 
 class Wan27R2VPayload(_Wan27Common):
@@ -85,6 +90,7 @@ class Wan27R2VPayload(_Wan27Common):
         ReferenceList("reference_video", "video", "Video{n}"),
         ReferenceList("reference_image", "image", "Image{n}"),
     )
+    storyboard_first_frame: ClassVar[str | None] = "first_frame"
 
     prompt: Prompt
     first_frame: MediaURL | None = Field(None, description="An image the video starts from.")
@@ -124,11 +130,17 @@ class Wan27VideoEditPayload(_Wan27Common):
     """``wan2.7-videoedit``: edit ``video`` as the prompt says, optionally guided by images."""
 
     model_id: ClassVar[str] = "wan2.7-videoedit"
+    # In storyboards: a shot that edits a clip (a file, an s3:// object or a URL).
+    storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = ()
 
     prompt: Prompt
-    video: MediaURL
+    video: MediaURL = Field(description="The video to edit.")
     # The vendor names it in the singular without saying whether it is one URL or a list.
-    reference_image: MediaURL | list[MediaURL] | None = None
-    resolution: Resolution | None = None
-    duration: Wan27Duration | None = None
-    audio_setting: str | None = None
+    reference_image: MediaURL | list[MediaURL] | None = Field(
+        None, description="Images guiding the edit."
+    )
+    resolution: Resolution | None = Field(None, description="The resolution tier.")
+    duration: Wan27Duration | None = Field(None, description="Seconds, 2 to 15.")
+    audio_setting: str | None = Field(
+        None, description="What to do with the video's sound (passed to the model as given)."
+    )

@@ -11,8 +11,16 @@ from typing import Any
 from prefect_gmicloud.errors import PayloadValidationError, StoryboardError
 from prefect_gmicloud.models.base import GMIPayload
 from prefect_gmicloud.models.registry import DEFAULT_STORYBOARD_MODEL, STORYBOARD_MODELS
+from prefect_gmicloud.storyboard.references import (
+    PlaceholderURLs,
+    ReferenceURLs,
+    map_references,
+)
 from prefect_gmicloud.storyboard.schema import (
+    CONTINUING_MODELS,
+    MEDIA_SETTINGS,
     Character,
+    Shot,
     ShotSettings,
     Storyboard,
     settings_of,
@@ -23,10 +31,15 @@ PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_-]+)\}")
 
 @dataclass(frozen=True)
 class PlannedShot:
-    """A shot ready to submit: its payload and the hash of what it asks for."""
+    """A shot ready to submit: its payload and the hash of what it asks for.
+
+    ``continues`` names the shot whose last frame this one starts from: it is submitted only
+    once that shot is stored, with the frame staged at the URL its payload already names.
+    """
 
     shot_id: str
     payload: GMIPayload
+    continues: str | None = None
 
     @property
     def inputs_hash(self) -> str:
@@ -39,41 +52,127 @@ class PlannedShot:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def plan_storyboard(board: Storyboard) -> list[PlannedShot]:
+def plan_storyboard(board: Storyboard, urls: ReferenceURLs | None = None) -> list[PlannedShot]:
     """The payload of every shot, in order.
 
     Args:
         board: the storyboard; each shot's settings are merged over its defaults.
+        urls: the stable URL of each reference and continuity frame (placeholders when none:
+            enough to check the board, not to send it).
 
     Raises:
         StoryboardError: listing every problem of every shot (duplicate ids or character names,
             unknown or unusable characters, settings the model does not take, the model's own
-            limits, two shots asking for the same video).
+            limits, shots continuing unknown shots or each other in a loop, two shots asking
+            for the same video).
     """
+    planned, problems = plan_shots(board, urls)
+    if problems:
+        raise StoryboardError(board.title, problems)
+    return planned
+
+
+def plan_shots(
+    board: Storyboard, urls: ReferenceURLs | None = None
+) -> tuple[list[PlannedShot], list[str]]:
+    """The shots that could be planned, and every problem of the others (see
+    :func:`plan_storyboard`)."""
+    urls = urls or PlaceholderURLs()
     problems: list[str] = []
     names = [character.name for character in board.characters]
     for name in sorted({name for name in names if names.count(name) > 1}):
         problems.append(f"characters: {name!r} is named more than once")
+    by_id = {shot.id: shot for shot in board.shots}
+    planned: dict[int, PlannedShot] = {}  # by shot object: ids may be duplicated
+    planned_by_id: dict[str, PlannedShot] = {}
     seen: set[str] = set()
-    planned: list[PlannedShot] = []
+    shot_problems: dict[int, list[str]] = {}
+    for shot in _sources_first(board.shots, by_id, problems):
+        settings = shot.settings.merged_over(board.defaults)
+        model = settings.model or DEFAULT_STORYBOARD_MODEL
+        found = shot_problems.setdefault(id(shot), [])
+        data = _payload_data(model, shot.prompt, settings, board.cast, urls, found)
+        if shot.continues is not None:
+            data |= _continuity(model, shot.continues, planned_by_id, data, urls, found)
+        if not found:
+            try:
+                payload = STORYBOARD_MODELS[model].parse(data)
+                planned[id(shot)] = planned_by_id[shot.id] = PlannedShot(
+                    shot.id, payload, shot.continues
+                )
+            except PayloadValidationError as exc:
+                found.extend(exc.problems)
     for shot in board.shots:
         if shot.id in seen:
             problems.append(f"shot {shot.id}: duplicate shot id")
         seen.add(shot.id)
-        settings = shot.settings.merged_over(board.defaults)
-        model = settings.model or DEFAULT_STORYBOARD_MODEL
-        shot_problems: list[str] = []
-        data = _payload_data(model, shot.prompt, settings, board.cast, shot_problems)
-        if not shot_problems:
-            try:
-                planned.append(PlannedShot(shot.id, STORYBOARD_MODELS[model].parse(data)))
-            except PayloadValidationError as exc:
-                shot_problems.extend(exc.problems)
-        problems.extend(f"shot {shot.id}: {problem}" for problem in shot_problems)
-    problems.extend(_same_videos(planned))
-    if problems:
-        raise StoryboardError(board.title, problems)
-    return planned
+        problems.extend(f"shot {shot.id}: {problem}" for problem in shot_problems.get(id(shot), []))
+    ordered = [planned[id(shot)] for shot in board.shots if id(shot) in planned]
+    problems.extend(_same_videos(ordered))
+    return ordered, problems
+
+
+def _sources_first(shots: list[Shot], by_id: dict[str, Shot], problems: list[str]) -> list[Shot]:
+    """The shots with each one after the shot it continues; unknown sources and loops named.
+
+    A shot in a loop, or continuing an unknown shot, is left out (its problem is reported).
+    """
+    order: list[Shot] = []
+    placed: set[int] = set()
+    visiting: set[int] = set()
+    done: set[int] = set()
+
+    def visit(shot: Shot, path: list[str]) -> bool:
+        key = id(shot)
+        if key in done:
+            return key in placed
+        if key in visiting:
+            loop = " -> ".join([*path[path.index(shot.id) :], shot.id])
+            problems.append(f"shot {shot.id}: continues itself through {loop}")
+            return False
+        visiting.add(key)
+        ok = True
+        if shot.continues is not None:
+            source = by_id.get(shot.continues)
+            if source is None:
+                problems.append(f"shot {shot.id}: continues unknown shot {shot.continues!r}")
+                ok = False
+            else:
+                ok = visit(source, [*path, shot.id])
+        visiting.discard(key)
+        done.add(key)
+        if ok:
+            order.append(shot)
+            placed.add(key)
+        return ok
+
+    for shot in shots:
+        visit(shot, [])
+    return order
+
+
+def _continuity(
+    model: str,
+    source: str,
+    planned: dict[str, PlannedShot],
+    data: dict[str, Any],
+    urls: ReferenceURLs,
+    problems: list[str],
+) -> dict[str, Any]:
+    """The payload field that makes this shot start on ``source``'s last frame."""
+    field = STORYBOARD_MODELS[model].storyboard_first_frame
+    if field is None:
+        takers = ", ".join(CONTINUING_MODELS)
+        problems.append(
+            f"continues {source}, but {model} takes no first frame (models that do: {takers})"
+        )
+        return {}
+    if field in data:
+        problems.append(f"continues {source} and sets {field}: choose one first frame")
+        return {}
+    if source not in planned:
+        return {}  # the source's own problems are reported; this shot cannot be planned
+    return {field: urls.frame_url(planned[source].inputs_hash)}
 
 
 def _same_videos(planned: list[PlannedShot]) -> list[str]:
@@ -95,20 +194,25 @@ def _payload_data(
     prompt: str,
     settings: ShotSettings,
     characters: dict[str, Character],
+    urls: ReferenceURLs,
     problems: list[str],
 ) -> dict[str, Any]:
     chosen = settings.model_dump(exclude_none=True, exclude={"model"})
     allowed = settings_of(model)
     for name in sorted(set(chosen) - set(allowed)):
         problems.append(f"{name}: not a setting of {model}")
-    data: dict[str, Any] = {k: v for k, v in chosen.items() if k in allowed}
+    data: dict[str, Any] = {
+        name: map_references(value, urls.url) if name in MEDIA_SETTINGS else value
+        for name, value in chosen.items()
+        if name in allowed
+    }
     names = list(dict.fromkeys(PLACEHOLDER.findall(prompt)))
     for name in names:
         if name not in characters:
             known = ", ".join(sorted(characters)) or "none"
             problems.append(f"prompt names unknown character {{{name}}} (known: {known})")
     present = [name for name in names if name in characters]
-    return data | _references(model, prompt, present, characters, problems)
+    return data | _references(model, prompt, present, characters, urls, problems)
 
 
 def _references(
@@ -116,6 +220,7 @@ def _references(
     prompt: str,
     names: list[str],
     characters: dict[str, Character],
+    urls: ReferenceURLs,
     problems: list[str],
 ) -> dict[str, Any]:
     """The prompt with each ``{name}`` relabelled, and the reference lists it needs.
@@ -134,9 +239,9 @@ def _references(
             problems.append(f"prompt names character {{{name}}}, but {model} takes no references")
             continue
         for ref in lists:
-            url = character.video if ref.kind == "video" else character.image
-            if url is not None:
-                media[ref.field].append(url)
+            reference = character.video if ref.kind == "video" else character.image
+            if reference is not None:
+                media[ref.field].append(urls.url(reference))
                 labels[name] = ref.label.format(n=len(media[ref.field]))
                 break
         else:

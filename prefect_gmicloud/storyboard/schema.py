@@ -13,7 +13,10 @@ each as a type toggle, and it leaves an empty field out of the parameters anyway
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
+import types
 import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
@@ -33,8 +36,14 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from prefect_gmicloud.errors import StoryboardError
-from prefect_gmicloud.models.base import MediaURL, describe_errors
+from prefect_gmicloud.models.base import describe_errors
 from prefect_gmicloud.models.registry import DEFAULT_STORYBOARD_MODEL, STORYBOARD_MODELS
+from prefect_gmicloud.storyboard.references import (
+    Reference,
+    each_reference,
+    map_references,
+    resolve_path,
+)
 
 #: Shot ids become object keys: a slug, never a path.
 ShotId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -92,10 +101,14 @@ class Character(_FormModel):
     name: CharacterName = Field(
         description="Prompts name this character as {name}: letters, digits, - and _."
     )
-    video: MediaURL | None = Field(
-        None, description="A reference video (http/https URL); preferred when both are given."
+    video: Reference | None = Field(
+        None,
+        description="A reference video: an https URL, an s3://bucket/key, or a file path "
+        "(relative to the storyboard file). Preferred when both are given.",
     )
-    image: MediaURL | None = Field(None, description="A reference image (http/https URL).")
+    image: Reference | None = Field(
+        None, description="A reference image: an https URL, an s3://bucket/key, or a file path."
+    )
 
 
 class _SettingsBase(_FormModel):
@@ -146,6 +159,20 @@ def _int_bounds(kind: Any) -> tuple[int, int] | None:
     return None
 
 
+def _as_reference(annotation: Any) -> Any:
+    """A media field's type with each URL made a :data:`Reference` (URL, s3:// or file)."""
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        return list[_as_reference(typing.get_args(annotation)[0])]  # type: ignore[misc]
+    if origin in (typing.Union, types.UnionType):
+        return functools.reduce(
+            operator.or_, [_as_reference(arg) for arg in typing.get_args(annotation)]
+        )
+    if annotation is str or origin is Annotated:
+        return Reference
+    return annotation
+
+
 def _without_none(annotation: Any) -> Any:
     options = [option for option in typing.get_args(annotation) if option is not type(None)]
     return options[0] if len(options) == 1 else annotation
@@ -157,6 +184,26 @@ def settings_of(model: str) -> dict[str, FieldInfo]:
     payload = STORYBOARD_MODELS[model]
     filled = {"prompt"} | {ref.field for ref in payload.storyboard_references or ()}
     return {name: info for name, info in payload.model_fields.items() if name not in filled}
+
+
+def setting_type(model: str, name: str) -> Any:
+    """The type a storyboard gives setting ``name`` of ``model``: media fields take references."""
+    payload = STORYBOARD_MODELS[model]
+    annotation = _without_none(payload.model_fields[name].annotation)
+    return _as_reference(annotation) if name in payload.media_fields() else annotation
+
+
+#: The settings that hold references (files, s3:// objects, URLs), whichever model takes them.
+MEDIA_SETTINGS = sorted(
+    {
+        name
+        for model in STORYBOARD_MODELS
+        for name in STORYBOARD_MODELS[model].media_fields()
+        if name in settings_of(model)
+    }
+)
+#: The models a shot can continue another with (they take a first frame).
+CONTINUING_MODELS = [m for m, cls in STORYBOARD_MODELS.items() if cls.storyboard_first_frame]
 
 
 def _settings_fields(described: bool) -> dict[str, Any]:
@@ -176,7 +223,7 @@ def _settings_fields(described: bool) -> dict[str, Any]:
     for model_id in STORYBOARD_MODELS:
         for name, info in settings_of(model_id).items():
             takers.setdefault(name, []).append(model_id)
-            kinds.setdefault(name, []).append(_without_none(info.annotation))
+            kinds.setdefault(name, []).append(setting_type(model_id, name))
             helps.setdefault(name, info.description or "")
     for name, models_taking in takers.items():
         only = (
@@ -221,6 +268,11 @@ class Shot(_FormModel):
         description="Names the shot's video and thumbnail files: a lowercase slug, unique."
     )
     prompt: str = Field(min_length=1, max_length=1500, description=PROMPT_HELP)
+    continues: ShotId | None = Field(
+        None,
+        description="The id of an earlier shot this one starts from: its last frame becomes "
+        "this shot's first frame (models that take one: " + ", ".join(CONTINUING_MODELS) + ").",
+    )
     settings: ShotOverrides = Field(
         default_factory=ShotOverrides,
         title="Settings of this shot",
@@ -274,6 +326,49 @@ class Storyboard(_FormModel):
             ]
         return value
 
+    def files_relative_to(self, folder: Path) -> Self:
+        """This storyboard with every file reference made absolute against ``folder``."""
+
+        def settings(values: _SettingsBase) -> _SettingsBase:
+            data = values.model_dump(exclude_none=True)
+            return type(values).model_validate(
+                {
+                    name: map_references(value, lambda ref: resolve_path(ref, folder))
+                    if name in MEDIA_SETTINGS
+                    else value
+                    for name, value in data.items()
+                }
+            )
+
+        return self.model_copy(
+            update={
+                "characters": [
+                    c.model_copy(
+                        update={
+                            kind: resolve_path(ref, folder)
+                            for kind in ("video", "image")
+                            if (ref := getattr(c, kind)) is not None
+                        }
+                    )
+                    for c in self.characters
+                ],
+                "defaults": settings(self.defaults),
+                "shots": [
+                    s.model_copy(update={"settings": settings(s.settings)}) for s in self.shots
+                ],
+            }
+        )
+
+    def references(self) -> list[str]:
+        """Every reference the storyboard names, once each, in order of appearance."""
+        found: list[str] = []
+        for character in self.characters:
+            found += [ref for ref in (character.video, character.image) if ref is not None]
+        for values in [self.defaults, *(shot.settings for shot in self.shots)]:
+            for name in MEDIA_SETTINGS:
+                found += each_reference(getattr(values, name, None))
+        return list(dict.fromkeys(found))
+
     @property
     def cast(self) -> dict[str, Character]:
         """The characters by name (the last of any two with one name)."""
@@ -293,7 +388,7 @@ class Storyboard(_FormModel):
         except (ValueError, yaml.YAMLError) as exc:
             kind = "JSON" if path.suffix == ".json" else "YAML"
             raise StoryboardError(str(path), [f"not valid {kind}: {exc}"]) from None
-        return cls.parse(data, str(path))
+        return cls.parse(data, str(path)).files_relative_to(path.parent.resolve())
 
     @classmethod
     def parse(cls, data: Any, source: str = "storyboard") -> Self:
