@@ -9,7 +9,7 @@ import pytest
 from prefect_gmicloud.media.magic import sniff_container
 from prefect_gmicloud.media.probe import MediaFacts, probe_media
 from prefect_gmicloud.transfer.verify import is_image, is_media_container
-from tests.media_files import make_audio, make_image, make_video
+from tests.media_files import ffmpeg, make_audio, make_image, make_video
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +72,15 @@ def test_audio_has_its_length_and_no_pixels(media: Path, name: str, container: s
         None,
         None,
     )
+    assert facts.duration == pytest.approx(1.5, abs=0.1)
+
+
+def test_a_song_with_cover_art_is_audio(media: Path, tmp_path: Path) -> None:
+    song = tmp_path / "song.mp3"
+    ffmpeg("-i", str(media / "voice.wav"), "-i", str(media / "still.png"), "-map", "0", "-map", "1",
+           "-c:v", "png", "-disposition:v", "attached_pic", str(song))  # fmt: skip
+    facts = probe_media(song)
+    assert (facts.kind, facts.container, facts.width) == ("audio", "mp3", None)
     assert facts.duration == pytest.approx(1.5, abs=0.1)
 
 

@@ -54,7 +54,7 @@ class MediaFacts:
 
 
 def probe_media(path: Path) -> MediaFacts:
-    """Find out what kind of media ``path`` holds, without decoding more than a frame.
+    """Find out what kind of media ``path`` holds, from its first bytes and headers.
 
     Args:
         path: A local file.
@@ -87,31 +87,25 @@ def _read_streams(path: Path, container: str, size: int) -> MediaFacts:
     with av.open(str(path), metadata_errors="replace") as opened:
         # A cover picture in an MP3 or MP4 is a "video" stream flagged as an attached picture.
         videos = [s for s in opened.streams.video if not s.disposition & _ATTACHED_PIC]
-        if container in IMAGE_CONTAINERS:
-            if not videos:
-                return MediaFacts(kind=None, container=container, size=size)
-            width, height = _picture_size(opened, videos[0])
+        # FFmpeg learns a picture's size by decoding its first frame: without one, the
+        # pictures cannot be decoded.
+        pictures = [s for s in videos if s.codec_context.width and s.codec_context.height]
+        if container in IMAGE_CONTAINERS and pictures:
+            width, height = _picture_size(pictures[0])
             return MediaFacts("image", container, size, width=width, height=height)
-        if container in VIDEO_CONTAINERS and videos:
-            width, height = _picture_size(opened, videos[0])
-            duration = _seconds(videos[0]) or _container_seconds(opened)
+        if container in VIDEO_CONTAINERS and pictures:
+            width, height = _picture_size(pictures[0])
+            duration = _seconds(pictures[0]) or _container_seconds(opened)
             return MediaFacts("video", container, size, duration, width, height)
-        if (
-            container in VIDEO_CONTAINERS or container in AUDIO_CONTAINERS
-        ) and opened.streams.audio:
+        has_sound = container in VIDEO_CONTAINERS or container in AUDIO_CONTAINERS
+        if has_sound and not videos and opened.streams.audio:
             duration = _seconds(opened.streams.audio[0]) or _container_seconds(opened)
             return MediaFacts("audio", container, size, duration)
     return MediaFacts(kind=None, container=container, size=size)
 
 
-def _picture_size(opened: InputContainer, stream: VideoStream) -> tuple[int | None, int | None]:
-    context = stream.codec_context
-    if context.width and context.height:
-        return int(context.width), int(context.height)
-    # Some demuxers leave the size to the decoder: decode one frame, no more.
-    for frame in opened.decode(stream):
-        return int(frame.width), int(frame.height)
-    return None, None
+def _picture_size(stream: VideoStream) -> tuple[int, int]:
+    return int(stream.codec_context.width), int(stream.codec_context.height)
 
 
 def _seconds(stream: Stream) -> float | None:
