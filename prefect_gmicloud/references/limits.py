@@ -54,7 +54,8 @@ _WAN_IMAGE = ReferenceLimits(
 )
 # A 1–10 s limit is reported for wan2.7's reference *voice* (a timbre sample). Driving audio
 # is another thing: it is the soundtrack a 2–15 s video is generated to, so that limit would
-# refuse valid 11–15 s tracks; no length is enforced on audio until one is documented for it.
+# refuse valid 11–15 s tracks. Integrators of wan2.7-i2v (Freepik, ComfyUI) state 2–30 s and
+# 15 MB for it; Wan's own pages do not, so only the formats are enforced on audio.
 _WAN_AUDIO = ReferenceLimits("audio", frozenset({"wav", "mp3"}))
 
 #: The limits of every reference field known, by ``(model id, field)``.
