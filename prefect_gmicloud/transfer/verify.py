@@ -15,18 +15,16 @@ from pathlib import Path
 import imageio_ffmpeg
 
 from prefect_gmicloud.errors import ContentMismatchError
+from prefect_gmicloud.media.magic import (
+    IMAGE_CONTAINERS,
+    VIDEO_CONTAINERS,
+    read_head,
+    sniff_container,
+)
 
 #: How far a video's length may be from the asked duration: encoders round to whole frames and
 #: GOPs, and the service may add or trim a fraction of a second.
 DURATION_TOLERANCE = (1.0, 0.2)  # seconds, or this fraction of the asked duration if larger
-
-_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
-_HEAD = 64
-
-
-def _head(path: Path) -> bytes:
-    with path.open("rb") as file:
-        return file.read(_HEAD)
 
 
 def _describe(head: bytes) -> str:
@@ -39,14 +37,13 @@ def _describe(head: bytes) -> str:
 
 
 def is_media_container(head: bytes) -> bool:
-    """ISO BMFF (MP4/MOV: ``ftyp`` at byte 4) or Matroska/WebM, by their first bytes."""
-    return head[4:8] == b"ftyp" or head.startswith(b"\x1aE\xdf\xa3")
+    """A video container (MP4/MOV, Matroska/WebM, AVI...) by its first bytes."""
+    return sniff_container(head) in VIDEO_CONTAINERS
 
 
 def is_image(head: bytes) -> bool:
     """JPEG, PNG, GIF, BMP or WEBP by their magic numbers."""
-    webp = head.startswith(b"RIFF") and head[8:12] == b"WEBP"
-    return webp or any(head.startswith(magic) for magic in _IMAGE_MAGIC)
+    return sniff_container(head) in IMAGE_CONTAINERS
 
 
 def video_duration(path: Path) -> float | None:
@@ -68,7 +65,7 @@ def verify_video(path: Path, expected_seconds: float | None, source: str) -> flo
     Raises:
         ContentMismatchError: naming ``source`` (the request) and what the file is instead.
     """
-    head = _head(path)
+    head = read_head(path)
     if not is_media_container(head):
         raise ContentMismatchError(f"{source}: the video is not a video file but {_describe(head)}")
     duration = video_duration(path)
@@ -90,6 +87,6 @@ def verify_image(path: Path, source: str) -> None:
     Raises:
         ContentMismatchError: naming ``source`` and what the file is instead.
     """
-    head = _head(path)
+    head = read_head(path)
     if not is_image(head):
         raise ContentMismatchError(f"{source}: the image is not an image but {_describe(head)}")

@@ -1,0 +1,17 @@
+"""Reference files of storyboard shots: what each model accepts, checked before paying."""
+
+from prefect_gmicloud.references.limits import (
+    REFERENCE_LIMITS,
+    ReferenceLimits,
+    check_reference,
+    limits_for,
+    media_kind_of,
+)
+
+__all__ = [
+    "REFERENCE_LIMITS",
+    "ReferenceLimits",
+    "check_reference",
+    "limits_for",
+    "media_kind_of",
+]
