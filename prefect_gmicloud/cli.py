@@ -23,8 +23,9 @@ from prefect_gmicloud.localstack import (
     allow_slow_prefect_start,
     explain_failure,
 )
-from prefect_gmicloud.storyboard import Storyboard, StoryboardError, plan_storyboard
+from prefect_gmicloud.storyboard import Storyboard, StoryboardError
 from prefect_gmicloud.storyboard.estimate import Estimate, Price, estimate, fetch_prices
+from prefect_gmicloud.storyboard.reference_checks import LocalReferences, plan_checked
 
 if TYPE_CHECKING:
     # Prefect, prefect-aws and boto3 take seconds to import: the commands that need them
@@ -100,8 +101,11 @@ def _load(file: Path) -> Storyboard:
 
 
 def _plan(board: Storyboard) -> list[PlannedShot]:
+    """Plan the board and check its files (s3:// objects are read when it runs)."""
+    references = LocalReferences()
+    references.inspect(board.references())
     try:
-        return plan_storyboard(board)
+        return plan_checked(board, references)
     except StoryboardError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None

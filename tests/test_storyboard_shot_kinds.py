@@ -60,7 +60,7 @@ def test_one_board_holds_text_image_reference_and_edit_shots() -> None:
 
 
 def test_a_continuing_shot_starts_on_its_source_s_last_frame_and_follows_its_hash() -> None:
-    shots = [
+    shots: list[dict[str, Any]] = [
         {"id": "hello", "prompt": "{fisher} says good morning", "continues": "dock"},
         {"id": "dock", "prompt": "Along the dock", "settings": {"model": "wan2.7-t2v"}},
     ]

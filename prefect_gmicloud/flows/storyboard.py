@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
 from prefect_gmicloud.client.polling import wait_policy
-from prefect_gmicloud.errors import StoryboardIncomplete, StoryboardNotApproved
+from prefect_gmicloud.errors import StoryboardError, StoryboardIncomplete, StoryboardNotApproved
 from prefect_gmicloud.flows.budget import budget_seconds, estimate_run
 from prefect_gmicloud.flows.generate import load_credentials
 from prefect_gmicloud.flows.report import report_storyboard
@@ -32,18 +32,29 @@ from prefect_gmicloud.flows.review import (
 from prefect_gmicloud.flows.shot_storage import find_stored, shot_storer, still_stored
 from prefect_gmicloud.flows.storyboard_run import StoryboardRun, announce
 from prefect_gmicloud.ledger.entry import ReviewMark, new_run_token
-from prefect_gmicloud.ledger.shot import ShotResult, ShotRunner, replay_journal
+from prefect_gmicloud.ledger.shot import ShotJob, ShotResult, ShotRunner, replay_journal
 from prefect_gmicloud.ledger.store import Ledger
 from prefect_gmicloud.media import concatenate, contact_sheet
-from prefect_gmicloud.storage.s3 import S3Destination, S3Location, StoredObject, resolve_storage
+from prefect_gmicloud.models.base import GMIPayload
+from prefect_gmicloud.storage.s3 import (
+    MAX_LINK_SECONDS,
+    S3Destination,
+    S3Location,
+    StoredObject,
+    resolve_storage,
+)
+from prefect_gmicloud.storage.staging import StagedReferences
 from prefect_gmicloud.storyboard.manifest import Manifest, ManifestStore, ShotRecord
-from prefect_gmicloud.storyboard.plan import plan_storyboard
+from prefect_gmicloud.storyboard.plan import PlannedShot
+from prefect_gmicloud.storyboard.reference_checks import plan_checked
 from prefect_gmicloud.storyboard.schema import Storyboard
 from prefect_gmicloud.tasks.progress import best_effort
 from prefect_gmicloud.tasks.upload import upload_to_s3
 
 #: How often a run paused for review asks Prefect whether it was answered.
 REVIEW_POLL_SECONDS = 3
+#: Presigned links to references outlive the request's deadlines by this much.
+LINK_MARGIN_SECONDS = 3600
 
 
 class StoryboardResult(BaseModel):
@@ -149,13 +160,23 @@ async def run_storyboard(
     book = ReviewBook(location, location.key(title, "review.json"))
     changes = await book.load()
     board = apply_changes(storyboard, changes)
-    planned = plan_storyboard(board)
+    references = StagedReferences(location, title)
+    await references.inspect(board.references())
+    planned = plan_checked(board, references)
+    link_seconds = _link_seconds(planned, references, queue_timeout, processing_timeout)
     gmi = await load_credentials(credentials)
     ledger = Ledger(location, location.key(title, "ledger"))
     await estimate_run(
         title, planned, ledger, gmi, force=force,
         max_generated_seconds=max_generated_seconds, max_cost=max_cost,
     )  # fmt: skip
+    uploaded = await references.upload()
+    if uploaded:
+        logger.info(
+            "uploaded %d reference file(s) to %s",
+            uploaded,
+            location.uri(location.key("references")),
+        )
     store = ManifestStore(location, location.key(title, "manifest.json"))
     run = new_run_token()
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
@@ -179,6 +200,14 @@ async def run_storyboard(
         async with local_limit, quota_slot(concurrency_limit):
             yield
 
+    plans = {shot.shot_id: shot for shot in planned}
+
+    async def prepare(job: ShotJob) -> GMIPayload:
+        source_id = plans[job.shot_id].continues
+        if source_id is not None:
+            await _stage_source_frame(references, job, source_id, current.outcomes[source_id])
+        return references.sign(job.payload, link_seconds)
+
     async with gmi.get_client() as client:
         runner = ShotRunner(
             ledger=ledger,
@@ -191,6 +220,7 @@ async def run_storyboard(
             slot=slot,
             on_submitted=announce,
             before_submit=budget_seconds(budget_limit, budget_wait),
+            prepare=prepare,
             flow_run_id=flow_run_id,
             force=force,
             resubmit_missing=resubmit_missing,
@@ -200,8 +230,9 @@ async def run_storyboard(
             _count(result, await current.settle(planned))
             if review and not _not_stored(current):
                 await _review_rounds(
-                    current, location, board, book, changes, review_timeout, result
-                )
+                    current, location, board, references, plans, book, changes,
+                    review_timeout, result,
+                )  # fmt: skip
         await best_effort(current.show_versions())
 
     not_stored = _not_stored(current)
@@ -243,6 +274,8 @@ async def _review_rounds(
     current: StoryboardRun,
     location: S3Location,
     board: Storyboard,
+    references: StagedReferences,
+    plans: dict[str, PlannedShot],
     book: ReviewBook,
     changes: dict[str, dict[str, object]],
     review_timeout: int,
@@ -304,11 +337,57 @@ async def _review_rounds(
         new = changes_from(answer, rng)
         changes.update(new)
         await book.save(dict(changes))
-        again = [s for s in plan_storyboard(apply_changes(board, changes)) if s.shot_id in new]
+        # The rejected shots, and every shot continuing one of them (its first frame changes).
+        replanned = plan_checked(apply_changes(board, changes), references)
+        again = [s for s in replanned if s.inputs_hash != plans[s.shot_id].inputs_hash]
+        plans.update({shot.shot_id: shot for shot in replanned})
         logger.info("regenerating %s after review", ", ".join(s.shot_id for s in again))
         _count(result, await current.settle(again))
         if _not_stored(current):
             return
+
+
+def _link_seconds(
+    planned: list[PlannedShot],
+    references: StagedReferences,
+    queue_timeout: float,
+    processing_timeout: float,
+) -> int:
+    """How long presigned links to references must work: as long as a request may wait.
+
+    Raises:
+        ValueError: the deadlines exceed what a presigned link can last (7 days).
+    """
+    seconds = int(queue_timeout + processing_timeout) + LINK_MARGIN_SECONDS
+    stored = any(
+        references.is_stored(url) for shot in planned for _, url in shot.payload.media_urls()
+    )
+    if seconds > MAX_LINK_SECONDS and stored:
+        most = MAX_LINK_SECONDS - LINK_MARGIN_SECONDS
+        raise ValueError(
+            f"queue_timeout + processing_timeout: {queue_timeout + processing_timeout:.0f} s, "
+            f"but links to stored references last at most {most} s (7 days, less an hour "
+            "of margin): lower the deadlines"
+        )
+    return min(seconds, MAX_LINK_SECONDS)
+
+
+async def _stage_source_frame(
+    references: StagedReferences, job: ShotJob, source_id: str, source: ShotResult
+) -> None:
+    """Stage the last frame of ``source`` where ``job``'s payload names its first frame.
+
+    Raises:
+        StoryboardError: the payload was planned from another version of the source.
+    """
+    video = source.objects.get("video")
+    wanted = references.frame_url(source.inputs_hash)
+    if video is None or wanted not in dict(job.payload.media_urls()).values():
+        raise StoryboardError(
+            job.shot_id,
+            [f"planned from another version of shot {source_id}: run the storyboard again"],
+        )
+    await references.stage_frame(video, source.inputs_hash)
 
 
 async def _previous_manifest(store: ManifestStore) -> Manifest | None:

@@ -104,8 +104,30 @@ class StoryboardRun:
         progress = _Progress(len(shots), await _progress_artifact(self.title))
         records = self.records
 
-        async def one(job: ShotJob) -> ShotResult:
-            outcome = await self.runner.settle(job)
+        loop = asyncio.get_running_loop()
+        settled: dict[str, asyncio.Future[ShotResult | None]] = {
+            shot.shot_id: loop.create_future() for shot in shots
+        }
+
+        async def source_of(shot: PlannedShot) -> ShotResult | None:
+            if shot.continues is None:
+                return None
+            if shot.continues in settled:
+                return await asyncio.shield(settled[shot.continues])
+            return self.outcomes.get(shot.continues)
+
+        async def one(shot: PlannedShot) -> ShotResult:
+            job = job_of(shot)
+            outcome: ShotResult | None = None
+            try:
+                source = await source_of(shot)
+                if shot.continues is not None and (source is None or source.state != "stored"):
+                    outcome = _source_not_stored(job, shot.continues, source)
+                else:
+                    outcome = await self.runner.settle(job)
+            finally:
+                # Shots continuing this one learn its outcome, or that it has none (stopped).
+                settled[shot.shot_id].set_result(outcome)
             self.outcomes[job.shot_id] = outcome
             show(records[job.shot_id], outcome)
             if outcome.error:
@@ -114,7 +136,7 @@ class StoryboardRun:
             await best_effort(self.manifest_store.save(self.manifest))
             return outcome
 
-        gathered = asyncio.ensure_future(asyncio.gather(*(one(job_of(s)) for s in shots)))
+        gathered = asyncio.ensure_future(asyncio.gather(*(one(shot) for shot in shots)))
         stopped_by: list[str] = []
 
         def stop(reason: str) -> None:
@@ -181,6 +203,18 @@ class StoryboardRun:
                 key=lambda e: e.submitted_at or e.updated_at,
             )
             record.versions = [_version(entry) for entry in mine]
+
+
+def _source_not_stored(job: ShotJob, source: str, outcome: ShotResult | None) -> ShotResult:
+    """A shot not attempted (nothing claimed, nothing paid) because its source is not stored."""
+    why = outcome.error or outcome.state if outcome is not None else "it did not finish"
+    return ShotResult(
+        job.shot_id,
+        job.inputs_hash,
+        "failed",
+        error=f"starts from the last frame of shot {source}, which is not stored ({why}); "
+        "nothing was paid for this shot",
+    )
 
 
 def show(record: ShotRecord, outcome: ShotResult) -> None:

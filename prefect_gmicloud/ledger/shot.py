@@ -88,6 +88,8 @@ FindStored = Callable[[ShotJob], Awaitable[tuple[dict[str, StoredObject], str | 
 Reported = Callable[[ShotJob, GMIRequest], Awaitable[None]]
 #: Held around one shot's paid submit (and only a paid one): a budget taken per submit.
 BeforeSubmit = Callable[[ShotJob], contextlib.AbstractAsyncContextManager[None]]
+#: The payload to send for a shot about to be paid for (its media signed, frames staged).
+Prepare = Callable[[ShotJob], Awaitable[GMIPayload]]
 
 
 async def _no_report(job: ShotJob, request: GMIRequest) -> None:
@@ -102,6 +104,10 @@ async def _no_slot() -> AsyncIterator[None]:
 @contextlib.asynccontextmanager
 async def _nothing_before_submit(job: ShotJob) -> AsyncIterator[None]:
     yield
+
+
+async def _as_planned(job: ShotJob) -> GMIPayload:
+    return job.payload
 
 
 @dataclass
@@ -121,6 +127,9 @@ class ShotRunner:
         on_submitted: called (best effort) once a new request's id is recorded.
         before_submit: entered just before a new request is submitted (never for a shot that
             is reused, resumed or followed); raising a ``GMICloudError`` fails the shot unpaid.
+        prepare: the payload to send for a shot about to be paid for, from its planned one
+            (whose hash names the shot): presigned media URLs, for one. Raising a
+            ``GMICloudError`` fails the shot unpaid.
         flow_run_id: recorded in claims, for people reading the ledger.
         force: set aside what is stored and pay for every shot again.
         resubmit_missing: pay again for a shot whose recorded request GMI answers 404 for.
@@ -137,6 +146,7 @@ class ShotRunner:
     slot: Callable[[], contextlib.AbstractAsyncContextManager[None]] = _no_slot
     on_submitted: Reported = _no_report
     before_submit: BeforeSubmit = _nothing_before_submit
+    prepare: Prepare = _as_planned
     flow_run_id: str | None = None
     force: bool = False
     resubmit_missing: bool = False
@@ -292,8 +302,10 @@ class ShotRunner:
         return await self._finish(job, current, "resumed")
 
     async def _submit(self, job: ShotJob, current: Versioned) -> ShotResult:
+        payload = await self.prepare(job)
+
         async def paid() -> tuple[GMIRequest, Versioned]:
-            request = await self.client.submit(job.payload)
+            request = await self.client.submit(payload)
             return request, await self._record(job, current, request.request_id, time.time())
 
         async with self.before_submit(job):

@@ -1,0 +1,241 @@
+"""A storyboard's reference media in the run's storage: read, checked, uploaded, signed.
+
+- A **file** is read once (its sha256 and what it is) and uploaded to
+  ``<prefix>/references/<sha256><suffix>``, once for every board in that storage: the same
+  bytes under another name are the same reference, and a changed file is a new one.
+- An **s3:// object** is looked at (``HeadObject``) and read to know what it is; it stays
+  where it is.
+- An **https URL** is sent as given (nothing checks what it serves).
+
+In payloads a stored reference is its object's URL without a signature, so the hash of what a
+shot asks for does not change from run to run; :meth:`StagedReferences.sign` replaces it with a
+presigned GET just before the submit, valid for as long as the request may queue and process.
+An ``s3://`` reference's URL carries its ETag as a fragment: a new version of the object makes
+a new shot.
+
+The bytes never pass through Prefect: only keys and URLs do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from prefect_gmicloud.errors import StorageError
+from prefect_gmicloud.media.frames import last_frame
+from prefect_gmicloud.media.probe import MediaFacts, probe_media
+from prefect_gmicloud.models.base import GMIPayload
+from prefect_gmicloud.storage.lookup import find_object, is_missing
+from prefect_gmicloud.storage.s3 import MAX_LINK_SECONDS, S3Location, StoredObject, upload_file
+from prefect_gmicloud.storyboard.reference_checks import ReferenceFacts
+from prefect_gmicloud.storyboard.references import S3Object, map_references, source_kind
+
+#: Read in chunks of this many bytes when hashing a file.
+_CHUNK = 1 << 20
+
+
+@dataclass
+class _Staged:
+    """Where a stored reference lives, and for a file, where it comes from."""
+
+    bucket: str
+    key: str
+    local: Path | None = None
+    sha256: str | None = None
+    etag: str | None = None
+
+
+@dataclass
+class StagedReferences:
+    """The stable URLs of a storyboard's references and continuity frames in ``location``.
+
+    Args:
+        location: the run's storage.
+        title: the storyboard's title (continuity frames go under it).
+    """
+
+    location: S3Location
+    title: str
+    found: dict[str, ReferenceFacts] = field(default_factory=dict)
+    _staged: dict[str, _Staged] = field(default_factory=dict)  # by reference
+    _by_url: dict[str, _Staged] = field(default_factory=dict)  # by stable URL
+    _references_by_url: dict[str, str] = field(default_factory=dict)
+
+    def url(self, reference: str) -> str:
+        """The stable URL standing for ``reference`` in payloads (see the module's doc)."""
+        staged = self._staged.get(reference)
+        if staged is None:
+            # An https URL, or a reference that could not be read (its problem is reported).
+            return reference if source_kind(reference) == "url" else _unreadable(reference)
+        url = self._object_url(staged, fragment=f"etag={staged.etag}" if staged.etag else "")
+        self._references_by_url[_without_fragment(url)] = reference
+        return url
+
+    def frame_url(self, shot_inputs_hash: str) -> str:
+        """The stable URL of the last frame of the shot with these inputs."""
+        staged = _Staged(self.location.bucket, self.frame_key(shot_inputs_hash))
+        return self._object_url(staged)
+
+    def frame_key(self, shot_inputs_hash: str) -> str:
+        return self.location.key(self.title, "frames", f"{shot_inputs_hash}-last.png")
+
+    def is_stored(self, url: str) -> bool:
+        """Whether a payload's URL names an object in storage (signed when sent)."""
+        return _without_fragment(url) in self._by_url
+
+    def reference_of(self, url: str) -> str | None:
+        """The reference a payload's URL stands for (``None`` for a frame or an unknown URL)."""
+        found = self._references_by_url.get(_without_fragment(url))
+        return found if found is not None else url if url in self.found else None
+
+    def _object_url(self, staged: _Staged, fragment: str = "") -> str:
+        signed = self.location.client.generate_presigned_url(
+            "get_object", Params={"Bucket": staged.bucket, "Key": staged.key}, ExpiresIn=60
+        )
+        parts = urlsplit(signed)
+        plain = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        self._by_url[plain] = staged
+        return f"{plain}#{fragment}" if fragment else plain
+
+    async def inspect(self, references: Iterable[str]) -> None:
+        """Read what each reference is: files hashed and probed, s3:// objects fetched and
+        probed; a missing or unreadable one gets a ``problem``. Nothing is uploaded."""
+        todo = [ref for ref in dict.fromkeys(references) if ref not in self.found]
+        found = await asyncio.gather(*(self._inspect_one(ref) for ref in todo))
+        for reference, facts in zip(todo, found, strict=True):
+            self.found[reference] = facts
+
+    async def _inspect_one(self, reference: str) -> ReferenceFacts:
+        kind = source_kind(reference)
+        if kind == "url":
+            return ReferenceFacts(reference)
+        if kind == "file":
+            path = Path(reference)
+            try:
+                sha256, facts = await asyncio.to_thread(_hash_and_probe, path)
+            except FileNotFoundError:
+                return ReferenceFacts(reference, problem=f"{reference}: no such file")
+            except OSError as exc:
+                return ReferenceFacts(reference, problem=f"{reference}: cannot be read ({exc})")
+            key = self.location.key("references", f"{sha256}{path.suffix.lower()}")
+            self._staged[reference] = _Staged(self.location.bucket, key, path, sha256)
+            return ReferenceFacts(reference, facts)
+        target = S3Object.parse(reference)
+        try:
+            facts, etag = await asyncio.to_thread(self._fetch_and_probe, target)
+        except ClientError as exc:
+            if is_missing(exc):
+                return ReferenceFacts(reference, problem=f"{reference}: no such object")
+            return ReferenceFacts(reference, problem=f"{reference}: cannot be read ({exc})")
+        except (BotoCoreError, OSError) as exc:
+            return ReferenceFacts(reference, problem=f"{reference}: cannot be read ({exc})")
+        self._staged[reference] = _Staged(target.bucket, target.key, etag=etag)
+        return ReferenceFacts(reference, facts)
+
+    def _fetch_and_probe(self, target: S3Object) -> tuple[MediaFacts, str]:
+        with tempfile.TemporaryDirectory(prefix="gmicloud-ref-") as folder:
+            path = Path(folder) / (Path(target.key).name or "object")
+            answer = self.location.client.get_object(Bucket=target.bucket, Key=target.key)
+            with path.open("wb") as file:
+                for chunk in answer["Body"].iter_chunks(_CHUNK):
+                    file.write(chunk)
+            return probe_media(path), answer["ETag"].strip('"')
+
+    @property
+    def problems(self) -> list[str]:
+        """Every reference that could not be read, one sentence each."""
+        return [facts.problem for facts in self.found.values() if facts.problem]
+
+    async def upload(self) -> int:
+        """Upload each file reference not yet in storage; return how many were uploaded.
+
+        Raises:
+            StorageError: the storage refused or could not be reached.
+        """
+        files = [staged for staged in self._staged.values() if staged.local is not None]
+        uploaded = await asyncio.gather(*(self._upload_one(staged) for staged in files))
+        return sum(uploaded)
+
+    async def _upload_one(self, staged: _Staged) -> bool:
+        assert staged.local is not None
+        existing = await find_object(self.location, staged.key)
+        if existing is not None and existing.stored.sha256 == staged.sha256:
+            return False
+        try:
+            await asyncio.to_thread(
+                upload_file, self.location, staged.local, staged.key, sha256=staged.sha256
+            )
+        except (ClientError, BotoCoreError, OSError) as exc:
+            raise StorageError(self.location.uri(staged.key), f"cannot be written ({exc})") from exc
+        return True
+
+    async def stage_frame(self, video: StoredObject, shot_inputs_hash: str) -> None:
+        """Put the last frame of ``video`` (the stored video of the shot with these inputs)
+        where :meth:`frame_url` says, unless it is there already.
+
+        Raises:
+            StorageError: the video could not be read or the frame not written.
+            MediaError: no frame could be decoded from the video.
+        """
+        key = self.frame_key(shot_inputs_hash)
+        if await find_object(self.location, key) is not None:
+            return
+
+        def extract() -> None:
+            with tempfile.TemporaryDirectory(prefix="gmicloud-frame-") as folder:
+                source = Path(folder) / "source.mp4"
+                self.location.client.download_file(video.bucket, video.key, str(source))
+                frame = last_frame(source, Path(folder) / "last.png")
+                upload_file(self.location, frame, key, content_type="image/png")
+
+        try:
+            await asyncio.to_thread(extract)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(video.uri, f"last frame not staged ({exc})") from exc
+
+    def sign(self, payload: GMIPayload, expires_in: int) -> GMIPayload:
+        """``payload`` with every stored reference's URL replaced by a presigned GET.
+
+        Args:
+            payload: a planned payload (stable URLs).
+            expires_in: seconds the links must work: as long as the request may queue and
+                process (at most 7 days, SigV4's limit).
+        """
+        expires_in = min(expires_in, MAX_LINK_SECONDS)
+
+        def signed(url: str) -> str:
+            staged = self._by_url.get(_without_fragment(url))
+            if staged is None:
+                return url
+            return self.location.presigned_url(staged.key, expires_in, bucket=staged.bucket)
+
+        update = {
+            name: map_references(getattr(payload, name), signed)
+            for name in payload.media_fields()
+            if getattr(payload, name) is not None
+        }
+        return payload.model_copy(update=update) if update else payload
+
+
+def _hash_and_probe(path: Path) -> tuple[str, MediaFacts]:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest(), probe_media(path)
+
+
+def _without_fragment(url: str) -> str:
+    return url.split("#", 1)[0]
+
+
+def _unreadable(reference: str) -> str:
+    # Stands in so the rest of the board can still be checked; never sent.
+    return f"https://unreadable.invalid/{reference.lstrip('/')}".replace(" ", "%20")
