@@ -58,7 +58,7 @@ def test_text_to_video_shots_name_no_character_and_take_only_their_settings() ->
     defaults = {"model": "wan2.7-t2v", "size": "1280*720"}
     shots = [{"id": "street", "prompt": "{guest} in the rain"}]
     assert problems_of(board(defaults=defaults, shots=shots)) == [
-        "shot street: size: not a setting of wan2.7-t2v",
+        "defaults: size: not a setting of wan2.7-t2v",
         "shot street: prompt names character {guest}, but wan2.7-t2v takes no references",
     ]
 

@@ -91,7 +91,8 @@ def plan_shots(
         settings = shot.settings.merged_over(board.defaults)
         model = settings.model or DEFAULT_STORYBOARD_MODEL
         found = shot_problems.setdefault(id(shot), [])
-        data = _payload_data(model, shot.prompt, settings, board.cast, urls, found)
+        own = set(shot.settings.model_dump(exclude_none=True))
+        data = _payload_data(model, shot.prompt, settings, own, board.cast, urls, found)
         if shot.continues is not None:
             data |= _continuity(model, shot.continues, planned_by_id, data, urls, found)
         if not found:
@@ -102,6 +103,7 @@ def plan_shots(
                 )
             except PayloadValidationError as exc:
                 found.extend(exc.problems)
+    problems.extend(_unused_defaults(board))
     for shot in board.shots:
         if shot.id in seen:
             problems.append(f"shot {shot.id}: duplicate shot id")
@@ -110,6 +112,20 @@ def plan_shots(
     ordered = [planned[id(shot)] for shot in board.shots if id(shot) in planned]
     problems.extend(_same_videos(ordered))
     return ordered, problems
+
+
+def _unused_defaults(board: Storyboard) -> list[str]:
+    """Defaults no shot's model takes: a slip, since a default only serves the models taking it."""
+    models = {
+        (shot.settings.model or board.defaults.model or DEFAULT_STORYBOARD_MODEL)
+        for shot in board.shots
+    }
+    taken = {name for model in models for name in settings_of(model)}
+    unused = set(board.defaults.model_dump(exclude_none=True)) - taken - {"model"}
+    return [
+        f"defaults: {name}: not a setting of {' or '.join(sorted(models))}"
+        for name in sorted(unused)
+    ]
 
 
 def _sources_first(shots: list[Shot], by_id: dict[str, Shot], problems: list[str]) -> list[Shot]:
@@ -193,13 +209,16 @@ def _payload_data(
     model: str,
     prompt: str,
     settings: ShotSettings,
+    own: set[str],
     characters: dict[str, Character],
     urls: ReferenceURLs,
     problems: list[str],
 ) -> dict[str, Any]:
+    """The payload's fields. A default the model does not take is left out (defaults serve
+    shots of several models); a shot's own setting the model does not take is a problem."""
     chosen = settings.model_dump(exclude_none=True, exclude={"model"})
     allowed = settings_of(model)
-    for name in sorted(set(chosen) - set(allowed)):
+    for name in sorted((set(chosen) & own) - set(allowed)):
         problems.append(f"{name}: not a setting of {model}")
     data: dict[str, Any] = {
         name: map_references(value, urls.url) if name in MEDIA_SETTINGS else value

@@ -245,7 +245,8 @@ else:
         __base__=_SettingsBase,
         __doc__=(
             "Generation settings: the storyboard's defaults, overridden per shot. Each model "
-            "takes only its own settings; planning names any other that is set."
+            "takes only its own settings: a default applies to the shots whose model takes it, "
+            "and planning names a shot's own setting its model does not take."
         ),
         __module__=__name__,
         **_settings_fields(described=True),
