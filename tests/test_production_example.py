@@ -1,0 +1,168 @@
+"""The production example end to end: local files and an s3:// object as references, every
+shot kind, a continuity chain and sound, through the simulator (which fetches every reference
+like GMI) and a real S3-protocol server."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import av
+import pytest
+from botocore.exceptions import ClientError
+
+from prefect_gmicloud.flows.storyboard import run_storyboard
+from prefect_gmicloud.media.frames import first_frame, frame_difference, last_frame
+from prefect_gmicloud.simulator import Simulator
+from prefect_gmicloud.storage import S3Destination, resolve_storage
+from prefect_gmicloud.storyboard import Storyboard, StoryboardError
+from tests.conftest import credentials_for, read_object
+from tests.media_files import make_image, make_video
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "production"
+#: Where the example expects its s3:// reference (an object already in the team's bucket).
+LIBRARY_BUCKET, GUEST_KEY = "gmicloud-local", "library/guest.png"
+#: Mean absolute pixel difference (0-255) two renderings of one frame stay within after
+#: H.264 encoding and scaling.
+SAME_FRAME = 12.0
+
+
+def put_guest(bucket: S3Destination) -> None:
+    client = resolve_storage(bucket).client
+    try:
+        client.create_bucket(Bucket=LIBRARY_BUCKET)
+    except ClientError as exc:
+        if "BucketAlready" not in str(exc):
+            raise
+    client.upload_file(str(EXAMPLE / "media" / "guest.png"), LIBRARY_BUCKET, GUEST_KEY)
+
+
+def object_url(bucket: S3Destination, name: str, key: str) -> str:
+    """The URL a presigned link to ``key`` has without its signature (what GMI fetches)."""
+    signed = resolve_storage(bucket).client.generate_presigned_url(
+        "get_object", Params={"Bucket": name, "Key": key}, ExpiresIn=60
+    )
+    parts = urlsplit(signed)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def seconds(path: Path, kind: str) -> float:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0] if kind == "video" else container.streams.audio[0]
+        assert stream.duration is not None and stream.time_base is not None
+        return float(stream.duration * stream.time_base)
+
+
+async def test_the_production_example_runs_end_to_end(
+    make_simulator: Callable[..., Simulator], bucket: S3Destination, tmp_path: Path
+) -> None:
+    sim = make_simulator()
+    put_guest(bucket)
+    board = Storyboard.load(EXAMPLE / "board.yaml")
+    result = await run_storyboard(
+        board, bucket, credentials_for(sim), max_concurrency=3, poll_interval=0.05
+    )
+    shots = {shot.shot_id: shot for shot in result.shots}
+    assert [s.status for s in result.shots] == ["stored"] * 6
+    assert sim.stats.created == 6
+
+    # Every reference was really fetched by the simulator, through presigned links: the two
+    # local files from where the run uploaded them (by content), the guest from its bucket,
+    # and the two continuity frames from where the run staged them.
+    location = resolve_storage(bucket)
+    staged = location.client.list_objects_v2(Bucket=bucket.bucket, Prefix="out/references/")
+    uploaded = sorted(item["Key"] for item in staged["Contents"])
+    assert [Path(key).suffix for key in uploaded] == [".mp4", ".png"]
+    frames = location.client.list_objects_v2(
+        Bucket=bucket.bucket, Prefix="out/cafe-morning/frames/"
+    )
+    assert len(frames["Contents"]) == 2
+    expected = [object_url(bucket, bucket.bucket, key) for key in uploaded]
+    expected += [object_url(bucket, LIBRARY_BUCKET, GUEST_KEY)]
+    expected += [object_url(bucket, bucket.bucket, item["Key"]) for item in frames["Contents"]]
+    for url in expected:
+        assert sim.stats.reference_fetches[url] >= 1, (url, dict(sim.stats.reference_fetches))
+
+    # Continuity: each continuing shot opens on its source's last frame.
+    for shot_id, source_id in (("enter", "door"), ("pour", "greet")):
+        for name in (shot_id, source_id):
+            video = shots[name].video
+            assert video is not None
+            (tmp_path / f"{name}.mp4").write_bytes(read_object(bucket, video.key))
+        opening = first_frame(tmp_path / f"{shot_id}.mp4", tmp_path / f"{shot_id}-first.png")
+        ending = last_frame(tmp_path / f"{source_id}.mp4", tmp_path / f"{source_id}-last.png")
+        assert frame_difference(opening, ending) < SAME_FRAME
+
+    # The final cut: as long as the shots together, with sound from start to end.
+    for name, shot in shots.items():
+        assert shot.video is not None
+        (tmp_path / f"{name}.mp4").write_bytes(read_object(bucket, shot.video.key))
+    total = sum(seconds(tmp_path / f"{name}.mp4", "video") for name in shots)
+    assert result.final_cut is not None
+    (tmp_path / "final.mp4").write_bytes(read_object(bucket, result.final_cut.key))
+    assert seconds(tmp_path / "final.mp4", "video") == pytest.approx(total, abs=0.15)
+    assert seconds(tmp_path / "final.mp4", "audio") == pytest.approx(total, abs=0.15)
+
+    # Run again: nothing paid and nothing uploaded again.
+    again = await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+    assert again.reused == 6 and sim.stats.created == 6
+    staged_again = location.client.list_objects_v2(Bucket=bucket.bucket, Prefix="out/references/")
+    assert [item["ETag"] for item in staged_again["Contents"]] == [
+        item["ETag"] for item in staged["Contents"]
+    ]
+
+
+async def test_references_breaking_limits_refuse_the_board_in_one_report(
+    make_simulator: Callable[..., Simulator], bucket: S3Destination, tmp_path: Path
+) -> None:
+    sim = make_simulator()
+    make_video(tmp_path / "blink.mp4", 0.5)  # wan2.7 reference videos last 1-30 s
+    make_image(tmp_path / "thumb.png", "100x100")  # images need 240-8000 px per side
+    (tmp_path / "notes.png").write_text("not a picture")
+    shutil.copy(EXAMPLE / "media" / "door.png", tmp_path / "door.png")
+    board = Storyboard.parse(
+        {
+            "title": "broken",
+            "characters": {
+                "a": {"video": "blink.mp4"},
+                "b": {"image": "thumb.png"},
+                "c": {"video": "door.png"},  # a still where a video is needed
+                "d": {"image": "gone.png"},
+                "e": {"image": f"s3://{bucket.bucket}/nowhere.png"},
+            },
+            "defaults": {"model": "wan2.7-r2v", "duration": 3},
+            "shots": [
+                {"id": "one", "prompt": "{a} meets {b}"},
+                {"id": "two", "prompt": "{c} and {d} and {e}"},
+                {
+                    "id": "three",
+                    "prompt": "a door",
+                    "settings": {"model": "wan2.7-i2v", "first_frame": "notes.png"},
+                },
+            ],
+        }
+    ).files_relative_to(tmp_path)
+    with pytest.raises(StoryboardError) as caught:
+        await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+    report = "\n".join(caught.value.problems)
+    for expected in (
+        f"{tmp_path / 'gone.png'}: no such file",
+        f"s3://{bucket.bucket}/nowhere.png: no such object",
+        "shot one: reference_video[0]",
+        "blink.mp4",
+        "shot one: reference_image[0]",
+        "thumb.png",
+        "shot two: reference_video[0]",
+        "door.png",
+        "shot three: first_frame",
+        "notes.png",
+    ):
+        assert expected in report, report
+    assert len(caught.value.problems) == 6, report
+    assert sim.stats.calls["submit"] == 0 and sim.stats.created == 0
+    listed = resolve_storage(bucket).client.list_objects_v2(Bucket=bucket.bucket)
+    assert listed.get("KeyCount", 0) == 0  # nothing uploaded, no ledger written
