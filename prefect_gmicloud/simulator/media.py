@@ -154,7 +154,7 @@ class MediaRenderer:
         size = f"{spec.width}x{spec.height}"
         args = ["-f", "lavfi", "-i", f"testsrc2=s={size}:r={FPS}:d={spec.seconds}"]
         inputs = 1
-        maps = ["-map", "[v]"]
+        sound_map: list[str] = []
         if spec.sound is not None:
             # sine's default amplitude is 1/8 (-18 dBFS): a quiet tone, exactly as long.
             tone = (
@@ -162,7 +162,7 @@ class MediaRenderer:
                 f":duration={spec.seconds}"
             )
             args += ["-f", "lavfi", "-i", tone]
-            maps += ["-map", "1:a"]
+            sound_map = ["-map", "1:a"]
             inputs += 1
         chain = "[0:v]"
         if caption_file is not None:
@@ -177,7 +177,7 @@ class MediaRenderer:
         fit = f"scale={spec.width}:{spec.height},setsar=1,fps={FPS},format=yuv420p"
         if spec.first_frame is not None:
             # xfade at offset 0 starts on the image alone: frame 0 is the image, unblended.
-            args += ["-loop", "1", "-framerate", str(FPS), "-t", f"{FADE_SECONDS}"]
+            args += ["-loop", "1", "-framerate", str(FPS), "-t", f"{FADE_SECONDS:g}"]
             args += ["-i", str(spec.first_frame.resolve())]
             graph.append(f"[{inputs}:v]{fit}[first]")
             inputs += 1
@@ -187,7 +187,7 @@ class MediaRenderer:
             last = "opened"
         if spec.last_frame is not None:
             tail = FADE_SECONDS + HOLD_SECONDS
-            args += ["-loop", "1", "-framerate", str(FPS), "-t", f"{tail}"]
+            args += ["-loop", "1", "-framerate", str(FPS), "-t", f"{tail:g}"]
             args += ["-i", str(spec.last_frame.resolve())]
             graph.append(f"[{inputs}:v]{fit}[lastimg]")
             graph.append(
@@ -195,8 +195,7 @@ class MediaRenderer:
                 f":offset={max(spec.seconds - tail, 0):g}[closed]"
             )
             last = "closed"
-        graph[-1] = graph[-1].rsplit("[", 1)[0] + "[v]"
-        return [*args, "-filter_complex", ";".join(graph), *maps]
+        return [*args, "-filter_complex", ";".join(graph), "-map", f"[{last}]", *sound_map]
 
     def _run(self, spec: ClipSpec, output_args: list[str]) -> None:
         base = [self.ffmpeg, "-hide_banner", "-loglevel", "error", "-y"]
