@@ -16,6 +16,7 @@ import pytest
 from prefect_gmicloud.media import concatenate
 from prefect_gmicloud.simulator.catalogue import WAN26_SOUND, WAN27_SOUND, clip_spec, soundtrack
 from prefect_gmicloud.simulator.media import ClipSpec, MediaRenderer, Soundtrack
+from prefect_gmicloud.simulator.references import FetchedMedia, SourceVideo
 from tests.conftest import R2V_PAYLOAD
 
 FRAME = 1 / 30
@@ -118,6 +119,8 @@ def test_cut_of_silent_shots_has_no_audio(renderer: MediaRenderer, tmp_path: Pat
     [
         ("wan2.6-t2v", {"prompt": "p"}, WAN26_SOUND),
         ("wan2.6-t2v", {"prompt": "p", "audio": False}, None),
+        ("wan2.6-i2v", {"img_url": "u"}, WAN26_SOUND),
+        ("wan2.6-i2v", {"img_url": "u", "audio": False}, None),
         ("wan2.6-i2v", {"img_url": "u", "audio": False, "audio_url": "a.mp3"}, WAN26_SOUND),
         ("wan2.6-r2v", {"reference_video_urls": ["v.mp4"]}, WAN26_SOUND),
         ("wan2.7-t2v", {"prompt": "p"}, None),
@@ -127,6 +130,12 @@ def test_cut_of_silent_shots_has_no_audio(renderer: MediaRenderer, tmp_path: Pat
         ("wan2.7-r2v", R2V_PAYLOAD, WAN27_SOUND),
         ("wan2.7-r2v", {"prompt": "Image1", "reference_image": ["i.png"]}, None),
         ("wan2.7-videoedit", {"prompt": "p", "video": "v.mp4"}, WAN27_SOUND),
+        # "origin" keeps the source's track; a source never read is assumed to have one.
+        (
+            "wan2.7-videoedit",
+            {"prompt": "p", "video": "v.mp4", "audio_setting": "origin"},
+            WAN27_SOUND,
+        ),
         ("Veo3", {"prompt": "p"}, None),
     ],
 )
@@ -135,6 +144,21 @@ def test_which_outputs_carry_sound(
 ) -> None:
     assert soundtrack(model, payload) == sound
     assert clip_spec(model, payload).sound == sound
+
+
+@pytest.mark.parametrize(
+    ("setting", "source_has_audio", "sound"),
+    [("origin", False, None), ("origin", True, WAN27_SOUND), ("auto", False, WAN27_SOUND)],
+)
+def test_an_edit_keeps_its_source_sound_only_with_origin(
+    setting: str, source_has_audio: bool, sound: Soundtrack | None
+) -> None:
+    payload = {"prompt": "p", "video": "v.mp4", "audio_setting": setting}
+    source = SourceVideo(seconds=3.4, has_audio=source_has_audio)
+    assert soundtrack("wan2.7-videoedit", payload, source) == sound
+    spec = clip_spec("wan2.7-videoedit", payload, FetchedMedia(source_video=source))
+    assert (spec.seconds, spec.sound) == (3, sound)
+    assert clip_spec("wan2.7-videoedit", {**payload, "duration": 6}).seconds == 6
 
 
 def test_sound_changes_the_rendered_file_but_not_the_thumbnail(

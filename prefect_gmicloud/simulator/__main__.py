@@ -30,6 +30,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--video-bytes", type=int, default=None, help="serve videos as synthetic files this large"
     )
     parser.add_argument(
+        "--no-fetch-references",
+        dest="fetch_references",
+        action="store_false",
+        help="accept reference URLs without downloading them (placeholder hosts never are)",
+    )
+    parser.add_argument(
         "--stats-file", type=Path, default=None, help="write the counters here (JSON) on exit"
     )
     for name, field in FaultRates.model_fields.items():
@@ -53,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         faults=faults,
         video_bytes=args.video_bytes,
+        fetch_references=args.fetch_references,
     )
     simulator = Simulator(config, host=args.host, port=args.port, files_port=args.files_port)
     print(f"GMI simulator: base_url={simulator.base_url}", flush=True)

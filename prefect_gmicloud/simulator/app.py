@@ -27,7 +27,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from prefect_gmicloud.errors import PayloadValidationError
 from prefect_gmicloud.models.registry import PAYLOAD_MODELS
 from prefect_gmicloud.simulator.catalogue import CATALOGUE, clip_spec, model_description
-from prefect_gmicloud.simulator.media import MediaRenderer
+from prefect_gmicloud.simulator.media import ClipSpec, MediaRenderer
+from prefect_gmicloud.simulator.references import (
+    ReferenceFetcher,
+    ReferenceFetchError,
+    reference_urls,
+)
 from prefect_gmicloud.simulator.state import TERMINAL, SimRequest, SimulatorState
 
 API_PREFIX = "/api/v1/ie/requestqueue/apikey"
@@ -89,6 +94,16 @@ class SimulatorApps:
         self.renderer = renderer
         self.files_base_url = ""  # set by the server once the file host's port is known
         self._renders: set[asyncio.Task[Any]] = set()
+        config = state.config
+        store = renderer.cache_dir / "references"
+        store.mkdir(parents=True, exist_ok=True)
+        self.fetcher = ReferenceFetcher(
+            store,
+            state.stats.reference_fetches,
+            timeout=config.reference_timeout_seconds,
+            max_bytes=config.reference_max_bytes,
+            ffmpeg=renderer.ffmpeg,
+        )
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -175,7 +190,9 @@ class SimulatorApps:
                 "outcome": self._outcome(request) if status == "success" else None,
             }
         if status == "failed":
-            body["error_message"] = "simulated failure: the generation did not converge"
+            body["error_message"] = (
+                request.error_message or "simulated failure: the generation did not converge"
+            )
         return body
 
     # -- API endpoints -------------------------------------------------------------------------
@@ -201,7 +218,7 @@ class SimulatorApps:
         sim_request = self.state.create(
             model, payload, request.headers.get("x-organization-id", "org-sim")
         )
-        self._start_render(sim_request)
+        self._start_work(sim_request)
         if fault == "drop_after_create":
             return _cut_json()
         if fault == "slow_after_create":
@@ -221,14 +238,39 @@ class SimulatorApps:
             return "; ".join(exc.problems)
         return None
 
-    def _start_render(self, request: SimRequest) -> None:
-        # Render while the request "processes", so the download does not wait for ffmpeg.
-        if CATALOGUE[request.model].produces != "video" or self.state.config.video_bytes:
+    def _start_work(self, request: SimRequest) -> None:
+        """Fetch the references and render while the request "processes", in the background.
+
+        The request is accepted first, as the vendor's is; a reference that cannot be fetched
+        fails it when processing ends (or later, if the download outlasts the planned time: the
+        request stays ``processing`` until every reference is in). Rendering here means the
+        output's download does not wait for ffmpeg.
+        """
+        if CATALOGUE[request.model].produces != "video":
             return
-        spec = clip_spec(request.model, request.payload)
-        task = asyncio.ensure_future(asyncio.to_thread(self.renderer.video, spec))
+        request.fetching = self.state.config.fetch_references and bool(
+            reference_urls(request.payload)
+        )
+        task = asyncio.ensure_future(self._work(request))
         self._renders.add(task)
         task.add_done_callback(self._renders.discard)
+
+    async def _work(self, request: SimRequest) -> None:
+        if request.fetching:
+            try:
+                request.fetched = await self.fetcher.fetch_all(request.payload)
+            except ReferenceFetchError as exc:
+                request.ends, request.error_message = "failed", str(exc)
+            finally:
+                request.fetched_wall = time.time()
+                request.fetching = False
+        if request.ends != "failed" and not self.state.config.video_bytes:
+            await asyncio.to_thread(self.renderer.video, self.spec(request))
+
+    @staticmethod
+    def spec(request: SimRequest) -> ClipSpec:
+        """What ``request``'s video shows, from its payload and its fetched references."""
+        return clip_spec(request.model, request.payload, request.fetched)
 
     async def get_request(self, request: Request) -> Response:
         return await self._guarded(request, "get", self._get_request)
@@ -312,17 +354,17 @@ class SimulatorApps:
         produces = CATALOGUE[request.model].produces
         big = self.state.config.video_bytes
         if produces == "video" and name in ("video.mp4", "thumb.jpg") and big:
-            spec = clip_spec(request.model, request.payload)
+            spec = self.spec(request)
             if name == "video.mp4":
                 return self.renderer.sized_video(spec, big)
             return self.renderer.plain_thumbnail(spec)
         if produces == "video" and name in ("video.mp4", "thumb.jpg"):
-            spec = clip_spec(request.model, request.payload)
+            spec = self.spec(request)
             return (
                 self.renderer.video(spec) if name == "video.mp4" else self.renderer.thumbnail(spec)
             )
         if produces == "image" and name == "image_0.jpg":
-            return self.renderer.thumbnail(clip_spec(request.model, request.payload))
+            return self.renderer.thumbnail(self.spec(request))
         if produces == "audio" and name == "audio.wav":
             return self.renderer.tone(2)
         return None

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from prefect_gmicloud.models.registry import PAYLOAD_MODELS
 from prefect_gmicloud.simulator.media import ClipSpec, Soundtrack
+from prefect_gmicloud.simulator.references import FetchedMedia, SourceVideo
 
 Produces = Literal["video", "image", "audio"]
 
@@ -58,14 +59,17 @@ WAN26_SOUND = Soundtrack(sample_rate=48_000, channels=2)
 WAN27_SOUND = Soundtrack(sample_rate=44_100, channels=1)
 
 
-def soundtrack(model_id: str, payload: dict[str, Any]) -> Soundtrack | None:
+def soundtrack(
+    model_id: str, payload: dict[str, Any], source: SourceVideo | None = None
+) -> Soundtrack | None:
     """The audio track a model's output carries for ``payload``, or ``None`` for a silent clip.
 
     From the vendor's pages, model by model:
 
     - ``wan2.6-t2v`` and ``wan2.6-i2v``: ``audio`` (default true) generates sound; an
       ``audio_url`` soundtrack is used as given. Which wins when ``audio`` is false and an
-      ``audio_url`` is given is not documented: the clip keeps the given soundtrack.
+      ``audio_url`` is given is not documented: the clip keeps the given soundtrack. So an
+      i2v clip has sound unless ``audio: false`` without an ``audio_url``.
     - ``wan2.6-r2v``: reference videos give each character's appearance and voice, and at least
       one is required, so every clip has sound.
     - ``wan2.7-t2v``: sound when an ``audio_url`` is given; the page says nothing of generated
@@ -73,8 +77,10 @@ def soundtrack(model_id: str, payload: dict[str, Any]) -> Soundtrack | None:
     - ``wan2.7-i2v``: sound when ``driving_audio`` is given; silent otherwise (as above).
     - ``wan2.7-r2v``: reference videos carry the character's voice ("vocal timbre"), so a
       payload with a ``reference_video`` has sound; reference images alone give a silent clip.
-    - ``wan2.7-videoedit``: the page lists ``audio_setting`` without its values; an edit
-      keeps the source video's track, so every clip has sound whatever ``audio_setting`` says.
+    - ``wan2.7-videoedit``: GMI's page lists ``audio_setting`` without its values; the
+      model's other hosts document ``auto`` (the default: the model decides from the prompt
+      whether to make new sound) and ``origin`` (keep the source video's own track). So an
+      edit has sound, except with ``origin`` when the fetched source has no audio stream.
     - Any other model (``Veo3`` here): no page describes its output's sound: silent.
 
     Where a page is silent, the client must cope with either answer: the final cut fills silent
@@ -83,11 +89,14 @@ def soundtrack(model_id: str, payload: dict[str, Any]) -> Soundtrack | None:
     Args:
         model_id: The model asked for.
         payload: The request's payload as submitted.
+        source: The fetched ``video`` of an edit, when the simulator could read it.
     """
     family_sound = WAN26_SOUND if model_id.startswith("wan2.6-") else WAN27_SOUND
     if model_id in ("wan2.6-t2v", "wan2.6-i2v"):
         audible = payload.get("audio") is not False or bool(payload.get("audio_url"))
-    elif model_id in ("wan2.6-r2v", "wan2.7-videoedit"):
+    elif model_id == "wan2.7-videoedit":
+        audible = payload.get("audio_setting") != "origin" or source is None or source.has_audio
+    elif model_id == "wan2.6-r2v":
         audible = True
     elif model_id == "wan2.7-t2v":
         audible = bool(payload.get("audio_url"))
@@ -100,18 +109,38 @@ def soundtrack(model_id: str, payload: dict[str, Any]) -> Soundtrack | None:
     return family_sound if audible else None
 
 
-def clip_spec(model_id: str, payload: dict[str, Any]) -> ClipSpec:
+def clip_spec(
+    model_id: str, payload: dict[str, Any], fetched: FetchedMedia | None = None
+) -> ClipSpec:
     """What a video request's output shows and sounds like: size, length, prompt, soundtrack.
+
+    The length is ``duration``, else 5 s; an edit (``wan2.7-videoedit``) without a
+    ``duration`` lasts as long as its source video (rounded to whole seconds), as the model's
+    hosts document, when the simulator fetched and read it. A fetched first-frame image
+    (``first_frame``, or ``img_url`` for wan2.6-i2v) opens the clip, a ``last_frame`` ends it.
 
     Args:
         model_id: The model asked for (it decides the sound, see :func:`soundtrack`).
         payload: The request's payload as submitted.
+        fetched: What was downloaded of the payload's references (nothing by default).
     """
+    fetched = fetched or FetchedMedia()
     width, height = frame_size(payload)
-    duration = payload.get("duration", 5)
+    duration = payload.get("duration")
+    source = fetched.source_video
+    if duration is None and source is not None and model_id == "wan2.7-videoedit":
+        duration = round(source.seconds)
     seconds = duration if isinstance(duration, int) and 1 <= duration <= 60 else 5
     prompt = str(payload.get("prompt") or "")[:200]
-    return ClipSpec(width, height, seconds, prompt, soundtrack(model_id, payload))
+    return ClipSpec(
+        width,
+        height,
+        seconds,
+        prompt,
+        soundtrack(model_id, payload, source),
+        first_frame=fetched.first_frame,
+        last_frame=fetched.last_frame,
+    )
 
 
 def _json_type(prop: dict[str, Any]) -> str:

@@ -75,6 +75,20 @@ class SimulatorConfig(BaseModel):
         ),
     )
     faults: FaultRates = Field(default_factory=FaultRates)
+    fetch_references: bool = Field(
+        True,
+        description=(
+            "Download every reference URL of a video request, as the vendor's workers must: one"
+            " that cannot be fetched fails the request. Placeholder hosts (example.com, *.example,"
+            " *.invalid, *.test) are never fetched."
+        ),
+    )
+    reference_timeout_seconds: float = Field(
+        30.0, gt=0, description="How long one reference may take to download, in all."
+    )
+    reference_max_bytes: int = Field(
+        120 * 1024 * 1024, ge=1, description="The largest reference the simulator downloads."
+    )
     seed: int = 0
     chunk_size: int = Field(256 * 1024, ge=1024)
     video_bytes: int | None = Field(

@@ -2,8 +2,10 @@
 
 The static ffmpeg of the ``imageio-ffmpeg`` wheel renders a moving test pattern at the asked
 size and length with the prompt drawn on it and, for clips with a :class:`Soundtrack`, an AAC
-tone of the clip's exact length whose pitch depends on the prompt. Files are cached by
-everything that changes them, so a test suite renders each distinct clip once.
+tone of the clip's exact length whose pitch depends on the prompt. A clip given a first-frame
+image starts on exactly that image (scaled to the frame) and fades into the pattern; one given
+a last-frame image fades into it and holds it to the end. Files are cached by everything that
+changes them, so a test suite renders each distinct clip once.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ import imageio_ffmpeg
 logger = logging.getLogger(__name__)
 
 FPS = 30
+#: How long a first or last frame image takes to fade into (or out of) the test pattern.
+FADE_SECONDS = 0.5
+#: How long a last frame image is held, unblended, at the end of a clip.
+HOLD_SECONDS = 0.1
 #: Lowest pitch of the tone; the prompt's hash adds up to ``TONE_SPREAD_HZ``.
 TONE_BASE_HZ = 220
 TONE_SPREAD_HZ = 440
@@ -43,7 +49,8 @@ class Soundtrack:
 class ClipSpec:
     """What a simulated video shows: its size, its length, the text drawn on it, its sound.
 
-    ``sound=None`` renders a clip without an audio stream.
+    ``sound=None`` renders a clip without an audio stream. ``first_frame`` and ``last_frame``
+    are image files (named by their content's hash) the clip starts and ends on.
     """
 
     width: int
@@ -51,11 +58,17 @@ class ClipSpec:
     seconds: int
     caption: str
     sound: Soundtrack | None = None
+    first_frame: Path | None = None
+    last_frame: Path | None = None
 
     def key(self) -> str:
         text = f"{self.width}x{self.height}:{self.seconds}:{self.caption}"
         if self.sound is not None:
             text += f":audio={self.sound.sample_rate}x{self.sound.channels}"
+        if self.first_frame is not None:
+            text += f":first={self.first_frame.name}"
+        if self.last_frame is not None:
+            text += f":last={self.last_frame.name}"
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
     def pitch(self) -> int:
@@ -85,7 +98,7 @@ class MediaRenderer:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        self._ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+        self.ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
 
     def _lock(self, key: str) -> threading.Lock:
         with self._guard:
@@ -140,6 +153,8 @@ class MediaRenderer:
     def _source_args(self, spec: ClipSpec, caption_file: Path | None) -> list[str]:
         size = f"{spec.width}x{spec.height}"
         args = ["-f", "lavfi", "-i", f"testsrc2=s={size}:r={FPS}:d={spec.seconds}"]
+        inputs = 1
+        sound_map: list[str] = []
         if spec.sound is not None:
             # sine's default amplitude is 1/8 (-18 dBFS): a quiet tone, exactly as long.
             tone = (
@@ -147,18 +162,43 @@ class MediaRenderer:
                 f":duration={spec.seconds}"
             )
             args += ["-f", "lavfi", "-i", tone]
+            sound_map = ["-map", "1:a"]
+            inputs += 1
+        chain = "[0:v]"
         if caption_file is not None:
             # The caption goes through a file, so no prompt text needs filtergraph escaping.
             font_size = max(spec.height // 18, 12)
-            args += [
-                "-vf",
+            chain += (
                 f"drawtext=textfile={caption_file.name}:expansion=none:fontsize={font_size}"
-                ":fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=12:x=(w-tw)/2:y=h-th-40",
-            ]
-        return args
+                ":fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=12:x=(w-tw)/2:y=h-th-40,"
+            )
+        graph = [f"{chain}setsar=1,format=yuv420p[pattern]"]
+        last = "pattern"
+        fit = f"scale={spec.width}:{spec.height},setsar=1,fps={FPS},format=yuv420p"
+        if spec.first_frame is not None:
+            # xfade at offset 0 starts on the image alone: frame 0 is the image, unblended.
+            args += ["-loop", "1", "-framerate", str(FPS), "-t", f"{FADE_SECONDS:g}"]
+            args += ["-i", str(spec.first_frame.resolve())]
+            graph.append(f"[{inputs}:v]{fit}[first]")
+            inputs += 1
+            graph.append(
+                f"[first][{last}]xfade=transition=fade:duration={FADE_SECONDS}:offset=0[opened]"
+            )
+            last = "opened"
+        if spec.last_frame is not None:
+            tail = FADE_SECONDS + HOLD_SECONDS
+            args += ["-loop", "1", "-framerate", str(FPS), "-t", f"{tail:g}"]
+            args += ["-i", str(spec.last_frame.resolve())]
+            graph.append(f"[{inputs}:v]{fit}[lastimg]")
+            graph.append(
+                f"[{last}][lastimg]xfade=transition=fade:duration={FADE_SECONDS}"
+                f":offset={max(spec.seconds - tail, 0):g}[closed]"
+            )
+            last = "closed"
+        return [*args, "-filter_complex", ";".join(graph), "-map", f"[{last}]", *sound_map]
 
     def _run(self, spec: ClipSpec, output_args: list[str]) -> None:
-        base = [self._ffmpeg, "-hide_banner", "-loglevel", "error", "-y"]
+        base = [self.ffmpeg, "-hide_banner", "-loglevel", "error", "-y"]
         with tempfile.TemporaryDirectory(dir=self.cache_dir) as workdir:
             caption = Path(workdir) / "caption.txt"
             caption.write_text(_caption_lines(spec.caption), encoding="utf-8")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from prefect_gmicloud.simulator.config import ScriptedFault, SimulatorConfig
+from prefect_gmicloud.simulator.references import FetchedMedia
 
 TERMINAL = ("success", "failed", "cancelled")
 UNKNOWN_STATUSES = ("dispatched", "warming_up")
@@ -41,6 +42,13 @@ class SimRequest:
     #: How its files are served: ``media`` (real files), ``html`` (an error page with status
     #: 200, as a broken storage link may answer), ``no_video`` (a success with a thumbnail only).
     served: OutcomeFault = "media"
+    #: True while its references are being downloaded: it cannot finish before that.
+    fetching: bool = False
+    #: When the references were in, if that was after the planned end (wall clock).
+    fetched_wall: float | None = None
+    fetched: FetchedMedia = field(default_factory=FetchedMedia)
+    #: Why it failed, when a reference could not be fetched.
+    error_message: str | None = None
 
     def status(self, now: float) -> str:
         if self.sync:
@@ -48,14 +56,19 @@ class SimRequest:
         elapsed = now - self.created_at
         if elapsed < self.queue_seconds:
             return UNKNOWN_STATUSES[0] if self.odd_statuses else "queued"
-        if self.ends == "stuck" or elapsed < self.queue_seconds + self.processing_seconds:
+        if (
+            self.ends == "stuck"
+            or self.fetching
+            or elapsed < self.queue_seconds + self.processing_seconds
+        ):
             if self.odd_statuses and elapsed < self.queue_seconds + self.processing_seconds / 2:
                 return UNKNOWN_STATUSES[1]
             return "processing"
         return self.ends
 
     def finished_wall(self) -> float:
-        return self.created_wall + self.queue_seconds + self.processing_seconds
+        planned = self.created_wall + self.queue_seconds + self.processing_seconds
+        return max(planned, self.fetched_wall or planned)
 
 
 @dataclass
@@ -72,6 +85,9 @@ class SimulatorStats:
     files_served: int = 0
     file_requests_with_authorization: int = 0
     foreign_headers_seen: list[str] = field(default_factory=list)
+    #: Reference downloads per URL without its query string (presigned links of one object
+    #: count together).
+    reference_fetches: Counter[str] = field(default_factory=Counter)
     #: Wall-clock times of the first and last request created (how fast a client submits).
     first_created_wall: float | None = None
     last_created_wall: float | None = None
@@ -93,6 +109,7 @@ class SimulatorStats:
             "faults": dict(self.faults),
             "files_served": self.files_served,
             "file_requests_with_authorization": self.file_requests_with_authorization,
+            "reference_fetches": dict(self.reference_fetches),
             "created_within_s": (self.last_created_wall or 0.0) - (self.first_created_wall or 0.0),
         }
 
@@ -115,6 +132,11 @@ class SimulatorState:
         self._rng = random.Random(config.seed)
         self._scripted: dict[str, deque[ScriptedFault]] = {}
         self._outcomes: deque[OutcomeFault] = deque()
+
+    @property
+    def reference_fetches(self) -> Counter[str]:
+        """Reference downloads per URL without its query string (``stats.reference_fetches``)."""
+        return self.stats.reference_fetches
 
     # -- faults --------------------------------------------------------------------------------
 
