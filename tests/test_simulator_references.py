@@ -298,3 +298,15 @@ async def test_an_edit_without_duration_keeps_the_source_length_and_its_silence(
 def test_the_cli_turns_fetching_off() -> None:
     assert parse_args([]).fetch_references is True
     assert parse_args(["--no-fetch-references"]).fetch_references is False
+
+
+def test_two_presigned_links_to_one_object_are_one_payload_for_duplicate_counting() -> None:
+    from prefect_gmicloud.simulator.state import payload_key
+
+    def signed(signature: str) -> dict[str, Any]:
+        url = f"http://127.0.0.1:9000/b/refs/a.png?X-Amz-Signature={signature}"
+        return {"prompt": "p", "first_frame": url, "reference_image": [url]}
+
+    assert payload_key("wan2.7-r2v", signed("aa")) == payload_key("wan2.7-r2v", signed("bb"))
+    other = signed("aa") | {"first_frame": "http://127.0.0.1:9000/b/refs/b.png?X-Amz-Signature=aa"}
+    assert payload_key("wan2.7-r2v", other) != payload_key("wan2.7-r2v", signed("aa"))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from prefect_gmicloud.simulator.config import ScriptedFault, SimulatorConfig
-from prefect_gmicloud.simulator.references import FetchedMedia
+from prefect_gmicloud.simulator.references import FetchedMedia, reference_urls, without_query
 
 TERMINAL = ("success", "failed", "cancelled")
 UNKNOWN_STATUSES = ("dispatched", "warming_up")
@@ -115,8 +115,20 @@ class SimulatorStats:
 
 
 def payload_key(model: str, payload: dict[str, Any]) -> str:
-    """A canonical text for model + payload, to count identical submits."""
-    return json.dumps({"model": model, "payload": payload}, sort_keys=True, separators=(",", ":"))
+    """A canonical text for model + payload, to count identical submits.
+
+    Reference URLs count without their query: two presigned links to one object, signed at
+    two submits, ask for the same video.
+    """
+    media = dict(reference_urls(payload))
+
+    def plain(name: str, value: Any) -> Any:
+        if isinstance(value, list):
+            return [plain(f"{name}[{i}]", item) for i, item in enumerate(value)]
+        return without_query(value) if name in media and isinstance(value, str) else value
+
+    canonical = {name: plain(name, value) for name, value in payload.items()}
+    return json.dumps({"model": model, "payload": canonical}, sort_keys=True, separators=(",", ":"))
 
 
 class SimulatorState:
