@@ -26,6 +26,7 @@ from prefect_gmicloud.localstack import (
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError
 from prefect_gmicloud.storyboard.estimate import Estimate, Price, estimate, fetch_prices
 from prefect_gmicloud.storyboard.reference_checks import LocalReferences, plan_checked
+from prefect_gmicloud.storyboard.references import source_kind
 
 if TYPE_CHECKING:
     # Prefect, prefect-aws and boto3 take seconds to import: the commands that need them
@@ -130,11 +131,21 @@ def validate(
     board = _load(file)
     planned = _plan(board)
     table = Table(title=f"storyboard {board.title}: {len(planned)} shots")
-    for column in ("shot", "model", "prompt sent"):
+    for column in ("shot", "model", "starts from", "prompt sent"):
         table.add_column(column)
     for shot in planned:
-        table.add_row(shot.shot_id, shot.payload.model_id, shot.payload.to_payload().get("prompt"))
+        table.add_row(
+            shot.shot_id,
+            shot.payload.model_id,
+            f"{shot.continues}'s last frame" if shot.continues else "",
+            shot.payload.to_payload().get("prompt"),
+        )
     console.print(table)
+    stored = [ref for ref in board.references() if source_kind(ref) == "s3"]
+    if stored:
+        console.print(
+            f"{len(stored)} s3:// reference(s) not read here: a run checks them before paying."
+        )
     found = estimate(planned)
     if prices:
         found.with_prices(asyncio.run(_prices(found, credentials, api_key_env, base_url)))

@@ -23,6 +23,20 @@ def test_validate_shows_what_each_shot_sends() -> None:
     assert "6 shots" in result.output and "Video1 looks up from the counter" in result.output
 
 
+def test_validate_checks_the_production_example_and_its_files(tmp_path: Path) -> None:
+    example = ROOT / "examples" / "production" / "board.yaml"
+    result = runner.invoke(app, ["storyboard", "validate", str(example)])
+    assert result.exit_code == 0, result.output
+    assert "door's last frame" in result.output and "wan2.7-videoedit" in result.output
+    assert "1 s3:// reference(s) not read here" in result.output
+    # The same board with a clip it names gone: refused, naming the file.
+    moved = tmp_path / "board.yaml"
+    moved.write_text(example.read_text())
+    result = runner.invoke(app, ["storyboard", "validate", str(moved)])
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'media' / 'barista.mp4'}: no such file" in result.output
+
+
 def test_validate_reports_every_problem(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(
