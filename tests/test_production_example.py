@@ -87,6 +87,11 @@ async def test_the_production_example_runs_end_to_end(
     expected += [object_url(bucket, bucket.bucket, item["Key"]) for item in frames["Contents"]]
     for url in expected:
         assert sim.stats.reference_fetches[url] >= 1, (url, dict(sim.stats.reference_fetches))
+    # Each link outlives the request's deadlines: 6 h queued + 1 h processing + 1 h margin.
+    door_request = shots["door"].request_id
+    assert door_request is not None
+    sent = sim.state.requests[door_request].payload["first_frame"]
+    assert "X-Amz-Signature=" in sent and "X-Amz-Expires=28800" in sent
 
     # Continuity: each continuing shot opens on its source's last frame.
     for shot_id, source_id in (("enter", "door"), ("pour", "greet")):
