@@ -43,11 +43,11 @@ from prefect_gmicloud.storage.s3 import (
     StoredObject,
     resolve_storage,
 )
-from prefect_gmicloud.storage.staging import StagedReferences
 from prefect_gmicloud.storyboard.manifest import Manifest, ManifestStore, ShotRecord
 from prefect_gmicloud.storyboard.plan import PlannedShot
 from prefect_gmicloud.storyboard.reference_checks import plan_checked
 from prefect_gmicloud.storyboard.schema import Storyboard
+from prefect_gmicloud.storyboard.staging import StagedReferences
 from prefect_gmicloud.tasks.progress import best_effort
 from prefect_gmicloud.tasks.upload import upload_to_s3
 
