@@ -7,12 +7,14 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import av
 import pytest
 from botocore.exceptions import ClientError
 
+from prefect_gmicloud.errors import StoryboardIncomplete
 from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.media.frames import first_frame, frame_difference, last_frame
 from prefect_gmicloud.simulator import Simulator
@@ -179,3 +181,51 @@ async def test_references_breaking_limits_refuse_the_board_in_one_report(
     assert sim.stats.calls["submit"] == 0 and sim.stats.created == 0
     listed = resolve_storage(bucket).client.list_objects_v2(Bucket=bucket.bucket)
     assert listed.get("KeyCount", 0) == 0  # nothing uploaded, no ledger written
+
+
+async def test_a_failed_source_fails_the_shots_continuing_it_unpaid_and_a_rerun_finishes(
+    make_simulator: Callable[..., Simulator], bucket: S3Destination
+) -> None:
+    sim = make_simulator()
+    original_create = sim.state.create
+    doors: list[str] = []
+
+    def fail_the_first_door(model: str, payload: dict[str, Any], org_id: str) -> Any:
+        request = original_create(model, payload, org_id)
+        if payload.get("prompt") == "a door":
+            doors.append(request.request_id)
+            if len(doors) == 1:
+                request.ends = "failed"
+        return request
+
+    sim.state.create = fail_the_first_door  # type: ignore[method-assign]
+    t2v = {"model": "wan2.7-t2v", "duration": 2}
+    i2v = {"model": "wan2.7-i2v", "duration": 2}
+    board = Storyboard.parse(
+        {
+            "title": "chain",
+            "shots": [
+                {"id": "door", "prompt": "a door", "settings": t2v},
+                {"id": "open", "prompt": "it opens", "continues": "door", "settings": i2v},
+                {"id": "inside", "prompt": "inside", "continues": "open", "settings": i2v},
+                {"id": "street", "prompt": "a street", "settings": t2v},
+            ],
+        }
+    )
+    with pytest.raises(StoryboardIncomplete) as caught:
+        await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+    assert caught.value.failed == ["door", "open", "inside"]
+    report = str(caught.value)
+    assert (
+        "open: starts from the last frame of shot door, which is not stored (shot door: GMI"
+        in report
+    )
+    assert (
+        "inside: starts from the last frame of shot open, which is not stored (shot door: GMI"
+        in report
+    )
+    assert "nothing was paid for this shot" in report
+    assert sim.stats.created == 2  # the door (failed by GMI) and the street: nothing else paid
+    result = await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+    assert (result.submitted, result.reused) == (3, 1)
+    assert [s.status for s in result.shots] == ["stored"] * 4

@@ -105,6 +105,7 @@ class StoryboardRun:
         records = self.records
 
         loop = asyncio.get_running_loop()
+        causes: dict[str, str] = {}  # why each shot not attempted was not: its chain's root
         settled: dict[str, asyncio.Future[ShotResult | None]] = {
             shot.shot_id: loop.create_future() for shot in shots
         }
@@ -122,7 +123,7 @@ class StoryboardRun:
             try:
                 source = await source_of(shot)
                 if shot.continues is not None and (source is None or source.state != "stored"):
-                    outcome = _source_not_stored(job, shot.continues, source)
+                    outcome = _source_not_stored(job, shot.continues, source, causes)
                 else:
                     outcome = await self.runner.settle(job)
             finally:
@@ -205,15 +206,22 @@ class StoryboardRun:
             record.versions = [_version(entry) for entry in mine]
 
 
-def _source_not_stored(job: ShotJob, source: str, outcome: ShotResult | None) -> ShotResult:
-    """A shot not attempted (nothing claimed, nothing paid) because its source is not stored."""
+def _source_not_stored(
+    job: ShotJob, source: str, outcome: ShotResult | None, causes: dict[str, str]
+) -> ShotResult:
+    """A shot not attempted (nothing claimed, nothing paid) because its source is not stored.
+
+    ``causes`` holds the root cause of each shot not attempted so far: a chain of continuing
+    shots names the shot that really failed, once.
+    """
     why = outcome.error or outcome.state if outcome is not None else "it did not finish"
+    causes[job.shot_id] = causes.get(source, f"shot {source}: {why}")
     return ShotResult(
         job.shot_id,
         job.inputs_hash,
         "failed",
-        error=f"starts from the last frame of shot {source}, which is not stored ({why}); "
-        "nothing was paid for this shot",
+        error=f"starts from the last frame of shot {source}, which is not stored "
+        f"({causes[job.shot_id]}); nothing was paid for this shot",
     )
 
 
