@@ -7,6 +7,7 @@ import logging
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -25,7 +26,11 @@ from prefect_gmicloud.localstack import (
 )
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError
 from prefect_gmicloud.storyboard.estimate import Estimate, Price, estimate, fetch_prices
-from prefect_gmicloud.storyboard.reference_checks import LocalReferences, plan_checked
+from prefect_gmicloud.storyboard.reference_checks import (
+    LocalReferences,
+    plan_checked,
+    video_seconds,
+)
 from prefect_gmicloud.storyboard.references import source_kind
 
 if TYPE_CHECKING:
@@ -101,12 +106,12 @@ def _load(file: Path) -> Storyboard:
         raise typer.Exit(1) from None
 
 
-def _plan(board: Storyboard) -> list[PlannedShot]:
+def _plan(board: Storyboard) -> tuple[list[PlannedShot], Callable[[str], float | None]]:
     """Plan the board and check its files (s3:// objects are read when it runs)."""
     references = LocalReferences()
     references.inspect(board.references())
     try:
-        return plan_checked(board, references)
+        return plan_checked(board, references), video_seconds(references)
     except StoryboardError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
@@ -129,7 +134,7 @@ def validate(
     stored are free then); a shot without duration counts at the longest its model takes.
     """
     board = _load(file)
-    planned = _plan(board)
+    planned, seconds_of = _plan(board)
     table = Table(title=f"storyboard {board.title}: {len(planned)} shots")
     for column in ("shot", "model", "starts from", "prompt sent"):
         table.add_column(column)
@@ -146,7 +151,7 @@ def validate(
         console.print(
             f"{len(stored)} s3:// reference(s) not read here: a run checks them before paying."
         )
-    found = estimate(planned)
+    found = estimate(planned, video_seconds=seconds_of)
     if prices:
         found.with_prices(asyncio.run(_prices(found, credentials, api_key_env, base_url)))
     for line in found.lines():

@@ -29,6 +29,10 @@ def test_validate_checks_the_production_example_and_its_files(tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     assert "door's last frame" in result.output and "wan2.7-videoedit" in result.output
     assert "1 s3:// reference(s) not read here" in result.output
+    # Three shots read the 2.5 s barista clip, one edits it: input seconds some resellers bill.
+    assert "wan2.7-r2v: 3 shot(s), 9 s generated, reading 7.5 s of reference video" in (
+        result.output
+    )
     # The same board with a clip it names gone: refused, naming the file.
     moved = tmp_path / "board.yaml"
     moved.write_text(example.read_text())

@@ -118,9 +118,7 @@ async def test_cost_where_prices_are_known() -> None:
     found = estimate(mixed).with_prices(await fetch_prices(Client(), ["wan2.7-r2v", "wan2.7-t2v"]))
     assert found.cost is None
     assert found.models[1].why_no_cost == "model detail not read (NotFoundError)"
-    assert "| wan2.7-t2v | 1 | 5 | 0 (seconds unknown) | model detail not read" in found.markdown(
-        "cafe"
-    )
+    assert "| wan2.7-t2v | 1 | 5 | 0 | model detail not read" in found.markdown("cafe")
     per_video = estimate(planned).with_prices({"wan2.7-r2v": Price(2.0, "video")})
     assert per_video.cost == 4.0
 

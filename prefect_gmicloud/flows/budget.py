@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from prefect import get_run_logger
@@ -55,6 +55,7 @@ async def estimate_run(
     force: bool,
     max_generated_seconds: float | None,
     max_cost: float | None,
+    video_seconds: Callable[[str], float | None] = lambda url: None,
 ) -> Estimate:
     """Estimate what the run would pay, refuse it if over budget, and show it as an artifact.
 
@@ -71,6 +72,7 @@ async def estimate_run(
         force: every shot is paid again.
         max_generated_seconds: the most generated seconds this run may pay for.
         max_cost: the most this run may cost (needs prices).
+        video_seconds: the length of a reference video a payload URL names, when known.
 
     Raises:
         BudgetExceeded: the run would pass a budget, or ``max_cost`` is set and a price unknown.
@@ -82,7 +84,7 @@ async def estimate_run(
             stored = {e.inputs_hash for e in await ledger.entries() if e.state == "stored"}
         except GMICloudError as exc:
             logger.warning("ledger not read for the estimate (%s): every shot counts", exc)
-    found = estimate(planned, stored)
+    found = estimate(planned, stored, video_seconds)
     try:
         check_budget(title, found, max_generated_seconds=max_generated_seconds)
         if max_cost is not None:

@@ -45,7 +45,7 @@ from prefect_gmicloud.storage.s3 import (
 )
 from prefect_gmicloud.storyboard.manifest import Manifest, ManifestStore, ShotRecord
 from prefect_gmicloud.storyboard.plan import PlannedShot
-from prefect_gmicloud.storyboard.reference_checks import plan_checked
+from prefect_gmicloud.storyboard.reference_checks import plan_checked, video_seconds
 from prefect_gmicloud.storyboard.schema import Storyboard
 from prefect_gmicloud.storyboard.staging import StagedReferences
 from prefect_gmicloud.tasks.progress import best_effort
@@ -169,6 +169,7 @@ async def run_storyboard(
     await estimate_run(
         title, planned, ledger, gmi, force=force,
         max_generated_seconds=max_generated_seconds, max_cost=max_cost,
+        video_seconds=video_seconds(references),
     )  # fmt: skip
     uploaded = await references.upload()
     if uploaded:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from prefect_gmicloud.errors import GMICloudError
 from prefect_gmicloud.models.base import GMIPayload
+from prefect_gmicloud.references.limits import media_kind_of
 from prefect_gmicloud.storyboard.plan import PlannedShot
 
 if TYPE_CHECKING:
@@ -124,7 +125,9 @@ class ModelEstimate:
             model accepts (GMI picks its default; this bounds it).
         defaulted: shots without ``duration`` (counted at the longest).
         unknown: shots whose length cannot be bounded (no ``duration``, no known maximum).
-        reference_videos: reference video URLs sent; their seconds are unknown.
+        reference_videos: reference videos sent whose length is unknown (https URLs).
+        input_seconds: seconds of the reference videos whose length is known (read from
+            the files and objects): some resellers bill input video seconds too.
         price: the model's price, or why there is none (``None``: prices were not asked for).
     """
 
@@ -134,6 +137,7 @@ class ModelEstimate:
     defaulted: int = 0
     unknown: int = 0
     reference_videos: int = 0
+    input_seconds: float = 0.0
     price: Price | str | None = None
 
     @property
@@ -209,14 +213,13 @@ class Estimate:
         rows = [
             f"# Estimate for storyboard {title}",
             "",
-            "| model | shots | generated seconds | reference videos | cost |",
+            "| model | shots | generated seconds | reference video seconds | cost |",
             "|---|---|---|---|---|",
         ]
         for m in self.models:
             cost = f"{m.cost:.2f} ({m.price})" if m.cost is not None else m.why_no_cost
             rows.append(
-                f"| {m.model_id} | {m.shots} | {_seconds(m)} | "
-                f"{m.reference_videos} (seconds unknown) | {cost} |"
+                f"| {m.model_id} | {m.shots} | {_seconds(m)} | {_input(m) or '0'} | {cost} |"
             )
         rows += ["", *self.lines()[len(self.models) :]]
         return "\n".join(rows)
@@ -231,22 +234,35 @@ def _seconds(model: ModelEstimate) -> str:
     return text
 
 
+def _input(model: ModelEstimate) -> str:
+    """The reference video the model reads: known seconds, and videos of unknown length."""
+    parts = [f"reading {model.input_seconds:g} s of reference video"] if model.input_seconds else []
+    if model.reference_videos:
+        parts.append(f"{model.reference_videos} reference video(s) of unknown length")
+    return " + ".join(parts)
+
+
 def _model_line(model: ModelEstimate) -> str:
     line = f"{model.model_id}: {model.shots} shot(s), {_seconds(model)} s generated"
-    if model.reference_videos:
-        line += f", {model.reference_videos} reference video(s) of unknown length"
+    if _input(model):
+        line += f", {_input(model)}"
     if model.price is not None:
         line += f"; cost {model.cost:.2f}" if model.cost is not None else "; cost unknown"
         line += f" ({model.price if model.cost is not None else model.why_no_cost})"
     return line
 
 
-def estimate(planned: Iterable[PlannedShot], stored: Iterable[str] = ()) -> Estimate:
+def estimate(
+    planned: Iterable[PlannedShot],
+    stored: Iterable[str] = (),
+    video_seconds: Callable[[str], float | None] = lambda url: None,
+) -> Estimate:
     """Generated seconds per model of the shots that would be paid (pure; sends nothing).
 
     Args:
         planned: the shots (``plan_storyboard``).
         stored: inputs hashes already stored (those shots are free); none by default.
+        video_seconds: the length of the reference video a payload URL names, when known.
     """
     free_hashes = set(stored)
     result = Estimate()
@@ -262,7 +278,12 @@ def estimate(planned: Iterable[PlannedShot], stored: Iterable[str] = ()) -> Esti
             result.models.append(model)
         model.shots += 1
         sent = payload.to_payload()
-        model.reference_videos += _reference_videos(payload, sent)
+        for url in _reference_videos(payload):
+            length = video_seconds(url)
+            if length is None:
+                model.reference_videos += 1
+            else:
+                model.input_seconds += length
         duration = sent.get("duration")
         if isinstance(duration, int | float):
             model.seconds += float(duration)
@@ -276,6 +297,10 @@ def estimate(planned: Iterable[PlannedShot], stored: Iterable[str] = ()) -> Esti
     return result
 
 
-def _reference_videos(payload: GMIPayload, sent: dict[str, Any]) -> int:
-    fields = [ref.field for ref in payload.storyboard_references or () if ref.kind == "video"]
-    return sum(len(sent.get(name) or []) for name in fields)
+def _reference_videos(payload: GMIPayload) -> list[str]:
+    """The URLs of the videos a payload sends the model (references, clips to edit...)."""
+    return [
+        url
+        for where, url in payload.media_urls()
+        if media_kind_of(payload.model_id, where.split("[")[0]) == "video"
+    ]

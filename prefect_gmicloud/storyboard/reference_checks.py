@@ -7,7 +7,7 @@ queueing), so the whole board is refused at once, naming each shot, field, file 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -57,6 +57,19 @@ def plan_checked(board: Storyboard, references: InspectedReferences) -> list[Pla
     if problems:
         raise StoryboardError(board.title, problems)
     return planned
+
+
+def video_seconds(references: InspectedReferences) -> Callable[[str], float | None]:
+    """The length of the video a payload URL names, where the reference was read."""
+
+    def seconds(url: str) -> float | None:
+        reference = references.reference_of(url)
+        known = references.found.get(reference) if reference is not None else None
+        if known is None or known.facts is None or known.facts.kind != "video":
+            return None
+        return known.facts.duration
+
+    return seconds
 
 
 def reference_problems(planned: list[PlannedShot], references: InspectedReferences) -> list[str]:
