@@ -138,3 +138,45 @@ async def test_an_unanswered_review_ends_the_run_with_everything_stored(
         synthetic_storyboard(4, "review"), bucket, credentials_for(sim), poll_interval=0.05
     )
     assert (later.reused, sim.stats.created) == (4, 4) and later.final_cut is not None
+
+
+async def test_rejecting_a_source_regenerates_the_shots_continuing_it(
+    make_simulator: Callable[..., Simulator], bucket: S3Destination
+) -> None:
+    from prefect.flow_runs import aresume_flow_run
+
+    from prefect_gmicloud.storyboard import Storyboard
+
+    sim = make_simulator()
+    name = f"review-chain-{uuid.uuid4().hex[:8]}"
+    t2v, i2v = {"model": "wan2.7-t2v", "duration": 2}, {"model": "wan2.7-i2v", "duration": 2}
+    board = Storyboard.parse(
+        {
+            "title": "chain",
+            "shots": [
+                {"id": "door", "prompt": "a door", "settings": t2v},
+                {"id": "open", "prompt": "it opens", "continues": "door", "settings": i2v},
+                {"id": "street", "prompt": "a street", "settings": t2v},
+            ],
+        }
+    )
+    flow = run_storyboard.with_options(flow_run_name=name)
+    running = asyncio.ensure_future(
+        flow(board, bucket, credentials_for(sim), poll_interval=0.05, review=True)
+    )
+    first = await paused_run(name, 1)
+    assert sim.stats.created == 3
+    await aresume_flow_run(
+        first, run_input={"reject": [{"shot": "door", "prompt": "a red door"}], "reviewer": "ana"}
+    )
+    second = await paused_run(name, 2)
+    # The door again, and the shot opening on its last frame: the street is not paid again.
+    assert sim.stats.created == 5
+    door, opened = sorted(
+        (r for r in sim.state.requests.values() if r.payload.get("prompt") != "a street"),
+        key=lambda r: r.created_wall,
+    )[2:]
+    assert door.payload["prompt"] == "a red door" and opened.payload["prompt"] == "it opens"
+    await aresume_flow_run(second, run_input={"reject": [], "reviewer": "ana"})
+    result: StoryboardResult = await running
+    assert result.review_rounds == 2 and [s.status for s in result.shots] == ["stored"] * 3
