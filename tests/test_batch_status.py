@@ -328,3 +328,18 @@ def test_batch_settings_name_the_limit() -> None:
         BatchSettings(min_gap=20.0)
     with pytest.raises(ValueError, match="list_cost and rate_window must be positive"):
         BatchSettings(list_cost=0)
+
+
+def test_the_first_list_in_a_while_measures_the_rate_afresh() -> None:
+    # A long-lived process: a board listed long ago, then a new one. Its first gaps are those
+    # of a fresh start, not the longest gap an idle hour would give.
+    board = StatusBoard(BatchSettings(list_cost=2.5, rate_window=60.0))
+    for request_id in ("a", "b"):
+        board.batching(request_id, 0.0)
+    board.listed([record("a", "processing"), record("b", "processing")], None, now=0.0)
+    for request_id in ("c", "d"):
+        board.batching(request_id, 3600.0)
+    board.listed([record("c", "processing"), record("d", "processing")], None, now=3600.0)
+    assert board.next_list_at == 3601.0
+    board.listed([record("c", "processing"), record("d", "processing")], None, now=3605.0)
+    assert board.next_list_at == pytest.approx(3605.0 + math.sqrt(25.0))

@@ -121,6 +121,7 @@ class StatusBoard:
     _ended: deque[float] = field(default_factory=deque)
     _counted: set[str] = field(default_factory=set)
     _first_listed: float | None = None
+    _last_listed: float | None = None
     _sleepers: dict[int, _Sleeper] = field(default_factory=dict)
     _tokens: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -199,8 +200,12 @@ class StatusBoard:
             return []
         self.listed_at = now
         self.records = {record.request_id: record for record in records}
-        if self._first_listed is None:
+        last = self._last_listed
+        if last is None or now - last > self.settings.rate_window:
+            # The first list in a while (a new board): measure how fast requests end afresh.
             self._first_listed = now
+            self._ended.clear()
+        self._last_listed = now
         in_flight = self._heard.keys() | {s.request_id for s in self._sleepers.values()}
         for record in records:
             rid = record.request_id
