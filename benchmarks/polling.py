@@ -216,7 +216,7 @@ def poll_board(
     def sleep_until(index: int, due: float) -> None:
         """The shot sleeps until its poll is due, or later to the next list call (batched)."""
         shot = shots[index]
-        schedule(index, board.wake_at(due, now) if batch is not None else due)
+        schedule(index, board.wake_at(str(index), due, now) if batch is not None else due)
         shot.token = board.sleep(str(index), shot.tracker.last_status, due, waker(index))
 
     for index in range(len(jobs)):

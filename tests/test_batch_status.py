@@ -257,30 +257,35 @@ def test_an_unusable_list_means_single_reads_for_the_cooldown() -> None:
 
 
 def test_list_calls_are_paced_by_how_fast_requests_end() -> None:
-    settings = BatchSettings(list_cost=2.5, min_gap=1.0, max_gap=15.0, rate_window=60.0)
+    settings = BatchSettings(
+        list_cost=2.5, min_gap=1.0, cold_gap=10.0, max_gap=15.0, rate_window=60.0
+    )
     board = StatusBoard(settings)
     waits = [str(n) for n in range(10)]
     for request_id in waits:
         board.batching(request_id, 0.0)
     board.listed([record(r, "processing") for r in waits], None, now=0.0)
     assert board.next_list_at == 1.0  # nothing known yet: the shortest gap
-    # None ended in 10 s: taken as one, so the gap is sqrt(2 * 2.5 * 10 / 1).
+    # None ended in 10 s: taken as one, so the gap is sqrt(2 * 2.5 * 10 / 1); in 30 s it would
+    # be sqrt(150), but while none has ended it is at most cold_gap.
     board.listed([record(r, "processing") for r in waits], None, now=10.0)
     assert board.next_list_at == pytest.approx(10.0 + math.sqrt(50.0))
-    # Five ended by 20 s: 5 in 20 s, a gap of sqrt(2 * 2.5 * 20 / 5) = sqrt(20).
+    board.listed([record(r, "processing") for r in waits], None, now=30.0)
+    assert board.next_list_at == 30.0 + 10.0
+    # Five ended by 50 s: 5 in 50 s, a gap of sqrt(2 * 2.5 * 50 / 5) = sqrt(50).
     ended = [record(r, "success" if int(r) < 5 else "processing") for r in waits]
-    board.listed(ended, None, now=20.0)
-    assert board.next_list_at == pytest.approx(20.0 + math.sqrt(20.0))
-    # The same five shown again are not counted twice (10 s more: sqrt(2 * 2.5 * 25 / 5)).
-    board.listed(ended, None, now=25.0)
-    assert board.next_list_at == pytest.approx(25.0 + 5.0)
-    # Ends older than the rate window no longer count: back to one per window, capped.
-    board.listed(ended, None, now=81.0)
-    assert board.next_list_at == 81.0 + 15.0
+    board.listed(ended, None, now=50.0)
+    assert board.next_list_at == pytest.approx(50.0 + math.sqrt(50.0))
+    # The same five shown again are not counted twice: 5 in 60 s (the rate window).
+    board.listed(ended, None, now=60.0)
+    assert board.next_list_at == pytest.approx(60.0 + math.sqrt(60.0))
+    # Ends older than the rate window no longer count: none ended lately, cold_gap again.
+    board.listed(ended, None, now=111.0)
+    assert board.next_list_at == 111.0 + 10.0
 
 
 def test_a_request_that_ends_while_no_wait_follows_it_is_not_counted() -> None:
-    board = StatusBoard(BatchSettings(list_cost=2.5))
+    board = StatusBoard(BatchSettings(list_cost=2.5, cold_gap=10.0))
     for request_id in ("a", "b"):
         board.batching(request_id, 0.0)
     board.listed([record("a", "processing")], None, now=0.0)
@@ -292,14 +297,17 @@ def test_a_request_that_ends_while_no_wait_follows_it_is_not_counted() -> None:
 def test_a_wait_due_before_the_next_list_call_sleeps_until_it() -> None:
     board = StatusBoard(BatchSettings(list_cost=2.5))
     board.batching("a", 0.0)
-    assert board.wake_at(3.0, now=0.0) == 3.0  # a lone wait keeps its own schedule
-    board.batching("b", 0.0)
+    board.listed([record("a", "processing")], None, now=0.0)
+    assert board.wake_at("a", 0.5, now=0.0) == 0.5  # a lone wait keeps its own schedule
+    for request_id in ("b", "c"):
+        board.batching(request_id, 0.0)
     board.listed([record("a", "processing"), record("b", "processing")], None, now=10.0)
-    assert board.next_list_at == 11.0  # the first list call: the shortest gap
-    assert board.wake_at(10.5, now=10.0) == 11.0  # served by the next list call
-    assert board.wake_at(30.0, now=10.0) == 30.0  # due later: its own poll
+    assert board.next_list_at == 15.0  # none ended yet: cold_gap
+    assert board.wake_at("a", 10.5, now=10.0) == 15.0  # served by the next list call
+    assert board.wake_at("a", 30.0, now=10.0) == 30.0  # due later: its own poll
+    assert board.wake_at("c", 10.5, now=10.0) == 10.5  # not shown by the list: its own poll
     board.unusable(11.0)  # single reads: no pace, and no deferral
-    assert board.wake_at(12.0, now=11.0) == 12.0
+    assert board.wake_at("a", 12.0, now=11.0) == 12.0
 
 
 def test_a_sleeping_wait_is_deferred_to_the_list_calls_pace() -> None:
@@ -314,6 +322,7 @@ def test_a_sleeping_wait_is_deferred_to_the_list_calls_pace() -> None:
 
     observer = BatchObserver(BatchSettings())
     observer.board.batching("b", 0.0)
+    observer.board.listed([record("a", "processing"), record("b", "processing")], None, 0.0)
     observer.board.next_list_at = 10.0
     asyncio.run(observer.sleep("a", "processing", 2.0, clock=lambda: now[0], sleep=sleep))
     assert slept == [10.0, 4.0] and now[0] == 14.0
@@ -324,8 +333,8 @@ def test_a_sleeping_wait_is_deferred_to_the_list_calls_pace() -> None:
 
 
 def test_batch_settings_name_the_limit() -> None:
-    with pytest.raises(ValueError, match=r"min_gap <= max_gap, got 20\.0, 15\.0"):
-        BatchSettings(min_gap=20.0)
+    with pytest.raises(ValueError, match=r"min_gap <= cold_gap <= max_gap, got 6\.0, 5\.0, 15"):
+        BatchSettings(min_gap=6.0)
     with pytest.raises(ValueError, match="list_cost and rate_window must be positive"):
         BatchSettings(list_cost=0)
 

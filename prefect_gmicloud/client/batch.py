@@ -66,6 +66,8 @@ class BatchSettings:
             ``rate`` requests seen to end per second, where the delay a gap costs the requests
             ending within it equals this (larger: fewer list calls, later detection).
         min_gap: the shortest gap planned between list calls, in seconds.
+        cold_gap: the longest gap while no request has been seen to end within
+            ``rate_window``, in seconds.
         max_gap: the longest gap planned between list calls, in seconds; a wait whose own
             poll is due later still wakes then.
         rate_window: seconds of list calls over which the rate requests end at is measured.
@@ -77,6 +79,7 @@ class BatchSettings:
     horizon: float = 120.0
     list_cost: float = 2.5
     min_gap: float = 1.0
+    cold_gap: float = 5.0
     max_gap: float = 15.0
     rate_window: float = 60.0
 
@@ -87,9 +90,10 @@ class BatchSettings:
             raise ValueError("BatchSettings.max_records: at least 1")
         if self.list_cost <= 0 or self.rate_window <= 0:
             raise ValueError("BatchSettings: list_cost and rate_window must be positive")
-        if not 0 <= self.min_gap <= self.max_gap:
+        if not 0 <= self.min_gap <= self.cold_gap <= self.max_gap:
             raise ValueError(
-                f"BatchSettings: need 0 <= min_gap <= max_gap, got {self.min_gap}, {self.max_gap}"
+                "BatchSettings: need 0 <= min_gap <= cold_gap <= max_gap, got"
+                f" {self.min_gap}, {self.cold_gap}, {self.max_gap}"
             )
 
 
@@ -140,10 +144,13 @@ class StatusBoard:
         in_flight = self._heard.keys() | {s.request_id for s in self._sleepers.values()}
         return len(in_flight) > 1 and now >= self.single_until
 
-    def wake_at(self, due: float, now: float) -> float:
-        """When a wait whose own poll is due at ``due`` should wake: then, or at the next
-        list call if that is later and the list is shared (see :meth:`pace`)."""
-        return max(due, self.next_list_at) if self._shared(now) else due
+    def wake_at(self, request_id: str, due: float, now: float) -> float:
+        """When the wait of ``request_id``, its own poll due at ``due``, should wake: then, or
+        at the next list call if that is later, the list is shared and its last call showed
+        the request (see :meth:`pace`; one it did not show reads its own record meanwhile)."""
+        if request_id in self.records and self._shared(now):
+            return max(due, self.next_list_at)
+        return due
 
     def pace(self, now: float) -> float:
         """The gap to plan before the next list call, from how fast requests are seen to end.
@@ -153,7 +160,8 @@ class StatusBoard:
         gap ``rate * gap**2 / 2`` seconds of delay in all; the gap is where that equals one list
         call's ``list_cost``, within ``[min_gap, max_gap]``. While none is seen to end, the
         rate is taken as one per ``rate_window`` (or per the time since the first list call, if
-        shorter): short jobs are not left waiting for the longest gap.
+        shorter) and the gap is at most ``cold_gap``: the first ends of a board, which often
+        come together, are not left waiting for a long gap.
         """
         settings = self.settings
         while self._ended and self._ended[0] <= now - settings.rate_window:
@@ -162,6 +170,8 @@ class StatusBoard:
         span = min(settings.rate_window, now - first)
         # None seen to end yet (or lately): as if one had, which errs towards listing sooner.
         gap = math.sqrt(2 * settings.list_cost * max(span, 0.0) / max(1, len(self._ended)))
+        if not self._ended:
+            gap = min(gap, settings.cold_gap)
         return min(settings.max_gap, max(settings.min_gap, gap))
 
     def served(self, request_id: str, last_read: float | None, now: float) -> bool:
@@ -357,7 +367,7 @@ class BatchObserver:
             while True:
                 with self._lock:
                     now = clock()
-                    target = self.board.wake_at(due, now)
+                    target = self.board.wake_at(request_id, due, now)
                 if sleeper is not None and target <= until:
                     return  # slept until the poll or the list call it was due at
                 # A list call made meanwhile may have moved the pace on: sleep until the next.
