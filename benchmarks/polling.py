@@ -17,9 +17,10 @@ Then boards: ``--boards`` storyboards of ``--shots`` jobs each, all submitted at
 waited for in one process, as ``run_storyboard`` does. Per shot, on the same boards: fixed 5 s;
 ours per request (learning while the board runs, sleeping waits re-planning once a model is
 learned, as ``GMICloudClient`` does); and ours with batch status reads (``client/batch.py``'s
-``StatusBoard``: a ``GET /requests?model_id=`` serves the waits due within its window and wakes
-those whose status it shows changed; each wait's first read and its terminal read are its own
-``GET /requests/{id}``). A list call counts as one call.
+``StatusBoard``: list calls paced by the rate requests are seen to end, each serving the waits
+due before the next; each wait's first read and its terminal read are its own
+``GET /requests/{id}``), at the default ``list_cost`` and two others. A list call counts as one
+call.
 
 Reported per strategy: status calls per job, and the mean and p95 delay between a job's
 completion and its detection. Then, at fixed 5 s's mean delay: the calls per job of ours
@@ -212,6 +213,12 @@ def poll_board(
     def statuses(at: float) -> list[GMIRequest]:
         return [GMIRequest(request_id=str(n), status=j.status(at)) for n, j in enumerate(jobs)]
 
+    def sleep_until(index: int, due: float) -> None:
+        """The shot sleeps until its poll is due, or later to the next list call (batched)."""
+        shot = shots[index]
+        schedule(index, board.wake_at(str(index), due, now) if batch is not None else due)
+        shot.token = board.sleep(str(index), shot.tracker.last_status, due, waker(index))
+
     for index in range(len(jobs)):
         schedule(index, 0.0)
     while wakes:
@@ -226,6 +233,9 @@ def poll_board(
         record: GMIRequest | None = None
         if batch is not None and tracker.last_read is not None and board.batching(request_id, now):
             if not board.served(request_id, tracker.last_read, now):
+                if now < board.next_list_at:  # the list's pace moved on while it slept
+                    sleep_until(index, now)
+                    continue
                 lists += 1
                 for sleeper in board.listed(statuses(now), None, now):
                     sleeper.wake()
@@ -246,34 +256,33 @@ def poll_board(
                     continue
                 if waiting.tracker.policy.durations is None:
                     policy_now = replace(waiting.tracker.policy, durations=learned)
-                    due = now + waiting.tracker.adopt(policy_now, now)
-                    schedule(other, due)
                     board.woke(waiting.token)
-                    status = waiting.tracker.last_status
-                    waiting.token = board.sleep(str(other), status, due, waker(other))
+                    sleep_until(other, now + waiting.tracker.adopt(policy_now, now))
             continue
-        schedule(index, now + delay)
-        shot.token = board.sleep(request_id, tracker.last_status, now + delay, waker(index))
+        sleep_until(index, now + delay)
     assert all(outcome is not None for outcome in outcomes)
     return [o for o in outcomes if o is not None], lists
 
 
-#: ``call_cost`` of the batched rows: the default, and two that trade delay for calls.
-BATCH_COSTS = (0.1, 1.0, 3.0)
+#: ``list_cost`` of the batched rows besides the default: one for sooner, one for fewer calls.
+BATCH_COSTS = (1.0, 5.0)
 
 
 def run_boards(boards: int, shots: int, seed: int, batch: BatchSettings) -> dict[str, Row]:
-    """Fixed 5 s, ours per request and ours batched on the same boards; calls per shot."""
+    """Fixed 5 s, ours per request and ours batched on the same boards; calls per shot.
+
+    The batched rows use ``batch`` and then ``batch`` with each of :data:`BATCH_COSTS`.
+    """
     results: dict[str, list[Outcome]] = {"fixed 5 s (vendor SDK)": [], "ours, per request": []}
     lists: dict[str, int] = {}
     for board in range(boards):
         jobs = make_jobs(shots, seed + 1000 + board)
         results["fixed 5 s (vendor SDK)"] += [poll_with_schedule(j, fixed(5)) for j in jobs]
         results["ours, per request"] += poll_board(jobs, WaitPolicy(), seed + board, None)[0]
-        for cost in BATCH_COSTS:
-            name = "ours, batch reads" + ("" if cost == 0.1 else f", cost {cost:g}")
-            policy = WaitPolicy(call_cost=cost)
-            outcomes, listed = poll_board(jobs, policy, seed + board, batch)
+        for cost in (None, *BATCH_COSTS):
+            name = "ours, batch reads" + ("" if cost is None else f", list_cost {cost:g}")
+            settings = batch if cost is None else replace(batch, list_cost=cost)
+            outcomes, listed = poll_board(jobs, WaitPolicy(), seed + board, settings)
             results.setdefault(name, []).extend(outcomes)
             lists[name] = lists.get(name, 0) + listed
     rows = {name: summarize(name, outcomes) for name, outcomes in results.items()}
@@ -379,12 +388,12 @@ def plot(rows: list[Row], curves: dict[str, Curve], path: Path) -> None:
 
 def print_boards(rows: dict[str, Row], boards: int, shots: int) -> None:
     print(f"\n{boards} boards of {shots} shots, each submitted at once (a list call is one call)\n")
-    print(f"{'strategy':<28}{'calls/shot':>11}{'vs 5 s':>8}{'mean delay':>12}{'p95 delay':>11}")
+    print(f"{'strategy':<32}{'calls/shot':>11}{'vs 5 s':>8}{'mean delay':>12}{'p95 delay':>11}")
     base = rows["fixed 5 s (vendor SDK)"]
     for row in rows.values():
         ratio = float(row["calls_per_job"]) / float(base["calls_per_job"])
         print(
-            f"{row['strategy']!s:<28}{row['calls_per_job']:>11.2f}{ratio:>8.3f}"
+            f"{row['strategy']!s:<32}{row['calls_per_job']:>11.2f}{ratio:>8.3f}"
             f"{row['mean_delay_s']:>10.2f} s{row['p95_delay_s']:>9.1f} s"
         )
     met = []
@@ -392,7 +401,12 @@ def print_boards(rows: dict[str, Row], boards: int, shots: int) -> None:
         if "list_calls_per_job" not in row:
             continue
         ratio = float(row["calls_per_job"]) / float(base["calls_per_job"])
-        print(f"  {row['strategy']}: {float(row['list_calls_per_job']):.2f} list calls per shot")
+        listed = float(row["list_calls_per_job"])
+        single = float(row["calls_per_job"]) - listed
+        print(
+            f"  {row['strategy']}: {listed:.2f} list calls and {single:.2f} single reads per shot"
+            " (2 of them each wait's first read and the one confirming its end)"
+        )
         met.append(ratio <= 0.1 and float(row["mean_delay_s"]) <= float(base["mean_delay_s"]))
     verdict = "met" if any(met) else "MISSED"
     print(f"  target <= 0.10 of fixed 5 s's calls at a mean delay <= its: {verdict}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from prefect_gmicloud import GMIRequest, RequestStatus, WaitPolicy, WaitTimeout
-from prefect_gmicloud.client.batch import BatchSettings, StatusBoard
+from prefect_gmicloud.client.batch import BatchObserver, BatchSettings, StatusBoard
 from prefect_gmicloud.client.polling import DurationMemory
 from prefect_gmicloud.simulator import FaultRates, Simulator
 from tests.conftest import R2V_PAYLOAD, client_for
@@ -253,3 +254,101 @@ def test_an_unusable_list_means_single_reads_for_the_cooldown() -> None:
     assert not board.batching("b", 30.0) and board.batching("b", 62.0)
     # A page of a longer list is refused too when the total says so.
     assert board.listed(many[:1], 10, now=70.0) == [] and board.listed_at is None
+
+
+def test_list_calls_are_paced_by_how_fast_requests_end() -> None:
+    settings = BatchSettings(
+        list_cost=2.5, min_gap=1.0, cold_gap=10.0, max_gap=15.0, rate_window=60.0
+    )
+    board = StatusBoard(settings)
+    waits = [str(n) for n in range(10)]
+    for request_id in waits:
+        board.batching(request_id, 0.0)
+    board.listed([record(r, "processing") for r in waits], None, now=0.0)
+    assert board.next_list_at == 1.0  # nothing known yet: the shortest gap
+    # None ended in 10 s: taken as one, so the gap is sqrt(2 * 2.5 * 10 / 1); in 30 s it would
+    # be sqrt(150), but while none has ended it is at most cold_gap.
+    board.listed([record(r, "processing") for r in waits], None, now=10.0)
+    assert board.next_list_at == pytest.approx(10.0 + math.sqrt(50.0))
+    board.listed([record(r, "processing") for r in waits], None, now=30.0)
+    assert board.next_list_at == 30.0 + 10.0
+    # Five ended by 50 s: 5 in 50 s, a gap of sqrt(2 * 2.5 * 50 / 5) = sqrt(50).
+    ended = [record(r, "success" if int(r) < 5 else "processing") for r in waits]
+    board.listed(ended, None, now=50.0)
+    assert board.next_list_at == pytest.approx(50.0 + math.sqrt(50.0))
+    # The same five shown again are not counted twice: 5 in 60 s (the rate window).
+    board.listed(ended, None, now=60.0)
+    assert board.next_list_at == pytest.approx(60.0 + math.sqrt(60.0))
+    # Ends older than the rate window no longer count: none ended lately, cold_gap again.
+    board.listed(ended, None, now=111.0)
+    assert board.next_list_at == 111.0 + 10.0
+
+
+def test_a_request_that_ends_while_no_wait_follows_it_is_not_counted() -> None:
+    board = StatusBoard(BatchSettings(list_cost=2.5, cold_gap=10.0))
+    for request_id in ("a", "b"):
+        board.batching(request_id, 0.0)
+    board.listed([record("a", "processing")], None, now=0.0)
+    # "other" ended, but no wait of this process follows it; "b" ended and its wait had read.
+    board.listed([record("other", "success"), record("b", "failed")], None, now=10.0)
+    assert board.next_list_at == pytest.approx(10.0 + math.sqrt(50.0))  # one ended in 10 s
+
+
+def test_a_wait_due_before_the_next_list_call_sleeps_until_it() -> None:
+    board = StatusBoard(BatchSettings(list_cost=2.5))
+    board.batching("a", 0.0)
+    board.listed([record("a", "processing")], None, now=0.0)
+    assert board.wake_at("a", 0.5, now=0.0) == 0.5  # a lone wait keeps its own schedule
+    for request_id in ("b", "c"):
+        board.batching(request_id, 0.0)
+    board.listed([record("a", "processing"), record("b", "processing")], None, now=10.0)
+    assert board.next_list_at == 15.0  # none ended yet: cold_gap
+    assert board.wake_at("a", 10.5, now=10.0) == 15.0  # served by the next list call
+    assert board.wake_at("a", 30.0, now=10.0) == 30.0  # due later: its own poll
+    assert board.wake_at("c", 10.5, now=10.0) == 10.5  # not shown by the list: its own poll
+    board.unusable(11.0)  # single reads: no pace, and no deferral
+    assert board.wake_at("a", 12.0, now=11.0) == 12.0
+
+
+def test_a_sleeping_wait_is_deferred_to_the_list_calls_pace() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+        if now[0] == 10.0:  # meanwhile a list call, not serving "a", moved the pace on
+            observer.board.next_list_at = 14.0
+
+    observer = BatchObserver(BatchSettings())
+    observer.board.batching("b", 0.0)
+    observer.board.listed([record("a", "processing"), record("b", "processing")], None, 0.0)
+    observer.board.next_list_at = 10.0
+    asyncio.run(observer.sleep("a", "processing", 2.0, clock=lambda: now[0], sleep=sleep))
+    assert slept == [10.0, 4.0] and now[0] == 14.0
+    # Due after the next list call, a wait sleeps its own delay.
+    slept.clear()
+    asyncio.run(observer.sleep("a", "processing", 5.0, clock=lambda: now[0], sleep=sleep))
+    assert slept == [5.0]
+
+
+def test_batch_settings_name_the_limit() -> None:
+    with pytest.raises(ValueError, match=r"min_gap <= cold_gap <= max_gap, got 6\.0, 5\.0, 15"):
+        BatchSettings(min_gap=6.0)
+    with pytest.raises(ValueError, match="list_cost and rate_window must be positive"):
+        BatchSettings(list_cost=0)
+
+
+def test_the_first_list_in_a_while_measures_the_rate_afresh() -> None:
+    # A long-lived process: a board listed long ago, then a new one. Its first gaps are those
+    # of a fresh start, not the longest gap an idle hour would give.
+    board = StatusBoard(BatchSettings(list_cost=2.5, rate_window=60.0))
+    for request_id in ("a", "b"):
+        board.batching(request_id, 0.0)
+    board.listed([record("a", "processing"), record("b", "processing")], None, now=0.0)
+    for request_id in ("c", "d"):
+        board.batching(request_id, 3600.0)
+    board.listed([record("c", "processing"), record("d", "processing")], None, now=3600.0)
+    assert board.next_list_at == 3601.0
+    board.listed([record("c", "processing"), record("d", "processing")], None, now=3605.0)
+    assert board.next_list_at == pytest.approx(3605.0 + math.sqrt(25.0))

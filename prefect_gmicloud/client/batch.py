@@ -7,8 +7,12 @@ loop or thread they run in), which:
 
 - serves a wait's poll from a list call made after its last read and at most ``window``
   seconds ago, and otherwise makes one (waits due at the same moment join it);
+- paces the list calls: after each, the next is not made before a gap planned from how fast
+  the model's requests are seen to end (:meth:`StatusBoard.pace`); a wait whose own poll falls
+  due sooner sleeps until then, so one list call serves every wait due in between (it polls
+  later than its own plan, by at most the gap) instead of the eagerest wait setting the pace;
 - after each list call wakes every sleeping wait that it serves: those whose poll is due within
-  ``window`` (polled early, never late) and those whose status the list shows changed;
+  ``window`` (polled early) and those whose status the list shows changed;
 - never ends a wait on the list alone: a request the list shows terminal is read once more
   with ``GET /requests/{id}`` (what the wait returns), and one the list does not show (a paged
   or partial list) is read that way too, as is every request while the list cannot be used
@@ -30,6 +34,7 @@ import itertools
 import logging
 import math
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,18 +61,40 @@ class BatchSettings:
         cooldown: seconds of single reads after a list call that could not be used.
         horizon: seconds after its last read that a wait still counts as in flight (a wait
             that ended without a terminal read, by a timeout or cancellation, stops counting).
+        list_cost: seconds of detection delay, summed over the waits it serves, that one list
+            call is worth: the gap between list calls is ``sqrt(2 * list_cost / rate)`` for
+            ``rate`` requests seen to end per second, where the delay a gap costs the requests
+            ending within it equals this (larger: fewer list calls, later detection).
+        min_gap: the shortest gap planned between list calls, in seconds.
+        cold_gap: the longest gap while no request has been seen to end within
+            ``rate_window``, in seconds.
+        max_gap: the longest gap planned between list calls, in seconds; a wait whose own
+            poll is due later still wakes then.
+        rate_window: seconds of list calls over which the rate requests end at is measured.
     """
 
     window: float = 2.0
     max_records: int = 2000
     cooldown: float = 60.0
     horizon: float = 120.0
+    list_cost: float = 2.5
+    min_gap: float = 1.0
+    cold_gap: float = 5.0
+    max_gap: float = 15.0
+    rate_window: float = 60.0
 
     def __post_init__(self) -> None:
         if self.window < 0 or self.cooldown < 0 or self.horizon <= 0:
             raise ValueError("BatchSettings: window and cooldown >= 0, horizon > 0")
         if self.max_records < 1:
             raise ValueError("BatchSettings.max_records: at least 1")
+        if self.list_cost <= 0 or self.rate_window <= 0:
+            raise ValueError("BatchSettings: list_cost and rate_window must be positive")
+        if not 0 <= self.min_gap <= self.cold_gap <= self.max_gap:
+            raise ValueError(
+                "BatchSettings: need 0 <= min_gap <= cold_gap <= max_gap, got"
+                f" {self.min_gap}, {self.cold_gap}, {self.max_gap}"
+            )
 
 
 @dataclass
@@ -91,7 +118,14 @@ class StatusBoard:
     records: dict[str, GMIRequest] = field(default_factory=dict)
     #: Until when reads go single (after a list that could not be used).
     single_until: float = -math.inf
+    #: When the next list call may be made (see :meth:`pace`).
+    next_list_at: float = -math.inf
     _heard: dict[str, float] = field(default_factory=dict)
+    #: When lists first showed waits' requests ended (within ``rate_window``), and which.
+    _ended: deque[float] = field(default_factory=deque)
+    _counted: set[str] = field(default_factory=set)
+    _first_listed: float | None = None
+    _last_listed: float | None = None
     _sleepers: dict[int, _Sleeper] = field(default_factory=dict)
     _tokens: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -104,8 +138,41 @@ class StatusBoard:
         horizon = now - self.settings.horizon
         for stale in [rid for rid, heard in self._heard.items() if heard < horizon]:
             del self._heard[stale]
+        return self._shared(now)
+
+    def _shared(self, now: float) -> bool:
         in_flight = self._heard.keys() | {s.request_id for s in self._sleepers.values()}
         return len(in_flight) > 1 and now >= self.single_until
+
+    def wake_at(self, request_id: str, due: float, now: float) -> float:
+        """When the wait of ``request_id``, its own poll due at ``due``, should wake: then, or
+        at the next list call if that is later, the list is shared and its last call showed
+        the request (see :meth:`pace`; one it did not show reads its own record meanwhile)."""
+        if request_id in self.records and self._shared(now):
+            return max(due, self.next_list_at)
+        return due
+
+    def pace(self, now: float) -> float:
+        """The gap to plan before the next list call, from how fast requests are seen to end.
+
+        With ``rate`` of the waits' requests seen to end per second over the last
+        ``rate_window`` seconds, polling every ``gap`` seconds costs the requests ending in one
+        gap ``rate * gap**2 / 2`` seconds of delay in all; the gap is where that equals one list
+        call's ``list_cost``, within ``[min_gap, max_gap]``. While none is seen to end, the
+        rate is taken as one per ``rate_window`` (or per the time since the first list call, if
+        shorter) and the gap is at most ``cold_gap``: the first ends of a board, which often
+        come together, are not left waiting for a long gap.
+        """
+        settings = self.settings
+        while self._ended and self._ended[0] <= now - settings.rate_window:
+            self._ended.popleft()
+        first = now if self._first_listed is None else self._first_listed
+        span = min(settings.rate_window, now - first)
+        # None seen to end yet (or lately): as if one had, which errs towards listing sooner.
+        gap = math.sqrt(2 * settings.list_cost * max(span, 0.0) / max(1, len(self._ended)))
+        if not self._ended:
+            gap = min(gap, settings.cold_gap)
+        return min(settings.max_gap, max(settings.min_gap, gap))
 
     def served(self, request_id: str, last_read: float | None, now: float) -> bool:
         """Whether the last list call serves a poll at ``now`` of a wait last read at
@@ -143,6 +210,19 @@ class StatusBoard:
             return []
         self.listed_at = now
         self.records = {record.request_id: record for record in records}
+        last = self._last_listed
+        if last is None or now - last > self.settings.rate_window:
+            # The first list in a while (a new board): measure how fast requests end afresh.
+            self._first_listed = now
+            self._ended.clear()
+        self._last_listed = now
+        in_flight = self._heard.keys() | {s.request_id for s in self._sleepers.values()}
+        for record in records:
+            rid = record.request_id
+            if record.is_terminal and rid in in_flight and rid not in self._counted:
+                self._counted.add(rid)
+                self._ended.append(now)
+        self.next_list_at = now + self.pace(now)
         served = []
         for token, sleeper in list(self._sleepers.items()):
             found = self.records.get(sleeper.request_id)
@@ -157,10 +237,12 @@ class StatusBoard:
         self.listed_at = None
         self.records = {}
         self.single_until = now + self.settings.cooldown
+        self.next_list_at = -math.inf
 
     def finished(self, request_id: str) -> None:
         """A wait read its request's terminal record: it is no longer in flight."""
         self._heard.pop(request_id, None)
+        self._counted.discard(request_id)
 
     def sleep(self, request_id: str, status: str, due_at: float, wake: Callable[[], None]) -> int:
         """A wait sleeps until ``due_at`` having last seen ``status``; returns its token."""
@@ -266,7 +348,8 @@ class BatchObserver:
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]],
     ) -> None:
-        """Sleep ``seconds``, or less if a list call serves this wait before."""
+        """Sleep ``seconds``, or until the next list call if that is later (the list's pace),
+        or less if a list call serves this wait before."""
         loop = asyncio.get_running_loop()
         woken = asyncio.Event()
 
@@ -275,17 +358,30 @@ class BatchObserver:
                 loop.call_soon_threadsafe(woken.set)
 
         with self._lock:
-            token = self.board.sleep(request_id, status, clock() + seconds, wake)
-        sleeper = asyncio.ensure_future(sleep(seconds))
+            due = clock() + seconds
+            token = self.board.sleep(request_id, status, due, wake)
         listener = asyncio.ensure_future(woken.wait())
+        sleeper: asyncio.Future[None] | None = None
+        until = -math.inf
         try:
-            await asyncio.wait({sleeper, listener}, return_when=asyncio.FIRST_COMPLETED)
-            if sleeper.done():
+            while True:
+                with self._lock:
+                    now = clock()
+                    target = self.board.wake_at(request_id, due, now)
+                if sleeper is not None and target <= until:
+                    return  # slept until the poll or the list call it was due at
+                # A list call made meanwhile may have moved the pace on: sleep until the next.
+                until = target
+                sleeper = asyncio.ensure_future(sleep(max(target - now, 0.0)))
+                await asyncio.wait({sleeper, listener}, return_when=asyncio.FIRST_COMPLETED)
+                if listener.done():
+                    return  # a list call served this wait
                 sleeper.result()  # raises what the sleep raised
         finally:
             with self._lock:
                 self.board.woke(token)
-            sleeper.cancel()
+            if sleeper is not None:
+                sleeper.cancel()
             listener.cancel()
 
 

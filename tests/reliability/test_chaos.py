@@ -6,6 +6,7 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,9 @@ CHAOS = FaultRates(
     unknown_status=0.2,  # undocumented statuses on the way
     media_urls=0.3,  # outcomes as a media_urls list
 )
+#: The shot GMI always fails, whatever the random draws: with a 5 % rate drawn in arrival order,
+#: a run could otherwise see no failure at all, and the failed-shot path would go unchecked.
+SCRIPTED_FAILURE = "shot-0007"  # its prompt ends ", take 7"
 
 
 def retries_logged(records: list[logging.LogRecord]) -> Counter[str]:
@@ -59,6 +63,15 @@ async def test_chaos_run_stores_every_good_shot_once_and_leaks_nothing(
         processing_seconds=0.4, video_bytes=96 * 1024, chunk_size=16 * 1024,
     )  # fmt: skip
     board = synthetic_storyboard(SHOTS, "chaos")
+    create = sim.state.create
+
+    def create_failing_one(model: str, payload: dict[str, Any], org_id: str) -> Any:
+        request = create(model, payload, org_id)  # draws its random fate as before
+        if str(payload.get("prompt", "")).endswith(", take 7"):
+            request.ends = "failed"
+        return request
+
+    sim.state.create = create_failing_one  # type: ignore[method-assign]
     failure = ""
     try:
         await run_storyboard(
@@ -102,6 +115,7 @@ async def test_chaos_run_stores_every_good_shot_once_and_leaks_nothing(
     assert lost == []
     assert orphans == set()
     assert stored + len(failed) == SHOTS and failed and stored
+    assert SCRIPTED_FAILURE in failed
     assert sorted(failed) == sorted(manifest.to_rerun)
     assert all(name in failure for name in failed)
     assert all(sim.stats.faults[kind] for kind in ("get:503", "get:429", "file:truncate"))
