@@ -332,6 +332,23 @@ def test_a_sleeping_wait_is_deferred_to_the_list_calls_pace() -> None:
     assert slept == [5.0]
 
 
+def test_a_deferred_wait_still_wakes_at_its_deadline() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    observer = BatchObserver(BatchSettings())
+    observer.board.batching("b", 0.0)
+    observer.board.listed([record("a", "processing"), record("b", "processing")], None, 0.0)
+    observer.board.next_list_at = 10.0
+    run = observer.sleep("a", "processing", 2.0, clock=lambda: now[0], sleep=sleep, latest=3.0)
+    asyncio.run(run)
+    assert slept == [3.0]  # not the list call at 10 s: the timeout is reported when it falls
+
+
 def test_batch_settings_name_the_limit() -> None:
     with pytest.raises(ValueError, match=r"min_gap <= cold_gap <= max_gap, got 6\.0, 5\.0, 15"):
         BatchSettings(min_gap=6.0)

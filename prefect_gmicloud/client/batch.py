@@ -347,9 +347,11 @@ class BatchObserver:
         *,
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]],
+        latest: float = math.inf,
     ) -> None:
         """Sleep ``seconds``, or until the next list call if that is later (the list's pace),
-        or less if a list call serves this wait before."""
+        or less if a list call serves this wait before; never past ``latest`` (on ``clock``:
+        the wait's next deadline, so a timeout is reported when it falls)."""
         loop = asyncio.get_running_loop()
         woken = asyncio.Event()
 
@@ -367,7 +369,7 @@ class BatchObserver:
             while True:
                 with self._lock:
                     now = clock()
-                    target = self.board.wake_at(request_id, due, now)
+                    target = min(self.board.wake_at(request_id, due, now), latest)
                 if sleeper is not None and target <= until:
                     return  # slept until the poll or the list call it was due at
                 # A list call made meanwhile may have moved the pace on: sleep until the next.
@@ -474,4 +476,5 @@ class BatchReads:
             seconds,
             clock=self._clock,
             sleep=self._sleep,
+            latest=tracker.next_deadline() + 0.001,
         )

@@ -212,8 +212,8 @@ class WaitTracker:
         # Jitter draws below the interval; stretch it so the mean stays where it was planned.
         return min(high, interval / (1 - policy.jitter / 2))
 
-    def _clip_to_deadline(self, delay: float, now: float) -> float:
-        # Never sleep far past a deadline: wake just after it to report the timeout promptly.
+    def next_deadline(self) -> float:
+        """When (on the wait's clock) the wait's nearest deadline passes; ``inf`` if none."""
         policy = self.policy
         if self.processing_since is None:
             limit, since = policy.queue_timeout, self.started_at
@@ -222,10 +222,11 @@ class WaitTracker:
         deadlines = [since + limit] if limit is not None else []
         if policy.timeout is not None:
             deadlines.append(self.started_at + policy.timeout)
-        if not deadlines:
-            return delay
-        until_deadline = min(deadlines) - now
-        return max(min(delay, until_deadline + 0.001), 0.0)
+        return min(deadlines, default=math.inf)
+
+    def _clip_to_deadline(self, delay: float, now: float) -> float:
+        # Never sleep far past a deadline: wake just after it to report the timeout promptly.
+        return max(min(delay, self.next_deadline() - now + 0.001), 0.0)
 
 
 @dataclass(frozen=True)
