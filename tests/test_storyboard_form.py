@@ -139,12 +139,17 @@ class TestRunForm:
         "Character",
     ]
 
-    def test_no_storyboard_field_offers_null(self) -> None:
+    def test_no_storyboard_field_offers_null_but_switches(self) -> None:
+        # A switch left alone is sent as false (prompt_extend off!): booleans start on None.
         for part in self.parts:
-            for node in _walk(self.schema["definitions"][part]):
-                assert node != {"type": "null"}, part
-                if isinstance(node, dict) and "default" in node:
-                    assert node["default"] is not None, part
+            for name, prop in self.schema["definitions"][part]["properties"].items():
+                if {"type": "boolean"} in prop.get("anyOf", []):
+                    assert prop["anyOf"] == [{"type": "null"}, {"type": "boolean"}], name
+                    continue
+                for node in _walk(prop):
+                    assert node != {"type": "null"}, f"{part}.{name}"
+                    if isinstance(node, dict) and "default" in node:
+                        assert node["default"] is not None, f"{part}.{name}"
 
     def test_every_storyboard_field_and_flow_parameter_is_described(self) -> None:
         for part in ["Storyboard", "Shot", "ShotSettings", "Character"]:  # overrides: see defaults

@@ -60,13 +60,23 @@ SHOTS_HELP = (
 
 
 def plain_optionals(schema: dict[str, Any]) -> None:
-    """Drop the ``null`` alternative and ``null`` default of every optional property.
+    """Drop the ``null`` alternative and ``null`` default of every optional property but
+    booleans.
 
     Prefect's UI renders ``X | None`` as a type toggle starting on "None" with no input;
-    without the alternative an optional field is a plain input left empty.
+    without the alternative an optional field is a plain input left empty. A boolean keeps
+    its toggle: as a plain switch it would be sent as ``false`` when left alone.
     """
     for prop in schema.get("properties", {}).values():
         options = prop.get("anyOf")
+        if options and {"type": "boolean"} in options:
+            # A switch has no "unset": the UI would send false for every switch left alone
+            # (prompt_extend off, audio off, or a setting the shot's model does not take).
+            # Unset, on and off are three answers: the type toggle stays, starting on None
+            # (the UI starts on the first alternative).
+            prop["anyOf"] = [{"type": "null"}, *(o for o in options if o != {"type": "null"})]
+            prop.pop("default", None)
+            continue
         if options and {"type": "null"} in options:
             rest = [option for option in options if option != {"type": "null"}]
             del prop["anyOf"]
