@@ -63,13 +63,26 @@ def video_seconds(references: InspectedReferences) -> Callable[[str], float | No
     """The length of the video a payload URL names, where the reference was read."""
 
     def seconds(url: str) -> float | None:
-        reference = references.reference_of(url)
-        known = references.found.get(reference) if reference is not None else None
-        if known is None or known.facts is None or known.facts.kind != "video":
-            return None
-        return known.facts.duration
+        known = facts_of(references, url)
+        return known[1].duration if known is not None and known[1].kind == "video" else None
 
     return seconds
+
+
+def facts_of(references: InspectedReferences, url: str) -> tuple[str, MediaFacts] | None:
+    """The reference a payload's URL stands for and what it is, when it was read."""
+    reference = references.reference_of(url)
+    known = references.found.get(reference) if reference is not None else None
+    if reference is None or known is None or known.facts is None:
+        return None
+    return reference, known.facts
+
+
+def unreadable_file(reference: str, exc: OSError) -> ReferenceFacts:
+    """A file reference that could not be read, and why, in the words of the report."""
+    if isinstance(exc, FileNotFoundError):
+        return ReferenceFacts(reference, problem=f"{reference}: no such file")
+    return ReferenceFacts(reference, problem=f"{reference}: cannot be read ({exc})")
 
 
 def reference_problems(planned: list[PlannedShot], references: InspectedReferences) -> list[str]:
@@ -83,14 +96,12 @@ def reference_problems(planned: list[PlannedShot], references: InspectedReferenc
     for shot in planned:
         model = shot.payload.model_id
         for where, url in shot.payload.media_urls():
-            reference = references.reference_of(url)
-            known = references.found.get(reference) if reference is not None else None
-            if known is None or known.facts is None:
-                continue
+            known = facts_of(references, url)
             limits = limits_for(model, where.split("[")[0])
-            if limits is not None:
+            if known is not None and limits is not None:
+                reference, facts = known
                 problems += check_reference(
-                    known.facts, limits, f"shot {shot.shot_id}: {where} {reference}"
+                    facts, limits, f"shot {shot.shot_id}: {where} {reference}"
                 )
     return list(dict.fromkeys(problems))
 
@@ -117,14 +128,6 @@ class LocalReferences(PlaceholderURLs):
             if source_kind(reference) != "file" or reference in self.found:
                 continue
             try:
-                facts = probe_media(Path(reference))
-            except FileNotFoundError:
-                self.found[reference] = ReferenceFacts(
-                    reference, problem=f"{reference}: no such file"
-                )
+                self.found[reference] = ReferenceFacts(reference, probe_media(Path(reference)))
             except OSError as exc:
-                self.found[reference] = ReferenceFacts(
-                    reference, problem=f"{reference}: cannot be read ({exc})"
-                )
-            else:
-                self.found[reference] = ReferenceFacts(reference, facts)
+                self.found[reference] = unreadable_file(reference, exc)

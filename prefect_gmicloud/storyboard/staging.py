@@ -34,8 +34,13 @@ from prefect_gmicloud.media.probe import MediaFacts, probe_media
 from prefect_gmicloud.models.base import GMIPayload
 from prefect_gmicloud.storage.lookup import find_object, is_missing
 from prefect_gmicloud.storage.s3 import MAX_LINK_SECONDS, S3Location, StoredObject, upload_file
-from prefect_gmicloud.storyboard.reference_checks import ReferenceFacts
-from prefect_gmicloud.storyboard.references import S3Object, map_references, source_kind
+from prefect_gmicloud.storyboard.reference_checks import ReferenceFacts, unreadable_file
+from prefect_gmicloud.storyboard.references import (
+    PlaceholderURLs,
+    S3Object,
+    map_references,
+    source_kind,
+)
 
 #: Read in chunks of this many bytes when hashing a file.
 _CHUNK = 1 << 20
@@ -73,7 +78,7 @@ class StagedReferences:
         staged = self._staged.get(reference)
         if staged is None:
             # An https URL, or a reference that could not be read (its problem is reported).
-            return reference if source_kind(reference) == "url" else _unreadable(reference)
+            return PlaceholderURLs().url(reference)
         url = self._object_url(staged, fragment=f"etag={staged.etag}" if staged.etag else "")
         self._references_by_url[_without_fragment(url)] = reference
         return url
@@ -120,10 +125,8 @@ class StagedReferences:
             path = Path(reference)
             try:
                 sha256, facts = await asyncio.to_thread(_hash_and_probe, path)
-            except FileNotFoundError:
-                return ReferenceFacts(reference, problem=f"{reference}: no such file")
             except OSError as exc:
-                return ReferenceFacts(reference, problem=f"{reference}: cannot be read ({exc})")
+                return unreadable_file(reference, exc)
             key = self.location.key("references", f"{sha256}{path.suffix.lower()}")
             self._staged[reference] = _Staged(self.location.bucket, key, path, sha256)
             return ReferenceFacts(reference, facts)
@@ -234,8 +237,3 @@ def _hash_and_probe(path: Path) -> tuple[str, MediaFacts]:
 
 def _without_fragment(url: str) -> str:
     return url.split("#", 1)[0]
-
-
-def _unreadable(reference: str) -> str:
-    # Stands in so the rest of the board can still be checked; never sent.
-    return f"https://unreadable.invalid/{reference.lstrip('/')}".replace(" ", "%20")
