@@ -46,7 +46,6 @@ from prefect_gmicloud.client.polling import wait_policy
 from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.simulator.boards import synthetic_storyboard
 from prefect_gmicloud.storage import S3Destination, resolve_storage
-from prefect_gmicloud.storage.s3 import upload_file
 from prefect_gmicloud.storyboard import Storyboard
 from prefect_gmicloud.storyboard.plan import PlannedShot, plan_storyboard
 from prefect_gmicloud.transfer import download_file
@@ -78,7 +77,7 @@ async def bare_run(
             name = f"{shot.shot_id}-{asset.role}{Path(asset.url).suffix}"
             file = await download_file(asset.url, workdir / name)
             key = location.key("bare", board.title, name)
-            await asyncio.to_thread(upload_file, location, file.path, key, sha256=file.sha256)
+            await location.upload(file.path, key, sha256=file.sha256)
 
     with tempfile.TemporaryDirectory(prefix="gmi-bare-") as workdir:
         async with GMICloudClient(

@@ -6,7 +6,7 @@ Starts a local S3-protocol server (moto) and the GMI simulator as subprocesses, 
 simulator produce a video of the given size, then runs each path in a fresh subprocess of its
 own so that its peak RSS is its own:
 
-- ours:  ``download_file`` (streamed to disk, sha256 on the way) + ``upload_file`` (boto3
+- ours:  ``download_file`` (streamed to disk, sha256 on the way) + ``location.upload`` (boto3
   managed multipart from the file);
 - naive: ``httpx.get(url).content`` + ``put_object(Body=content)``;
 - raw:   boto3 ``upload_file`` with its defaults, on the file ours downloaded (the upload
@@ -54,7 +54,7 @@ def peak_rss_mib() -> float:
 def child(args: argparse.Namespace) -> None:
     import httpx
 
-    from prefect_gmicloud.storage import S3Destination, resolve_storage, upload_file
+    from prefect_gmicloud.storage import S3Destination, resolve_storage
     from prefect_gmicloud.transfer import download_file
 
     client = s3_client(args.endpoint)
@@ -67,7 +67,7 @@ def child(args: argparse.Namespace) -> None:
         file = asyncio.run(download_file(args.url, destination))
         timings["download_s"] = time.perf_counter() - started
         upload_started = time.perf_counter()
-        upload_file(location, file.path, "ours.mp4", sha256=file.sha256)
+        asyncio.run(location.upload(file.path, "ours.mp4", sha256=file.sha256))
         timings["upload_s"] = time.perf_counter() - upload_started
     elif args.child == "naive":
         content = httpx.get(args.url, timeout=600).content

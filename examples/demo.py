@@ -102,7 +102,7 @@ def run_demo(board: Storyboard, out: Path) -> None:
         for stored, name in ((result.final_cut, "final.mp4"), (result.contact_sheet, "sheet.jpg")):
             if stored is not None:
                 copies.append((stored.uri, out / name))
-        client = resolve_storage(storage).client
+        client = storage.s3_client()
         for uri, local in copies:
             bucket, _, key = uri.removeprefix("s3://").partition("/")
             client.download_file(bucket, key, str(local))

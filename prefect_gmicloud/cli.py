@@ -246,7 +246,7 @@ def run(
 
     from prefect_gmicloud.flows.storyboard import run_storyboard
     from prefect_gmicloud.models.base import describe_errors
-    from prefect_gmicloud.storage.s3 import S3Destination
+    from prefect_gmicloud.storage.destination import S3Destination
 
     try:
         storage = S3Destination(bucket=bucket, prefix=prefix, endpoint_url=endpoint_url)

@@ -190,8 +190,15 @@ class StorageError(GMICloudError):
         super().__init__(f"storage {uri}: {detail}")
 
 
-class LedgerConflict(GMICloudError):
-    """Another run wrote a ledger entry first; re-read it and decide again."""
+class WriteConflict(GMICloudError):
+    """A conditional write's condition did not hold: another writer created or changed the
+    object first (or it is gone). Read it again and decide again."""
+
+
+class UnsafeStore(StorageError):
+    """The store does not honour conditional writes, so two runs could both believe they own a
+    shot and pay for it twice. Raised before anything is paid, naming the store and what it did.
+    """
 
 
 class StoryboardInterrupted(GMICloudError):

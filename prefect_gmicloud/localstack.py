@@ -127,9 +127,8 @@ def local_stack(
         raise LocalStackError(
             "the local S3 server needs moto. Fix: pip install 'prefect-gmicloud[local]'"
         ) from None
-    import boto3
-
     from prefect_gmicloud.simulator import Simulator
+    from prefect_gmicloud.storage.s3_store import S3Store, local_s3_client
 
     _refuse_taken_port(simulator_port, "--port")
     _refuse_taken_port(s3_port, "--s3-port")
@@ -139,13 +138,7 @@ def local_stack(
         host, port = s3.get_host_and_port()
         endpoint = f"http://{host}:{port}"
         # moto takes any keys; these are not the user's, so they are passed, not exported.
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106
-        ).create_bucket(Bucket=bucket)
+        S3Store(local_s3_client(endpoint)).create_bucket(bucket)
         with Simulator(config, port=simulator_port) as simulator:
             yield LocalStack(simulator=simulator, s3_endpoint=endpoint, bucket=bucket)
     finally:

@@ -11,7 +11,7 @@ import pytest
 from prefect_gmicloud.errors import StoryboardIncomplete
 from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.simulator import Simulator
-from prefect_gmicloud.storage import S3Destination, resolve_storage
+from prefect_gmicloud.storage import S3Destination
 from prefect_gmicloud.storyboard import Storyboard
 from prefect_gmicloud.storyboard.budget import BudgetExceeded
 from tests.conftest import credentials_for
@@ -33,7 +33,7 @@ def shots(title: str, count: int, duration: int = 2) -> Storyboard:
 
 
 def object_count(bucket: S3Destination) -> int:
-    listing = resolve_storage(bucket).client.list_objects_v2(Bucket=bucket.bucket)
+    listing = bucket.s3_client().list_objects_v2(Bucket=bucket.bucket)
     count: int = listing.get("KeyCount", 0)
     return count
 

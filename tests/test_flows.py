@@ -25,7 +25,7 @@ from prefect_gmicloud import (
 from prefect_gmicloud.flows import collect_requests, generate_video
 from prefect_gmicloud.flows.finish import log_requests_left_running, requests_of_run
 from prefect_gmicloud.simulator import FaultRates, Simulator
-from prefect_gmicloud.storage import S3Destination, resolve_storage
+from prefect_gmicloud.storage import S3Destination
 from prefect_gmicloud.tasks import submit_request, wait_for_request
 from tests.conftest import (
     R2V_PAYLOAD,
@@ -78,7 +78,7 @@ async def test_generate_video_stores_the_video_and_thumbnail(
     for stored, name in ((result.video, "video.mp4"), (result.thumbnail, "thumb.jpg")):
         assert stored.sha256 == served_sha256(sim, result.request_id, name)
         assert stored_sha256(bucket, stored.key) == stored.sha256
-    head = resolve_storage(bucket).client.head_object(Bucket=bucket.bucket, Key=result.video.key)
+    head = bucket.s3_client().head_object(Bucket=bucket.bucket, Key=result.video.key)
     assert head["Metadata"]["gmi-request-id"] == result.request_id
     assert result.wait_seconds > 0 and sim.stats.created == 1
 

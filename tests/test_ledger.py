@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import time
+import types
 from pathlib import Path
 
 import boto3
 import pytest
 from botocore.config import Config
 
-from prefect_gmicloud.errors import ContentMismatchError, LedgerConflict, StorageError
+from prefect_gmicloud.errors import ContentMismatchError, StorageError, WriteConflict
 from prefect_gmicloud.ledger import journal
+from prefect_gmicloud.ledger import store as ledger_store
 from prefect_gmicloud.ledger.entry import Attempt, Claim, LedgerEntry
 from prefect_gmicloud.ledger.gate import SubmitGate, SubmitsStopped
-from prefect_gmicloud.ledger.store import Ledger, UnreadableEntry
+from prefect_gmicloud.ledger.store import Ledger, UnreadableEntry, lease_seconds
 from prefect_gmicloud.simulator.media import ClipSpec, MediaRenderer
-from prefect_gmicloud.storage import S3Destination, S3Location, resolve_storage
+from prefect_gmicloud.storage import S3Destination, StorageLocation, resolve_storage
+from prefect_gmicloud.storage.memory_store import MemoryStore
+from prefect_gmicloud.storage.s3_store import S3Store
 from prefect_gmicloud.transfer.verify import verify_image, verify_video
 
 
@@ -37,7 +41,7 @@ def ledger(bucket: S3Destination) -> Ledger:
 
 async def test_only_one_run_can_claim_a_shot(ledger: Ledger) -> None:
     first = await ledger.create(entry(run="run-a"))
-    with pytest.raises(LedgerConflict):
+    with pytest.raises(WriteConflict):
         await ledger.create(entry(run="run-b"))
     stored = await ledger.read("h" * 64)
     assert stored is not None and stored.entry.claim.run == "run-a"
@@ -47,7 +51,7 @@ async def test_only_one_run_can_claim_a_shot(ledger: Ledger) -> None:
 async def test_a_change_over_a_stale_version_is_refused(ledger: Ledger) -> None:
     read = await ledger.create(entry())
     await ledger.replace(read, entry(state="submitted", request_id="r-1"))
-    with pytest.raises(LedgerConflict):
+    with pytest.raises(WriteConflict):
         await ledger.replace(read, entry(state="submitted", request_id="r-2"))
     current = await ledger.read("h" * 64)
     assert current is not None and current.entry.request_id == "r-1"
@@ -56,8 +60,7 @@ async def test_a_change_over_a_stale_version_is_refused(ledger: Ledger) -> None:
 async def test_an_entry_that_is_not_an_entry_is_unreadable_not_absent(
     ledger: Ledger, bucket: S3Destination
 ) -> None:
-    location = resolve_storage(bucket)
-    location.client.put_object(Bucket=bucket.bucket, Key=ledger.entry_key("h" * 64), Body=b"{")
+    bucket.s3_client().put_object(Bucket=bucket.bucket, Key=ledger.entry_key("h" * 64), Body=b"{")
     with pytest.raises(UnreadableEntry, match="cannot be told"):
         await ledger.read("h" * 64)
 
@@ -68,21 +71,43 @@ async def test_an_unreachable_storage_is_a_storage_error() -> None:
         "s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1",
         config=Config(retries={"max_attempts": 1, "mode": "standard"}),
     )  # fmt: skip
-    location = S3Location(client, "gone", "")
+    location = StorageLocation(S3Store(client), "gone", "")
     with pytest.raises(StorageError, match="s3://gone/"):
         await Ledger(location, "board/ledger").read("h" * 64)
 
 
-async def test_heartbeats_say_which_runs_are_alive(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_heartbeats_say_which_runs_are_alive() -> None:
+    now = [1_000_000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    store.create_bucket("b")
+    ledger = Ledger(StorageLocation(store, "b", ""), "board/ledger")
     await ledger.beat("run-a", None)
     assert await ledger.is_alive("run-a")
     assert not await ledger.is_alive("never-ran")
-    monkeypatch.setenv("PREFECT_GMICLOUD_LEASE_SECONDS", "0.000001")
+    now[0] += lease_seconds() - 1
+    assert await ledger.is_alive("run-a")
+    now[0] += 2
     assert not await ledger.is_alive("run-a")
-    monkeypatch.delenv("PREFECT_GMICLOUD_LEASE_SECONDS")
+    await ledger.beat("run-a", None)
+    assert await ledger.is_alive("run-a")
     await ledger.end("run-a")
+    assert not await ledger.is_alive("run-a")
+
+
+@pytest.mark.parametrize("skew", [-600.0, 600.0])
+async def test_heartbeats_are_judged_on_the_stores_clock_not_this_machines(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, skew: float
+) -> None:
+    # A worker ten minutes ahead would see every live heartbeat as dead, one ten minutes
+    # behind would see a dead one alive for ten minutes more; the store's clock decides.
+    await ledger.beat("run-a", None)  # by a run on a machine whose clock is right
+    # Judged from a machine whose clock is off (the S3 server runs in this process: only the
+    # ledger's own clock is skewed).
+    skewed = types.SimpleNamespace(time=lambda: time.time() + skew)
+    monkeypatch.setattr(ledger_store, "time", skewed)
+    assert await ledger.is_alive("run-a")
+    monkeypatch.setenv("PREFECT_GMICLOUD_LEASE_SECONDS", "1")
+    await asyncio.sleep(2.1)  # S3 dates have a resolution of one second
     assert not await ledger.is_alive("run-a")
 
 

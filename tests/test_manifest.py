@@ -5,31 +5,26 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from prefect_gmicloud.storage import S3Destination, resolve_storage
-from prefect_gmicloud.storage.s3 import S3Location
+from prefect_gmicloud.storage import ObjectInfo, S3Destination, StorageLocation
+from prefect_gmicloud.storage.s3_store import S3Store
 from prefect_gmicloud.storyboard.manifest import Manifest, ManifestStore, ShotRecord
 
 
-class CountingClient:
-    """An S3 client that counts the objects written through it."""
+class CountingStore(S3Store):
+    """An S3 store that counts the objects written through it."""
 
-    def __init__(self, client: Any) -> None:
-        self.client, self.puts = client, 0
+    puts = 0
 
-    def put_object(self, **kwargs: Any) -> Any:
+    async def write(self, bucket: str, key: str, data: bytes, **options: Any) -> ObjectInfo:
         self.puts += 1
-        return self.client.put_object(**kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.client, name)
+        return await super().write(bucket, key, data, **options)
 
 
 async def test_concurrent_saves_share_writes_and_the_last_state_is_stored(
     bucket: S3Destination,
 ) -> None:
-    real = resolve_storage(bucket)
-    counting = CountingClient(real.client)
-    location = S3Location(counting, real.bucket, real.prefix)  # type: ignore[arg-type]
+    counting = CountingStore(bucket.s3_client())
+    location = StorageLocation(counting, bucket.bucket, bucket.prefix)
     store = ManifestStore(location, location.key("board", "manifest.json"))
     manifest = Manifest(
         storyboard="board",

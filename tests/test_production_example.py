@@ -18,7 +18,7 @@ from prefect_gmicloud.errors import StoryboardIncomplete
 from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.media.frames import first_frame, frame_difference, last_frame
 from prefect_gmicloud.simulator import Simulator
-from prefect_gmicloud.storage import S3Destination, resolve_storage
+from prefect_gmicloud.storage import S3Destination
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError
 from tests.conftest import credentials_for, read_object
 from tests.media_files import make_image, make_video
@@ -35,7 +35,7 @@ SAME_FRAME = 4.0
 
 
 def put_guest(bucket: S3Destination) -> None:
-    client = resolve_storage(bucket).client
+    client = bucket.s3_client()
     try:
         client.create_bucket(Bucket=LIBRARY_BUCKET)
     except ClientError as exc:
@@ -46,7 +46,7 @@ def put_guest(bucket: S3Destination) -> None:
 
 def object_url(bucket: S3Destination, name: str, key: str) -> str:
     """The URL a presigned link to ``key`` has without its signature (what GMI fetches)."""
-    signed = resolve_storage(bucket).client.generate_presigned_url(
+    signed = bucket.s3_client().generate_presigned_url(
         "get_object", Params={"Bucket": name, "Key": key}, ExpiresIn=60
     )
     parts = urlsplit(signed)
@@ -76,13 +76,11 @@ async def test_the_production_example_runs_end_to_end(
     # Every reference was really fetched by the simulator, through presigned links: the two
     # local files from where the run uploaded them (by content), the guest from its bucket,
     # and the two continuity frames from where the run staged them.
-    location = resolve_storage(bucket)
-    staged = location.client.list_objects_v2(Bucket=bucket.bucket, Prefix="out/references/")
+    client = bucket.s3_client()
+    staged = client.list_objects_v2(Bucket=bucket.bucket, Prefix="out/references/")
     uploaded = sorted(item["Key"] for item in staged["Contents"])
     assert [Path(key).suffix for key in uploaded] == [".mp4", ".png"]
-    frames = location.client.list_objects_v2(
-        Bucket=bucket.bucket, Prefix="out/cafe-morning/frames/"
-    )
+    frames = client.list_objects_v2(Bucket=bucket.bucket, Prefix="out/cafe-morning/frames/")
     assert len(frames["Contents"]) == 2
     expected = [object_url(bucket, bucket.bucket, key) for key in uploaded]
     expected += [object_url(bucket, LIBRARY_BUCKET, GUEST_KEY)]
@@ -125,7 +123,7 @@ async def test_the_production_example_runs_end_to_end(
     # Run again: nothing paid and nothing uploaded again.
     again = await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
     assert again.reused == 6 and sim.stats.created == 6
-    staged_again = location.client.list_objects_v2(Bucket=bucket.bucket, Prefix="out/references/")
+    staged_again = client.list_objects_v2(Bucket=bucket.bucket, Prefix="out/references/")
     assert [item["ETag"] for item in staged_again["Contents"]] == [
         item["ETag"] for item in staged["Contents"]
     ]
@@ -179,7 +177,7 @@ async def test_references_breaking_limits_refuse_the_board_in_one_report(
         assert expected in report, report
     assert len(caught.value.problems) == 6, report
     assert sim.stats.calls["submit"] == 0 and sim.stats.created == 0
-    listed = resolve_storage(bucket).client.list_objects_v2(Bucket=bucket.bucket)
+    listed = bucket.s3_client().list_objects_v2(Bucket=bucket.bucket)
     assert listed.get("KeyCount", 0) == 0  # nothing uploaded, no ledger written
 
 

@@ -14,8 +14,7 @@ from prefect.client.orchestration import get_client
 from prefect_gmicloud.flows.report import storyboard_artifact_key, storyboard_markdown
 from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.simulator import Simulator
-from prefect_gmicloud.storage import S3Destination, resolve_storage
-from prefect_gmicloud.storage.s3 import MAX_LINK_SECONDS
+from prefect_gmicloud.storage import MAX_LINK_SECONDS, S3Destination, resolve_storage
 from prefect_gmicloud.storyboard import Storyboard
 from prefect_gmicloud.storyboard.manifest import Manifest, ShotRecord
 from tests.conftest import PrefectPlaces, credentials_for, read_object

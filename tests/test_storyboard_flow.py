@@ -15,7 +15,7 @@ from prefect_gmicloud.errors import StoryboardIncomplete
 from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.media import has_audio
 from prefect_gmicloud.simulator import Simulator
-from prefect_gmicloud.storage import S3Destination, resolve_storage
+from prefect_gmicloud.storage import S3Destination
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError
 from tests.conftest import credentials_for, read_object
 
@@ -154,7 +154,7 @@ async def test_invalid_storyboard_sends_nothing(sim: Simulator, bucket: S3Destin
         "shot arrive: duplicate shot id",
     ]
     assert sum(sim.stats.calls.values()) == 0
-    listing = resolve_storage(bucket).client.list_objects_v2(Bucket=bucket.bucket)
+    listing = bucket.s3_client().list_objects_v2(Bucket=bucket.bucket)
     assert listing.get("KeyCount", 0) == 0
 
 

@@ -14,28 +14,27 @@ from prefect_gmicloud.storage import (
     UnsafeKeyError,
     resolve_storage,
     safe_key,
-    upload_file,
 )
 
 
-def test_upload_from_a_destination(bucket: S3Destination, tmp_path: Path) -> None:
+async def test_upload_from_a_destination(bucket: S3Destination, tmp_path: Path) -> None:
     path = tmp_path / "clip.mp4"
     path.write_bytes(b"\x00\x01video" * 1000)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     location = resolve_storage(bucket)
-    stored = upload_file(
-        location, path, location.key("shots", "one.mp4"), metadata={"gmi-request-id": "r-1"},
-        sha256=digest,
-    )  # fmt: skip
+    stored = await location.upload(
+        path, location.key("shots", "one.mp4"), metadata={"gmi-request-id": "r-1"}, sha256=digest
+    )
     assert stored.uri == f"s3://{bucket.bucket}/out/shots/one.mp4"
     assert stored.size == path.stat().st_size and stored.content_type == "video/mp4"
-    head = location.client.head_object(Bucket=bucket.bucket, Key="out/shots/one.mp4")
+    client = bucket.s3_client()
+    head = client.head_object(Bucket=bucket.bucket, Key="out/shots/one.mp4")
     assert head["Metadata"] == {"gmi-request-id": "r-1", "sha256": digest}
-    body = location.client.get_object(Bucket=bucket.bucket, Key="out/shots/one.mp4")["Body"]
+    body = client.get_object(Bucket=bucket.bucket, Key="out/shots/one.mp4")["Body"]
     assert hashlib.sha256(body.read()).hexdigest() == digest
 
 
-def test_upload_through_an_s3_bucket_block(bucket: S3Destination, tmp_path: Path) -> None:
+async def test_upload_through_an_s3_bucket_block(bucket: S3Destination, tmp_path: Path) -> None:
     block = S3Bucket(
         bucket_name=bucket.bucket,
         bucket_folder="from-block",
@@ -49,15 +48,15 @@ def test_upload_through_an_s3_bucket_block(bucket: S3Destination, tmp_path: Path
     path = tmp_path / "t.jpg"
     path.write_bytes(b"\xff\xd8 thumbnail")
     location = resolve_storage(block)
-    stored = upload_file(location, path, location.key("t.jpg"))
+    stored = await location.upload(path, location.key("t.jpg"))
     assert stored.key == "from-block/t.jpg" and stored.content_type == "image/jpeg"
 
 
-def test_multipart_upload_of_a_larger_file(bucket: S3Destination, tmp_path: Path) -> None:
+async def test_multipart_upload_of_a_larger_file(bucket: S3Destination, tmp_path: Path) -> None:
     path = tmp_path / "big.mp4"
     path.write_bytes(b"x" * (9 * 1024 * 1024))  # over the 8 MiB multipart threshold
     location = resolve_storage(bucket)
-    stored = upload_file(location, path, location.key("big.mp4"))
+    stored = await location.upload(path, location.key("big.mp4"))
     assert stored.size == 9 * 1024 * 1024
     assert "-" in stored.etag  # a multipart ETag: "<md5 of parts>-<count>"
 

@@ -12,11 +12,11 @@ from prefect_aws.s3 import S3Bucket
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
 from prefect_gmicloud.client.polling import wait_policy
-from prefect_gmicloud.errors import GMICloudError
+from prefect_gmicloud.errors import GMICloudError, StorageError
 from prefect_gmicloud.flows.finish import finish_request, log_requests_left_running
 from prefect_gmicloud.flows.generate import load_credentials
 from prefect_gmicloud.flows.results import CollectedRequest
-from prefect_gmicloud.storage.s3 import S3Destination, resolve_storage
+from prefect_gmicloud.storage import S3Destination, resolve_storage
 from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES
 
 
@@ -39,13 +39,20 @@ def request_ids_in(document: Any) -> list[str]:
     return found
 
 
-def read_manifest(manifest: str, storage: S3Bucket | S3Destination) -> Any:
-    """A manifest from a local path or an ``s3://bucket/key`` URI (read with the storage's keys)."""
+async def read_manifest(manifest: str, storage: S3Bucket | S3Destination) -> Any:
+    """A manifest from a local path or an ``s3://bucket/key`` URI (read with the storage's keys).
+
+    Raises:
+        StorageError: the object is missing, unreadable or not JSON.
+    """
     if manifest.startswith("s3://"):
         bucket, _, key = manifest.removeprefix("s3://").partition("/")
-        body = resolve_storage(storage).client.get_object(Bucket=bucket, Key=key)["Body"]
-        return json.loads(body.read())
-    return json.loads(Path(manifest).read_text(encoding="utf-8"))
+        document = await resolve_storage(storage).read_json(key, bucket=bucket)
+        if document is None:
+            raise StorageError(manifest, "no such object")
+        return document.value
+    text = await asyncio.to_thread(Path(manifest).read_text, encoding="utf-8")
+    return json.loads(text)
 
 
 @flow(name="gmicloud-collect-requests", on_cancellation=[log_requests_left_running])
@@ -85,7 +92,7 @@ async def collect_requests(
     """
     ids = list(request_ids or [])
     if manifest:
-        document = await asyncio.to_thread(read_manifest, manifest, storage)
+        document = await read_manifest(manifest, storage)
         ids += [i for i in request_ids_in(document) if i not in ids]
     if not ids:
         raise ValueError("collect_requests: give request_ids or a manifest that holds some")

@@ -16,7 +16,7 @@ from prefect_gmicloud.flows.finish import (
 )
 from prefect_gmicloud.flows.results import GeneratedVideo
 from prefect_gmicloud.models.registry import build_payload
-from prefect_gmicloud.storage.s3 import S3Destination, safe_key
+from prefect_gmicloud.storage import S3Destination, safe_key
 from prefect_gmicloud.tasks.submit import submit_request
 from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES
 

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from prefect.artifacts import acreate_markdown_artifact
 
-from prefect_gmicloud.storage.s3 import MAX_LINK_SECONDS, S3Location, StoredObject
+from prefect_gmicloud.storage.location import MAX_LINK_SECONDS, StorageLocation, StoredObject
 from prefect_gmicloud.storyboard.manifest import Manifest, ShotRecord
 
 _Linker = Callable[[StoredObject], str]
@@ -27,7 +27,7 @@ def storyboard_artifact_key(title: str) -> str:
 
 def storyboard_markdown(
     manifest: Manifest,
-    location: S3Location,
+    location: StorageLocation,
     manifest_key: str,
     expires_in: int = MAX_LINK_SECONDS,
     now: datetime | None = None,
@@ -99,7 +99,7 @@ def _cell(text: str) -> str:
 
 async def report_storyboard(
     manifest: Manifest,
-    location: S3Location,
+    location: StorageLocation,
     manifest_key: str,
     expires_in: int = MAX_LINK_SECONDS,
 ) -> UUID:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from prefect_gmicloud.storage.s3 import StoredObject
+from prefect_gmicloud.storage.location import StoredObject
 
 
 class GeneratedVideo(BaseModel):

@@ -14,18 +14,14 @@ reuses them and asks again.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import random
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field
 
 from prefect_gmicloud.errors import StorageError
-from prefect_gmicloud.storage.lookup import is_missing
-from prefect_gmicloud.storage.s3 import S3Location
+from prefect_gmicloud.storage.location import StorageLocation
 from prefect_gmicloud.storyboard.schema import Storyboard, plain_optionals
 
 
@@ -65,7 +61,7 @@ class StoryboardReview(RunInput):
 class ReviewBook:
     """The board's reviewed changes (shot -> prompt and seed), read by every run of it."""
 
-    def __init__(self, location: S3Location, key: str) -> None:
+    def __init__(self, location: StorageLocation, key: str) -> None:
         self.location = location
         self.key = key
 
@@ -74,35 +70,22 @@ class ReviewBook:
         return self.location.uri(self.key)
 
     async def load(self) -> dict[str, dict[str, Any]]:
-        """The changes so far (none when the board was never reviewed)."""
-        client, bucket = self.location.client, self.location.bucket
+        """The changes so far (none when the board was never reviewed).
 
-        def read() -> dict[str, dict[str, Any]]:
-            try:
-                body = client.get_object(Bucket=bucket, Key=self.key)["Body"].read()
-            except ClientError as exc:
-                if is_missing(exc):
-                    return {}
-                raise
-            loaded: dict[str, dict[str, Any]] = json.loads(body).get("changes", {})
-            return loaded
-
-        try:
-            return await asyncio.to_thread(read)
-        except (ClientError, BotoCoreError, ValueError) as exc:
-            raise StorageError(self.uri, f"review changes unreadable ({exc})") from exc
+        Raises:
+            StorageError: the review book is there but unreadable.
+        """
+        document = await self.location.read_json(self.key)
+        if document is None:
+            return {}
+        changes = document.value.get("changes", {}) if isinstance(document.value, dict) else None
+        if not isinstance(changes, dict):
+            raise StorageError(self.uri, 'review changes unreadable (no "changes" mapping)')
+        return changes
 
     async def save(self, changes: dict[str, dict[str, Any]]) -> None:
         """Keep ``changes`` for later runs."""
-        body = json.dumps({"changes": changes}, indent=1, sort_keys=True).encode()
-        client, bucket = self.location.client, self.location.bucket
-        try:
-            await asyncio.to_thread(
-                client.put_object, Bucket=bucket, Key=self.key, Body=body,
-                ContentType="application/json",
-            )  # fmt: skip
-        except (ClientError, BotoCoreError) as exc:
-            raise StorageError(self.uri, f"review changes not saved ({exc})") from exc
+        await self.location.write_json(self.key, {"changes": changes})
 
 
 def changes_from(review: StoryboardReview, rng: random.Random) -> dict[str, dict[str, Any]]:

@@ -6,8 +6,8 @@ from prefect_aws.s3 import S3Bucket
 
 from prefect_gmicloud.client.records import GMIRequest
 from prefect_gmicloud.ledger.shot import ShotJob, Store
-from prefect_gmicloud.storage.lookup import find_object
-from prefect_gmicloud.storage.s3 import S3Destination, S3Location, StoredObject
+from prefect_gmicloud.storage.destination import S3Destination
+from prefect_gmicloud.storage.location import StorageLocation, StoredObject
 from prefect_gmicloud.tasks.store import VERIFIED_METADATA, store_outcome
 
 #: Object metadata naming the inputs a shot's files were made from.
@@ -32,28 +32,28 @@ def shot_storer(storage: S3Bucket | S3Destination, title: str) -> Store:
 
 
 async def still_stored(
-    location: S3Location, job: ShotJob, objects: dict[str, StoredObject]
+    location: StorageLocation, job: ShotJob, objects: dict[str, StoredObject]
 ) -> bool:
     """Whether a stored shot's video (and thumbnail) are still there, from these inputs."""
     wanted = [objects[role] for role in ("video", "thumbnail") if role in objects]
     if not wanted or "video" not in objects:
         return False
     for stored in wanted:
-        found = await find_object(location, stored.key)
+        found = await location.find(stored.key)
         if found is None or not made_from(found.metadata, job):
             return False
     return True
 
 
 async def find_stored(
-    location: S3Location, title: str, job: ShotJob
+    location: StorageLocation, title: str, job: ShotJob
 ) -> tuple[dict[str, StoredObject], str | None] | None:
     """The shot's verified files already in storage from these inputs (when the ledger was lost)."""
-    video = await find_object(location, location.key(title, f"{job.shot_id}.mp4"))
+    video = await location.find(location.key(title, f"{job.shot_id}.mp4"))
     if video is None or not made_from(video.metadata, job):
         return None
     objects = {"video": video.stored}
-    thumbnail = await find_object(location, location.key(title, f"{job.shot_id}.jpg"))
+    thumbnail = await location.find(location.key(title, f"{job.shot_id}.jpg"))
     if thumbnail is not None and made_from(thumbnail.metadata, job):
         objects["thumbnail"] = thumbnail.stored
     return objects, video.metadata.get("gmi-request-id")

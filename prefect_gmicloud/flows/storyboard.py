@@ -36,10 +36,10 @@ from prefect_gmicloud.ledger.shot import ShotJob, ShotResult, ShotRunner, replay
 from prefect_gmicloud.ledger.store import Ledger
 from prefect_gmicloud.media import concatenate, contact_sheet
 from prefect_gmicloud.models.base import GMIPayload
-from prefect_gmicloud.storage.s3 import (
+from prefect_gmicloud.storage import (
     MAX_LINK_SECONDS,
     S3Destination,
-    S3Location,
+    StorageLocation,
     StoredObject,
     resolve_storage,
 )
@@ -273,7 +273,7 @@ def _not_stored(current: StoryboardRun) -> dict[str, str]:
 
 async def _review_rounds(
     current: StoryboardRun,
-    location: S3Location,
+    location: StorageLocation,
     board: Storyboard,
     references: StagedReferences,
     plans: dict[str, PlannedShot],
@@ -403,7 +403,7 @@ async def _previous_manifest(store: ManifestStore) -> Manifest | None:
 async def _final_cut(
     manifest: Manifest,
     previous: Manifest | None,
-    location: S3Location,
+    location: StorageLocation,
     storage: S3Bucket | S3Destination,
     title: str,
 ) -> None:
@@ -418,20 +418,20 @@ async def _final_cut(
     with tempfile.TemporaryDirectory(prefix="gmicloud-cut-") as workdir:
         folder = Path(workdir)
 
-        def fetch(objects: list[StoredObject]) -> list[Path]:
+        async def fetch(objects: list[StoredObject]) -> list[Path]:
             paths = []
             for number, obj in enumerate(objects):
                 path = folder / f"{number:04d}{Path(obj.key).suffix}"
-                location.client.download_file(obj.bucket, obj.key, str(path))
+                await location.download(obj, path)
                 paths.append(path)
             return paths
 
-        video_paths = await asyncio.to_thread(fetch, videos)
+        video_paths = await fetch(videos)
         cut = await asyncio.to_thread(concatenate, video_paths, folder / "final.mp4")
         upload_cut = upload_to_s3.with_options(task_run_name="upload final.mp4")
         manifest.final_cut = await upload_cut(cut, f"{title}/final.mp4", storage)
         if thumbs:
-            thumb_paths = await asyncio.to_thread(fetch, thumbs)
+            thumb_paths = await fetch(thumbs)
             sheet = await asyncio.to_thread(contact_sheet, thumb_paths, folder / "sheet.jpg")
             upload_sheet = upload_to_s3.with_options(task_run_name="upload contact-sheet.jpg")
             manifest.contact_sheet = await upload_sheet(
@@ -440,6 +440,6 @@ async def _final_cut(
     manifest.final_cut_source = source
 
 
-async def _table(manifest: Manifest, location: S3Location) -> None:
+async def _table(manifest: Manifest, location: StorageLocation) -> None:
     title = manifest.storyboard
     await report_storyboard(manifest, location, location.key(title, "manifest.json"))

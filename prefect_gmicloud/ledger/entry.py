@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from prefect_gmicloud.storage.s3 import StoredObject
+from prefect_gmicloud.storage.location import StoredObject
 
 #: ``claimed``: a run is about to submit (the request id may exist but not be recorded yet).
 #: ``submitted``: the request id is recorded. ``stored``: its files are verified and in storage.

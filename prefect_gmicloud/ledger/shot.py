@@ -27,20 +27,20 @@ from prefect_gmicloud.client.records import GMIRequest, RequestStatus
 from prefect_gmicloud.errors import (
     AuthenticationError,
     GMICloudError,
-    LedgerConflict,
     NotFoundError,
     RateLimitError,
     ServerError,
     StorageError,
     TransportError,
     WaitTimeout,
+    WriteConflict,
 )
 from prefect_gmicloud.ledger import journal
 from prefect_gmicloud.ledger.entry import Attempt, Claim, LedgerEntry
 from prefect_gmicloud.ledger.gate import SubmitGate
 from prefect_gmicloud.ledger.store import Ledger, Versioned
 from prefect_gmicloud.models.base import GMIPayload
-from prefect_gmicloud.storage.s3 import StoredObject
+from prefect_gmicloud.storage.location import StoredObject
 
 logger = logging.getLogger("prefect_gmicloud.ledger")
 
@@ -197,7 +197,7 @@ class ShotRunner:
                 taken = await self.ledger.replace(
                     current, entry.model_copy(update={"claim": self._claim()})
                 )
-            except LedgerConflict:
+            except WriteConflict:
                 continue
             return await self._own(job, taken, previous_claim=entry.claim)
 
@@ -220,7 +220,7 @@ class ShotRunner:
         )
         try:
             created = await self.ledger.create(entry)
-        except LedgerConflict:
+        except WriteConflict:
             return None
         if found:
             logger.info("shot %s: found stored with the same inputs; ledger rebuilt", job.shot_id)
@@ -330,7 +330,7 @@ class ShotRunner:
             try:
                 recorded = await self.ledger.replace(current, entry)
                 break
-            except LedgerConflict:
+            except WriteConflict:
                 newer = await self.ledger.read(job.inputs_hash)
                 if newer is None:
                     recorded = await self.ledger.create(entry)
@@ -427,7 +427,7 @@ class ShotRunner:
             entry = current.entry.model_copy(update=update)
             try:
                 return (await self.ledger.replace(current, entry)).entry
-            except LedgerConflict:
+            except WriteConflict:
                 newer = await self.ledger.read(job.inputs_hash)
                 if newer is None or newer.entry.request_id != current.entry.request_id:
                     # Someone set this request aside meanwhile: leave their decision.
@@ -484,7 +484,7 @@ async def replay_journal(
                     recorded = _with_request(current.entry, line.request_id, line.submitted_at)
                     await ledger.replace(current, recorded)
                 break
-            except LedgerConflict:
+            except WriteConflict:
                 continue
         logger.warning("journalled request %s of shot %s recorded", line.request_id, line.shot_id)
     await asyncio.to_thread(journal.remove, lines)

@@ -1,35 +1,34 @@
-"""The ledger in S3: one object per shot, written only with conditional requests.
+"""The ledger in storage: one object per shot, written only with conditional requests.
 
-A claim is created with ``If-None-Match: *`` (only one run can create it) and every later change
-is written with ``If-Match: <etag>`` (only over the version the writer read). So two runs on
-any machines that share the bucket cannot both believe they own a shot: the loser of a race
-gets 412, reads what the winner wrote and follows it. AWS S3, MinIO, Cloudflare R2 and moto
-honour both headers.
+A claim is created with "create if absent" (S3's ``If-None-Match: *``: only one run can
+create it) and every later change is a "replace if unchanged" (``If-Match: <etag>``: only over
+the version the writer read). So two runs on any machines that share the bucket cannot both
+believe they own a shot: the loser of a race gets a conflict, reads what the winner wrote and
+follows it. The store's conditions are proven before a run pays into it (``storage/probe.py``).
 
-Runs prove they are alive with a heartbeat object of their own, renewed while they run; a
-claim whose run's heartbeat is older than the lease may be taken over.
+Runs prove they are alive with a heartbeat object of their own, renewed while they run. Whether
+a heartbeat is fresh is judged on the store's clock alone: the object's ``Last-Modified``
+against the ``Date`` of the answer that reports it, both written by the store. A worker whose
+clock is minutes off neither takes over a live run's claims nor waits for ever on a dead one.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
+import logging
 import os
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ValidationError
 
-from prefect_gmicloud.errors import LedgerConflict, StorageError
+from prefect_gmicloud.errors import StorageError, WriteConflict
 from prefect_gmicloud.ledger.entry import LedgerEntry
-from prefect_gmicloud.storage.lookup import is_missing
-from prefect_gmicloud.storage.s3 import S3Location
+from prefect_gmicloud.storage.location import StorageLocation
+from prefect_gmicloud.storage.port import ObjectInfo
 
-T = TypeVar("T")
+logger = logging.getLogger("prefect_gmicloud.ledger")
 
 #: Sets the lease: a run whose heartbeat is older is presumed dead and its claims may be taken
 #: over. Longer survives longer storage outages; shorter lets a re-run after a crash start sooner.
@@ -49,14 +48,24 @@ def heartbeat_seconds() -> float:
 
 @dataclass(frozen=True)
 class Versioned:
-    """A ledger entry and the ETag of the version it was read from (or written as)."""
+    """A ledger entry and the version it was read from (or written as).
+
+    Attributes:
+        entry: the entry.
+        info: what the store said of that version: its ETag (for the next conditional write)
+            and when it was written, on the store's clock.
+    """
 
     entry: LedgerEntry
-    etag: str
+    info: ObjectInfo
+
+    @property
+    def etag(self) -> str:
+        return self.info.etag
 
 
 class Heartbeat(BaseModel):
-    """A run's proof of life."""
+    """A run's proof of life (its time is the writer's, for people; the store's decides)."""
 
     run: str
     host: str
@@ -69,27 +78,22 @@ class UnreadableEntry(StorageError):
     """A ledger entry exists but is not a ledger entry (corrupted, or written by something else)."""
 
 
-#: S3's answers when a conditional write lost a race (409 when two writes were concurrent).
-_CONFLICT_CODES = ("PreconditionFailed", "ConditionalRequestConflict")
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _status(exc: ClientError) -> int:
-    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+def heartbeat_age(info: ObjectInfo) -> float | None:
+    """Seconds since a heartbeat was written, on the store's clock; ``None`` if it cannot say."""
+    if info.last_modified is None or info.store_time is None:
+        return None
+    return info.store_time - info.last_modified
 
 
 class Ledger:
     """The shots of one storyboard under ``<folder>/`` of the run's storage.
 
     Args:
-        location: the storage (client, bucket, prefix).
+        location: the storage (store, bucket, prefix).
         folder: the key of the ledger's folder, e.g. ``gmicloud/cafe/ledger``.
     """
 
-    def __init__(self, location: S3Location, folder: str) -> None:
+    def __init__(self, location: StorageLocation, folder: str) -> None:
         self.location = location
         self.folder = folder.rstrip("/")
 
@@ -104,47 +108,21 @@ class Ledger:
     def _heartbeat_key(self, run: str) -> str:
         return f"{self.folder}/runs/{run}.json"
 
-    async def _call(self, key: str, operation: Callable[[], T]) -> T:
-        """Run a blocking S3 call off the loop; map its failures to ledger errors."""
-        try:
-            return await asyncio.to_thread(operation)
-        except ClientError as exc:
-            if _status(exc) == 412 or _code(exc) in (
-                "PreconditionFailed",
-                "ConditionalRequestConflict",
-            ):
-                raise LedgerConflict(f"{self.location.uri(key)} changed meanwhile") from None
-            raise StorageError(self.location.uri(key), f"{_code(exc) or exc}") from exc
-        except BotoCoreError as exc:
-            raise StorageError(self.location.uri(key), f"unreachable ({exc})") from exc
-
     # -- entries -------------------------------------------------------------------------------
 
     async def read(self, inputs_hash: str) -> Versioned | None:
-        """The shot's entry and its ETag, or ``None`` when the shot has none.
+        """The shot's entry and its version, or ``None`` when the shot has none.
 
         Raises:
             UnreadableEntry: the object is there but is not a ledger entry.
             StorageError: the storage could not be read.
         """
         key = self.entry_key(inputs_hash)
-        client, bucket = self.location.client, self.location.bucket
-
-        def get() -> tuple[bytes, str] | None:
-            try:
-                answer = client.get_object(Bucket=bucket, Key=key)
-            except ClientError as exc:
-                if is_missing(exc):
-                    return None
-                raise
-            return answer["Body"].read(), answer["ETag"]
-
-        found = await self._call(key, get)
-        if found is None:
+        body = await self.location.store.read(self.location.bucket, key)
+        if body is None:
             return None
-        body, etag = found
         try:
-            entry = LedgerEntry.model_validate_json(body)
+            entry = LedgerEntry.model_validate_json(body.data)
         except ValidationError as exc:
             raise UnreadableEntry(
                 self.location.uri(key),
@@ -152,44 +130,30 @@ class Ledger:
                 "paid for cannot be told, so it is not submitted: inspect the object, then "
                 "delete it to let the shot be generated again",
             ) from None
-        return Versioned(entry, etag)
+        return Versioned(entry, body.info)
 
     async def create(self, entry: LedgerEntry) -> Versioned:
-        """Write the shot's first entry, only if there is none (``If-None-Match: *``).
+        """Write the shot's first entry, only if there is none.
 
         Raises:
-            LedgerConflict: another run created it first.
+            WriteConflict: another run created it first.
         """
-        return await self._put(entry, if_match=None)
+        entry, key, data = self._serialised(entry)
+        return Versioned(entry, await self.location.store.create(self.location.bucket, key, data))
 
     async def replace(self, current: Versioned, entry: LedgerEntry) -> Versioned:
         """Write ``entry`` over ``current``, only if it is still the stored version.
 
         Raises:
-            LedgerConflict: the entry changed since ``current`` was read.
+            WriteConflict: the entry changed (or vanished) since ``current`` was read.
         """
-        return await self._put(entry, if_match=current.etag)
+        entry, key, data = self._serialised(entry)
+        info = await self.location.store.replace(self.location.bucket, key, data, etag=current.etag)
+        return Versioned(entry, info)
 
-    async def _put(self, entry: LedgerEntry, if_match: str | None) -> Versioned:
+    def _serialised(self, entry: LedgerEntry) -> tuple[LedgerEntry, str, bytes]:
         entry = entry.model_copy(update={"updated_at": time.time()})
-        key = self.entry_key(entry.inputs_hash)
-        body = entry.model_dump_json(indent=1).encode()
-        client, bucket = self.location.client, self.location.bucket
-
-        def put() -> str:
-            if if_match is None:
-                answer = client.put_object(
-                    Bucket=bucket, Key=key, Body=body, ContentType="application/json",
-                    IfNoneMatch="*",
-                )  # fmt: skip
-            else:
-                answer = client.put_object(
-                    Bucket=bucket, Key=key, Body=body, ContentType="application/json",
-                    IfMatch=if_match,
-                )  # fmt: skip
-            return answer["ETag"]
-
-        return Versioned(entry, await self._call(key, put))
+        return entry, self.entry_key(entry.inputs_hash), entry.model_dump_json(indent=1).encode()
 
     async def update(
         self, inputs_hash: str, change: Callable[[LedgerEntry], LedgerEntry]
@@ -202,26 +166,17 @@ class Ledger:
                 return None
             try:
                 return (await self.replace(current, change(current.entry))).entry
-            except LedgerConflict:
+            except WriteConflict:
                 continue
 
     async def entries(self) -> list[LedgerEntry]:
         """Every readable entry of the ledger (unreadable ones are skipped)."""
         prefix = f"{self.folder}/shots/"
-        client, bucket = self.location.client, self.location.bucket
-
-        def keys() -> list[str]:
-            found: list[str] = []
-            for page in client.get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=prefix
-            ):
-                found += [item["Key"] for item in page.get("Contents", [])]
-            return found
-
+        listed = await self.location.store.list_objects(self.location.bucket, prefix)
         entries = []
-        for key in await self._call(prefix, keys):
+        for info in listed:
             try:
-                versioned = await self.read(key.removeprefix(prefix).removesuffix(".json"))
+                versioned = await self.read(info.key.removeprefix(prefix).removesuffix(".json"))
             except UnreadableEntry:
                 continue
             if versioned is not None:
@@ -232,7 +187,6 @@ class Ledger:
 
     async def beat(self, run: str, flow_run_id: str | None) -> None:
         """Renew ``run``'s heartbeat."""
-        key = self._heartbeat_key(run)
         body = Heartbeat(
             run=run,
             host=socket.gethostname(),
@@ -240,34 +194,42 @@ class Ledger:
             beat_at=time.time(),
             flow_run_id=flow_run_id,
         ).model_dump_json()
-        client, bucket = self.location.client, self.location.bucket
-        await self._call(key, lambda: client.put_object(Bucket=bucket, Key=key, Body=body.encode()))
+        await self.location.store.write(
+            self.location.bucket, self._heartbeat_key(run), body.encode()
+        )
 
     async def end(self, run: str) -> None:
         """Say ``run`` has ended: its claims may be taken over at once."""
-        key = self._heartbeat_key(run)
-        client, bucket = self.location.client, self.location.bucket
-        await self._call(key, lambda: client.delete_object(Bucket=bucket, Key=key))
+        await self.location.store.delete(self.location.bucket, self._heartbeat_key(run))
 
     async def is_alive(self, run: str) -> bool:
-        """Whether ``run`` renewed its heartbeat within the lease."""
+        """Whether ``run`` renewed its heartbeat within the lease, on the store's clock.
+
+        A store that gives no ``Last-Modified`` or ``Date`` cannot be judged so; then (and only
+        then) the heartbeat's own time is compared with this machine's clock, and a warning
+        says so.
+        """
         key = self._heartbeat_key(run)
-        client, bucket = self.location.client, self.location.bucket
+        info = await self.location.store.head(self.location.bucket, key)
+        if info is None:
+            return False
+        age = heartbeat_age(info)
+        if age is None:
+            age = await self._age_on_local_clock(key)
+        return age < lease_seconds()
 
-        def get() -> dict[str, Any] | None:
-            try:
-                body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-            except ClientError as exc:
-                if is_missing(exc):
-                    return None
-                raise
-            loaded: dict[str, Any] = json.loads(body)
-            return loaded
-
+    async def _age_on_local_clock(self, key: str) -> float:
+        logger.warning(
+            "the store at %s gives no Last-Modified or Date: heartbeat %s judged on this "
+            "machine's clock",
+            self.location.store.endpoint,
+            self.location.uri(key),
+        )
+        document = await self.location.read_json(key)
+        if document is None:
+            return float("inf")
         try:
-            found = await self._call(key, get)
-        except ValueError:
-            return False
-        if found is None:
-            return False
-        return time.time() - float(found.get("beat_at", 0.0)) < lease_seconds()
+            beat = Heartbeat.model_validate(document.value)
+        except ValidationError:
+            return float("inf")
+        return time.time() - beat.beat_at

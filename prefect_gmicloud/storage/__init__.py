@@ -1,21 +1,24 @@
-"""Where outputs go: S3 or any S3-compatible store."""
+"""Where outputs go: S3 or any S3-compatible store, through one storage port (``port.py``)."""
 
 from prefect_gmicloud.errors import UnsafeKeyError
-from prefect_gmicloud.storage.s3 import (
-    S3Destination,
-    S3Location,
+from prefect_gmicloud.storage.destination import S3Destination
+from prefect_gmicloud.storage.keys import safe_key
+from prefect_gmicloud.storage.location import (
+    MAX_LINK_SECONDS,
+    StorageLocation,
     StoredObject,
     resolve_storage,
-    safe_key,
-    upload_file,
 )
+from prefect_gmicloud.storage.port import ObjectInfo, ObjectStore
 
 __all__ = [
+    "MAX_LINK_SECONDS",
+    "ObjectInfo",
+    "ObjectStore",
     "S3Destination",
-    "S3Location",
+    "StorageLocation",
     "StoredObject",
     "UnsafeKeyError",
     "resolve_storage",
     "safe_key",
-    "upload_file",
 ]

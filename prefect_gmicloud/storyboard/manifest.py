@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime
 from typing import Literal
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from prefect_gmicloud.storage.lookup import is_missing
-from prefect_gmicloud.storage.s3 import S3Location, StoredObject
+from prefect_gmicloud.storage.location import StorageLocation, StoredObject
 
 ShotStatus = Literal["planned", "submitted", "stored", "failed"]
 
@@ -67,9 +64,9 @@ class Manifest(BaseModel):
 
 
 class ManifestStore:
-    """Reads and writes one manifest object; writes are serialized, coalesced, off the loop."""
+    """Reads and writes one manifest object; writes are serialized and coalesced."""
 
-    def __init__(self, location: S3Location, key: str) -> None:
+    def __init__(self, location: StorageLocation, key: str) -> None:
         self.location = location
         self.key = key
         self._lock = asyncio.Lock()
@@ -81,17 +78,8 @@ class ManifestStore:
 
     async def load(self) -> Manifest | None:
         """The stored manifest, or ``None`` when there is none yet."""
-
-        def read() -> Manifest | None:
-            try:
-                body = self.location.client.get_object(Bucket=self.location.bucket, Key=self.key)
-            except ClientError as exc:
-                if is_missing(exc):
-                    return None
-                raise
-            return Manifest.model_validate(json.loads(body["Body"].read()))
-
-        return await asyncio.to_thread(read)
+        document = await self.location.read_json(self.key)
+        return None if document is None else Manifest.model_validate(document.value)
 
     async def save(self, manifest: Manifest) -> None:
         """Persist ``manifest`` as it is now; returns once a write that includes it is done.
@@ -106,11 +94,4 @@ class ManifestStore:
                 return  # a write that began after this call has already stored it
             self._dirty = False
             manifest.updated_at = datetime.now(UTC)
-            body = manifest.model_dump_json(indent=2).encode()
-            await asyncio.to_thread(
-                self.location.client.put_object,
-                Bucket=self.location.bucket,
-                Key=self.key,
-                Body=body,
-                ContentType="application/json",
-            )
+            await self.location.write_json(self.key, manifest.model_dump_json(indent=2))

@@ -3,8 +3,7 @@
 - A **file** is read once (its sha256 and what it is) and uploaded to
   ``<prefix>/references/<sha256><suffix>``, once for every board in that storage: the same
   bytes under another name are the same reference, and a changed file is a new one.
-- An **s3:// object** is looked at (``HeadObject``) and read to know what it is; it stays
-  where it is.
+- An **s3:// object** is looked at (a HEAD) and read to know what it is; it stays where it is.
 - An **https URL** is sent as given (nothing checks what it serves).
 
 In payloads a stored reference is its object's URL without a signature, so the hash of what a
@@ -24,16 +23,12 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from prefect_gmicloud.errors import StorageError
 from prefect_gmicloud.media.frames import last_frame
 from prefect_gmicloud.media.probe import MediaFacts, probe_media
 from prefect_gmicloud.models.base import GMIPayload
-from prefect_gmicloud.storage.lookup import find_object, is_missing
-from prefect_gmicloud.storage.s3 import MAX_LINK_SECONDS, S3Location, StoredObject, upload_file
+from prefect_gmicloud.storage.location import MAX_LINK_SECONDS, StorageLocation, StoredObject
 from prefect_gmicloud.storyboard.reference_checks import ReferenceFacts, unreadable_file
 from prefect_gmicloud.storyboard.references import (
     PlaceholderURLs,
@@ -66,7 +61,7 @@ class StagedReferences:
         title: the storyboard's title (continuity frames go under it).
     """
 
-    location: S3Location
+    location: StorageLocation
     title: str
     found: dict[str, ReferenceFacts] = field(default_factory=dict)
     _staged: dict[str, _Staged] = field(default_factory=dict)  # by reference
@@ -101,11 +96,7 @@ class StagedReferences:
         return found if found is not None else url if url in self.found else None
 
     def _object_url(self, staged: _Staged, fragment: str = "") -> str:
-        signed = self.location.client.generate_presigned_url(
-            "get_object", Params={"Bucket": staged.bucket, "Key": staged.key}, ExpiresIn=60
-        )
-        parts = urlsplit(signed)
-        plain = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        plain = self.location.store.object_url(staged.bucket, staged.key)
         self._by_url[plain] = staged
         return f"{plain}#{fragment}" if fragment else plain
 
@@ -132,24 +123,23 @@ class StagedReferences:
             return ReferenceFacts(reference, facts)
         target = S3Object.parse(reference)
         try:
-            facts, etag = await asyncio.to_thread(self._fetch_and_probe, target)
-        except ClientError as exc:
-            if is_missing(exc):
-                return ReferenceFacts(reference, problem=f"{reference}: no such object")
+            fetched = await self._fetch_and_probe(target)
+        except (StorageError, OSError) as exc:
             return ReferenceFacts(reference, problem=f"{reference}: cannot be read ({exc})")
-        except (BotoCoreError, OSError) as exc:
-            return ReferenceFacts(reference, problem=f"{reference}: cannot be read ({exc})")
+        if fetched is None:
+            return ReferenceFacts(reference, problem=f"{reference}: no such object")
+        facts, etag = fetched
         self._staged[reference] = _Staged(target.bucket, target.key, etag=etag)
         return ReferenceFacts(reference, facts)
 
-    def _fetch_and_probe(self, target: S3Object) -> tuple[MediaFacts, str]:
+    async def _fetch_and_probe(self, target: S3Object) -> tuple[MediaFacts, str] | None:
+        store = self.location.store
+        if await store.head(target.bucket, target.key) is None:
+            return None
         with tempfile.TemporaryDirectory(prefix="gmicloud-ref-") as folder:
             path = Path(folder) / (Path(target.key).name or "object")
-            answer = self.location.client.get_object(Bucket=target.bucket, Key=target.key)
-            with path.open("wb") as file:
-                for chunk in answer["Body"].iter_chunks(_CHUNK):
-                    file.write(chunk)
-            return probe_media(path), answer["ETag"].strip('"')
+            info = await store.download(target.bucket, target.key, path)
+            return await asyncio.to_thread(probe_media, path), info.plain_etag
 
     @property
     def problems(self) -> list[str]:
@@ -168,14 +158,12 @@ class StagedReferences:
 
     async def _upload_one(self, staged: _Staged) -> bool:
         assert staged.local is not None
-        existing = await find_object(self.location, staged.key)
+        existing = await self.location.find(staged.key)
         if existing is not None and existing.stored.sha256 == staged.sha256:
             return False
         try:
-            await asyncio.to_thread(
-                upload_file, self.location, staged.local, staged.key, sha256=staged.sha256
-            )
-        except (ClientError, BotoCoreError, OSError) as exc:
+            await self.location.upload(staged.local, staged.key, sha256=staged.sha256)
+        except OSError as exc:  # the file changed or went away since it was read
             raise StorageError(self.location.uri(staged.key), f"cannot be written ({exc})") from exc
         return True
 
@@ -188,20 +176,13 @@ class StagedReferences:
             MediaError: no frame could be decoded from the video.
         """
         key = self.frame_key(shot_inputs_hash)
-        if await find_object(self.location, key) is not None:
+        if await self.location.find(key) is not None:
             return
-
-        def extract() -> None:
-            with tempfile.TemporaryDirectory(prefix="gmicloud-frame-") as folder:
-                source = Path(folder) / "source.mp4"
-                self.location.client.download_file(video.bucket, video.key, str(source))
-                frame = last_frame(source, Path(folder) / "last.png")
-                upload_file(self.location, frame, key, content_type="image/png")
-
-        try:
-            await asyncio.to_thread(extract)
-        except (ClientError, BotoCoreError) as exc:
-            raise StorageError(video.uri, f"last frame not staged ({exc})") from exc
+        with tempfile.TemporaryDirectory(prefix="gmicloud-frame-") as folder:
+            source = Path(folder) / "source.mp4"
+            await self.location.download(video, source)
+            frame = await asyncio.to_thread(last_frame, source, Path(folder) / "last.png")
+            await self.location.upload(frame, key, content_type="image/png")
 
     def sign(self, payload: GMIPayload, expires_in: int) -> GMIPayload:
         """``payload`` with every stored reference's URL replaced by a presigned GET.

@@ -12,7 +12,7 @@ from prefect_aws.s3 import S3Bucket
 from pydantic import BaseModel
 
 from prefect_gmicloud.client.records import GMIRequest
-from prefect_gmicloud.storage.s3 import S3Destination, StoredObject, resolve_storage, upload_file
+from prefect_gmicloud.storage import S3Destination, StoredObject, resolve_storage
 from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES, DownloadedFile
 from prefect_gmicloud.transfer.outcome import download_assets
 from prefect_gmicloud.transfer.verify import verify_image, verify_video
@@ -71,9 +71,8 @@ async def store_outcome(
         await asyncio.to_thread(_verify, files, request)
         stored = await asyncio.gather(
             *(
-                asyncio.to_thread(
-                    upload_file, location, f.path,
-                    location.key(*key_parts, _object_name(f, request, stem)),
+                location.upload(
+                    f.path, location.key(*key_parts, _object_name(f, request, stem)),
                     metadata=tags, sha256=f.sha256,
                 )
                 for f in files

@@ -1,15 +1,14 @@
-"""``upload_to_s3``: a local file to S3 or any S3-compatible store, off the event loop."""
+"""``upload_to_s3``: a local file to S3 or any S3-compatible store, memory flat."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect_aws.s3 import S3Bucket
 
-from prefect_gmicloud.storage.s3 import S3Destination, StoredObject, resolve_storage, upload_file
+from prefect_gmicloud.storage import S3Destination, StoredObject, resolve_storage
 
 
 @task(name="gmicloud-upload", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
@@ -32,8 +31,6 @@ async def upload_to_s3(
         ```
     """
     location = resolve_storage(storage)
-    stored = await asyncio.to_thread(
-        upload_file, location, Path(path), location.key(key), metadata=metadata, sha256=sha256
-    )
+    stored = await location.upload(Path(path), location.key(key), metadata=metadata, sha256=sha256)
     get_run_logger().info("uploaded %s (%d bytes)", stored.uri, stored.size)
     return stored

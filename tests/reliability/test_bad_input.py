@@ -24,8 +24,7 @@ from prefect_gmicloud import PAYLOAD_MODELS, GMICloudCredentials, PayloadValidat
 from prefect_gmicloud.cli import app
 from prefect_gmicloud.errors import UnsafeKeyError
 from prefect_gmicloud.simulator import Simulator
-from prefect_gmicloud.storage import S3Destination
-from prefect_gmicloud.storage.s3 import resolve_storage
+from prefect_gmicloud.storage import S3Destination, resolve_storage
 from tests.conftest import client_for
 from tests.test_payload_limits import MINIMAL
 

@@ -21,7 +21,7 @@ from prefect_gmicloud.ledger.entry import Claim, LedgerEntry
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.simulator.boards import synthetic_storyboard
 from prefect_gmicloud.simulator.config import ScriptedFault
-from prefect_gmicloud.storage import S3Destination, resolve_storage
+from prefect_gmicloud.storage import S3Destination
 from prefect_gmicloud.storyboard import plan_storyboard
 from tests.conftest import PrefectPlaces, credentials_for, read_object
 from tests.reliability.boards import ledger_of, unrecorded_paid_ids
@@ -57,16 +57,16 @@ async def assert_every_paid_id_is_in_the_ledger(
 
 
 def delete_prefix(bucket: S3Destination, prefix: str) -> int:
-    location = resolve_storage(bucket)
-    listing = location.client.list_objects_v2(Bucket=bucket.bucket, Prefix=prefix)
+    client = bucket.s3_client()
+    listing = client.list_objects_v2(Bucket=bucket.bucket, Prefix=prefix)
     keys = [item["Key"] for item in listing.get("Contents", [])]
     for key in keys:
-        location.client.delete_object(Bucket=bucket.bucket, Key=key)
+        client.delete_object(Bucket=bucket.bucket, Key=key)
     return len(keys)
 
 
 def write_object(bucket: S3Destination, key: str, body: bytes) -> None:
-    resolve_storage(bucket).client.put_object(Bucket=bucket.bucket, Key=key, Body=body)
+    bucket.s3_client().put_object(Bucket=bucket.bucket, Key=key, Body=body)
 
 
 @pytest.mark.parametrize("damage", ["deleted", "corrupted", "another board's", "unknown ids"])
@@ -174,9 +174,7 @@ async def test_an_html_error_page_is_never_stored_as_the_video(
     broken = next(r for r in sim.state.requests.values() if r.served == "html")
     assert f"GMI request {broken.request_id}: the video is not a video file" in message
     assert "error page" in message
-    stored = resolve_storage(bucket).client.list_objects_v2(
-        Bucket=bucket.bucket, Prefix="out/html/shot-"
-    )
+    stored = bucket.s3_client().list_objects_v2(Bucket=bucket.bucket, Prefix="out/html/shot-")
     assert len(stored.get("Contents", [])) == 2 * (SHOTS - 1)  # the good shots' mp4 + jpg
     broken.served = "media"  # the link works again
     again = await run(sim, bucket, "html")
@@ -281,8 +279,7 @@ async def test_the_key_is_nowhere_in_the_ledger(
 ) -> None:
     sim = make_simulator(api_key="sk-ledger-secret-never-stored")
     await run(sim, bucket, "secret")
-    location = resolve_storage(bucket)
-    listing = location.client.list_objects_v2(Bucket=bucket.bucket, Prefix="out/secret/")
+    listing = bucket.s3_client().list_objects_v2(Bucket=bucket.bucket, Prefix="out/secret/")
     for item in listing.get("Contents", []):
         assert b"sk-ledger-secret" not in read_object(bucket, item["Key"]), item["Key"]
 
