@@ -131,5 +131,6 @@ async def test_links_name_the_object_and_signed_ones_serve_it(
     assert plain.endswith("/refs/guest.png") and "?" not in plain
     assert signed.startswith(plain + "?")
     if signed.startswith("http"):
-        answer = httpx.get(signed)
+        async with httpx.AsyncClient() as http:
+            answer = await http.get(signed)
         assert answer.status_code == 200 and answer.content == b"png bytes"
