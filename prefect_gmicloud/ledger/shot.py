@@ -199,7 +199,10 @@ class ShotRunner:
                 )
             except WriteConflict:
                 continue
-            return await self._own(job, taken, previous_claim=entry.claim)
+            try:
+                return await self._own(job, taken, previous=current)
+            except _ClaimLost:
+                continue  # another run took the shot while this one waited: see what it did
 
     async def _first_claim(self, job: ShotJob) -> ShotResult | None:
         """No entry: adopt stored objects, or claim the shot and pay. ``None``: lost a race."""
@@ -225,7 +228,10 @@ class ShotRunner:
         if found:
             logger.info("shot %s: found stored with the same inputs; ledger rebuilt", job.shot_id)
             return self._result(created.entry, "stored", "reused")
-        return await self._own(job, created, previous_claim=None)
+        try:
+            return await self._own(job, created, previous=None)
+        except _ClaimLost:
+            return None
 
     async def _follow_live_run(self, job: ShotJob, entry: LedgerEntry) -> ShotResult | None:
         """Another live run holds the shot: wait on its request; ``None`` to look again."""
@@ -244,18 +250,23 @@ class ShotRunner:
         return None  # its run stores it: read the ledger again
 
     async def _own(
-        self, job: ShotJob, current: Versioned, previous_claim: Claim | None
+        self, job: ShotJob, current: Versioned, previous: Versioned | None
     ) -> ShotResult:
-        """This run holds the claim: find, resume or pay for the request, then store it."""
+        """This run holds the claim: find, resume or pay for the request, then store it.
+
+        Raises:
+            _ClaimLost: another run took the claim over while this one waited to pay.
+        """
         async with self.slot():
             if self.force and current.entry.request_id is not None:
                 current = await self._set_aside(current, "regenerated (force)")
-            elif current.entry.request_id is None and previous_claim is not None:
-                # A run claimed the shot and ended before recording: did it pay?
+            elif current.entry.request_id is None and previous is not None:
+                # A run claimed the shot and ended before recording: did it pay? Its last
+                # write (the claim, confirmed just before any submit) bounds when.
                 found = await self.client.find_request(
                     job.payload.model_id,
                     job.payload.to_payload(),
-                    created_after=previous_claim.claimed_at,
+                    created_after=_claim_written_at(previous),
                     exclude=await self._recorded_ids(),
                     why=f"shot {job.shot_id}: claimed by a run that ended before recording",
                 )
@@ -305,14 +316,37 @@ class ShotRunner:
         payload = await self.prepare(job)
 
         async def paid() -> tuple[GMIRequest, Versioned]:
+            confirmed = await self._confirm(current)
             request = await self.client.submit(payload)
-            return request, await self._record(job, current, request.request_id, time.time())
+            return request, await self._record(job, confirmed, request.request_id, time.time())
 
         async with self.before_submit(job):
             request, current = await self.gate.paid(paid)
         with contextlib.suppress(Exception):  # reporting never costs a paid request
             await self.on_submitted(job, request)
         return await self._finish(job, current, "submitted")
+
+    async def _confirm(self, current: Versioned) -> Versioned:
+        """Write the claim again, only over the version this run holds, right before paying.
+
+        A shot may have waited long (for a quota slot, a budget, its source shot, the submit
+        gate) since it was claimed; meanwhile another run may have judged this one dead and
+        taken the shot. Only a conditional write can tell, and it also dates the claim on the
+        store's clock just before the submit (what a later run's lookup starts from).
+
+        Raises:
+            _ClaimLost: the entry changed since: this run no longer holds the shot.
+        """
+        try:
+            return await self.ledger.replace(
+                current, current.entry.model_copy(update={"claim": self._claim()})
+            )
+        except WriteConflict:
+            logger.warning(
+                "shot %s: another run took it over while this run waited; not paying",
+                current.entry.shot_id,
+            )
+            raise _ClaimLost from None
 
     async def _record(
         self, job: ShotJob, current: Versioned, request_id: str, submitted_at: float
@@ -505,6 +539,25 @@ def _with_request(entry: LedgerEntry, request_id: str, submitted_at: float) -> L
             "error": None, "history": history,
         }
     )  # fmt: skip
+
+
+class _ClaimLost(Exception):
+    """This run's claim was taken over before it paid: read the ledger again."""
+
+
+#: How much earlier than a claim's store time a request it made may look, to GMI: the store's
+#: dates have a resolution of one second, and a write's date is when the store answered it.
+CLAIM_TIME_MARGIN_SECONDS = 2.0
+#: Without the store's dates, a claim's time is its writer's clock: this much margin for skew.
+UNDATED_CLAIM_MARGIN_SECONDS = 600.0
+
+
+def _claim_written_at(version: Versioned) -> float:
+    """This machine's Unix time no request made under ``version``'s claim can be older than."""
+    written = version.written_at()
+    if written is None:  # the store gives no dates: the claimer's own clock, with a wide margin
+        return version.entry.claim.claimed_at - UNDATED_CLAIM_MARGIN_SECONDS
+    return written - CLAIM_TIME_MARGIN_SECONDS
 
 
 def _roles(request: GMIRequest) -> str:

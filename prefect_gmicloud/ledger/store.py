@@ -19,7 +19,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ValidationError
 
@@ -54,14 +54,27 @@ class Versioned:
         entry: the entry.
         info: what the store said of that version: its ETag (for the next conditional write)
             and when it was written, on the store's clock.
+        seen_at: this machine's Unix time when the store's answer arrived.
     """
 
     entry: LedgerEntry
     info: ObjectInfo
+    seen_at: float = field(default_factory=time.time)
 
     @property
     def etag(self) -> str:
         return self.info.etag
+
+    def written_at(self) -> float | None:
+        """When this version was written, in this machine's Unix time, or ``None`` if the store
+        gave no times.
+
+        Measured as an age on the store's clock (its ``Date`` less the version's
+        ``Last-Modified``) taken from when the answer arrived here, so it holds whatever the
+        offset between the two clocks (to the second: S3's dates have no finer resolution).
+        """
+        age = age_on_store_clock(self.info)
+        return None if age is None else self.seen_at - age
 
 
 class Heartbeat(BaseModel):
@@ -78,8 +91,8 @@ class UnreadableEntry(StorageError):
     """A ledger entry exists but is not a ledger entry (corrupted, or written by something else)."""
 
 
-def heartbeat_age(info: ObjectInfo) -> float | None:
-    """Seconds since a heartbeat was written, on the store's clock; ``None`` if it cannot say."""
+def age_on_store_clock(info: ObjectInfo) -> float | None:
+    """Seconds since an object was written, on the store's clock; ``None`` if it cannot say."""
     if info.last_modified is None or info.store_time is None:
         return None
     return info.store_time - info.last_modified
@@ -213,7 +226,7 @@ class Ledger:
         info = await self.location.store.head(self.location.bucket, key)
         if info is None:
             return False
-        age = heartbeat_age(info)
+        age = age_on_store_clock(info)
         if age is None:
             age = await self._age_on_local_clock(key)
         return age < lease_seconds()

@@ -1,0 +1,109 @@
+"""Claims: a shot that waited confirms its claim right before paying, and a run's lost submit is
+looked for from the claim's time on the store's clock, whatever the claimer's clock said."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from prefect_gmicloud.client.polling import WaitPolicy
+from prefect_gmicloud.client.records import GMIRequest
+from prefect_gmicloud.ledger.entry import Claim, LedgerEntry
+from prefect_gmicloud.ledger.shot import ShotJob, ShotRunner
+from prefect_gmicloud.ledger.store import Ledger
+from prefect_gmicloud.models.registry import build_payload
+from prefect_gmicloud.simulator import Simulator
+from prefect_gmicloud.storage import StorageLocation, StoredObject
+from prefect_gmicloud.storage.memory_store import MemoryStore
+from tests.conftest import client_for
+
+PAYLOAD = {"prompt": "a red fox in snow", "duration": 2, "resolution": "720P"}
+
+
+def job() -> ShotJob:
+    return ShotJob("fox", "f" * 64, build_payload("wan2.7-t2v", PAYLOAD))
+
+
+def memory_ledger() -> Ledger:
+    store = MemoryStore()
+    store.create_bucket("b")
+    return Ledger(StorageLocation(store, "b", "out"), "out/board/ledger")
+
+
+async def nothing_stored(job: ShotJob, objects: dict[str, StoredObject]) -> bool:
+    return False
+
+
+async def none_found(job: ShotJob) -> None:
+    return None
+
+
+async def store_nothing(job: ShotJob, request: GMIRequest) -> dict[str, StoredObject]:
+    return {"video": StoredObject(uri="s3://b/v", bucket="b", key="v", size=1, etag="e")}
+
+
+async def test_a_shot_whose_claim_was_taken_while_it_waited_does_not_pay(sim: Simulator) -> None:
+    ledger = memory_ledger()
+    slot_free = asyncio.Event()
+    waiting = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def quota_slot() -> AsyncIterator[None]:
+        waiting.set()
+        await slot_free.wait()  # as a shot waits for a Prefect quota slot
+        yield
+
+    async with client_for(sim) as client:
+        runner = ShotRunner(
+            ledger=ledger, client=client, run="run-a", store=store_nothing,
+            still_stored=nothing_stored, find_stored=none_found,
+            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2), slot=quota_slot,
+        )  # fmt: skip
+        await ledger.beat("run-a", None)
+        settling = asyncio.ensure_future(runner.settle(job()))
+        await waiting.wait()
+        # Meanwhile another run, alive, takes the shot over (it judged run-a dead).
+        await ledger.beat("run-b", None)
+        current = await ledger.read(job().inputs_hash)
+        assert current is not None and current.entry.claim.run == "run-a"
+        taken = current.entry.model_copy(update={"claim": Claim.new("run-b", None)})
+        taken_version = await ledger.replace(current, taken)
+        slot_free.set()
+        await asyncio.sleep(0.5)
+        assert sim.stats.created == 0, "run-a paid from a claim it no longer held"
+        # run-b pays and fails its shot; run-a, following it, reports that and pays nothing.
+        failed = taken.model_copy(update={"state": "failed", "error": "run-b: GMI failed it"})
+        await ledger.replace(taken_version, failed)
+        result = await asyncio.wait_for(settling, timeout=30)
+    assert result.state == "failed" and result.how == "followed"
+    assert sim.stats.created == 0
+
+
+async def test_a_lost_submit_is_looked_for_from_the_claim_time_on_the_stores_clock(
+    sim: Simulator,
+) -> None:
+    # A run whose clock was ten minutes fast claimed the shot, paid, and died before recording
+    # the id. Its claim says "ten minutes from now"; the store dated the write correctly, so
+    # the next run still finds the request instead of paying again.
+    ledger = memory_ledger()
+    async with client_for(sim) as client:
+        paid = await client.submit(job().payload)
+        fast = Claim.new("run-dead", None).model_copy(
+            update={"claimed_at": Claim.new("x", None).claimed_at + 600}
+        )
+        await ledger.create(
+            LedgerEntry(
+                inputs_hash=job().inputs_hash, shot_id="fox", model="wan2.7-t2v",
+                state="claimed", claim=fast,
+            )
+        )  # fmt: skip
+        runner = ShotRunner(
+            ledger=ledger, client=client, run="run-next", store=store_nothing,
+            still_stored=nothing_stored, find_stored=none_found,
+            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2),
+        )  # fmt: skip
+        result = await runner.settle(job())
+    print(f"\nresult: {result.state} {result.how}; requests created: {sim.stats.created}")
+    assert result.how == "resumed" and result.request_id == paid.request_id
+    assert sim.stats.created == 1
