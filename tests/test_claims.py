@@ -12,7 +12,7 @@ from prefect_gmicloud.client.records import GMIRequest
 from prefect_gmicloud.ledger.entry import Claim, LedgerEntry
 from prefect_gmicloud.ledger.shot import ShotJob, ShotRunner
 from prefect_gmicloud.ledger.store import Ledger
-from prefect_gmicloud.models.registry import build_payload
+from prefect_gmicloud.models.wan27 import Wan27T2VPayload
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import StorageLocation, StoredObject
 from prefect_gmicloud.storage.memory_store import MemoryStore
@@ -22,7 +22,7 @@ PAYLOAD = {"prompt": "a red fox in snow", "duration": 2, "resolution": "720P"}
 
 
 def job() -> ShotJob:
-    return ShotJob("fox", "f" * 64, build_payload("wan2.7-t2v", PAYLOAD))
+    return ShotJob("fox", "f" * 64, Wan27T2VPayload.model_validate(PAYLOAD))
 
 
 def memory_ledger() -> Ledger:
