@@ -50,6 +50,8 @@ if TYPE_CHECKING:
         SubmitOutcomeUnknown,
         TransportError,
         UnsafeKeyError,
+        UnsafeStore,
+        VideoNotStored,
         WaitTimeout,
     )
     from prefect_gmicloud.flows import (
@@ -75,6 +77,7 @@ if TYPE_CHECKING:
     from prefect_gmicloud.storage import S3Destination, StoredObject
     from prefect_gmicloud.storyboard import Storyboard, StoryboardError
     from prefect_gmicloud.tasks import (
+        check_storage,
         download_outcome,
         store_outcome,
         submit_request,
@@ -118,6 +121,8 @@ _EXPORTS: dict[str, str] = {
     "StoryboardInterrupted": "prefect_gmicloud.errors",
     "StoryboardNotApproved": "prefect_gmicloud.errors",
     "UnsafeKeyError": "prefect_gmicloud.errors",
+    "UnsafeStore": "prefect_gmicloud.errors",
+    "VideoNotStored": "prefect_gmicloud.errors",
     "CollectedRequest": "prefect_gmicloud.flows",
     "GeneratedVideo": "prefect_gmicloud.flows",
     "collect_requests": "prefect_gmicloud.flows",
@@ -139,6 +144,7 @@ _EXPORTS: dict[str, str] = {
     "StoredObject": "prefect_gmicloud.storage",
     "Storyboard": "prefect_gmicloud.storyboard",
     "StoryboardError": "prefect_gmicloud.storyboard",
+    "check_storage": "prefect_gmicloud.tasks",
     "download_outcome": "prefect_gmicloud.tasks",
     "store_outcome": "prefect_gmicloud.tasks",
     "submit_request": "prefect_gmicloud.tasks",
@@ -189,6 +195,8 @@ __all__ = [
     "SubmitOutcomeUnknown",
     "TransportError",
     "UnsafeKeyError",
+    "UnsafeStore",
+    "VideoNotStored",
     "WaitPolicy",
     "WaitTimeout",
     "Wan26I2VPayload",
@@ -200,6 +208,7 @@ __all__ = [
     "Wan27VideoEditPayload",
     "__version__",
     "build_payload",
+    "check_storage",
     "collect_requests",
     "download_outcome",
     "generate_video",

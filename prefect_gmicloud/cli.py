@@ -229,6 +229,13 @@ def run(
             "`storyboard review RUN_ID`)."
         ),
     ] = False,
+    board_lock: Annotated[
+        bool,
+        typer.Option(
+            help="Let only one run of the board pay at a time (a Prefect lock): needed on a "
+            "store that ignores conditional writes, which is otherwise refused."
+        ),
+    ] = False,
 ) -> None:
     """Generate every shot of FILE and store it with a manifest (S3 keys from the AWS chain).
 
@@ -264,7 +271,7 @@ def run(
                 processing_timeout=processing_timeout, resubmit_missing=resubmit_missing,
                 max_generated_seconds=max_generated_seconds, max_cost=max_cost,
                 budget_limit=budget_limit, budget_wait=budget_wait,
-                review=review,
+                review=review, board_lock=board_lock,
             )
         )  # fmt: skip
     except StoryboardInterrupted as exc:

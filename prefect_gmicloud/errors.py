@@ -195,6 +195,31 @@ class WriteConflict(GMICloudError):
     object first (or it is gone). Read it again and decide again."""
 
 
+class VideoNotStored(GMICloudError):
+    """A request was paid for but its files are not stored (a wait deadline passed, or the
+    download or upload failed). Nothing is lost: the request id is in the ledger.
+
+    Attributes:
+        request_id: the paid request.
+    """
+
+    def __init__(self, request_id: str, detail: str, resume: str) -> None:
+        self.request_id = request_id
+        super().__init__(f"GMI request {request_id} is paid but not stored: {detail}. {resume}")
+
+
+class BoardBusy(GMICloudError):
+    """Another run of the board holds its lock (``board_lock``) and did not let go in time."""
+
+    def __init__(self, title: str, lock: str, waited: float) -> None:
+        self.title = title
+        self.lock = lock
+        super().__init__(
+            f"storyboard {title}: another run holds its lock {lock} (waited {waited:.0f} s); "
+            "run it again once that run ends (prefect gcl inspect shows the holder)"
+        )
+
+
 class UnsafeStore(StorageError):
     """The store does not honour conditional writes, so two runs could both believe they own a
     shot and pay for it twice. Raised before anything is paid, naming the store and what it did.

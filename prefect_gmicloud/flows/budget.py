@@ -29,6 +29,7 @@ from prefect.concurrency.asyncio import rate_limit
 from prefect_gmicloud.errors import GMICloudError
 from prefect_gmicloud.ledger.shot import BeforeSubmit, ShotJob
 from prefect_gmicloud.ledger.store import Ledger
+from prefect_gmicloud.models.base import GMIPayload
 from prefect_gmicloud.storyboard.budget import check_budget
 from prefect_gmicloud.storyboard.estimate import Estimate, estimate, fetch_prices, longest_duration
 from prefect_gmicloud.storyboard.plan import PlannedShot
@@ -109,7 +110,9 @@ def shot_seconds(job: ShotJob) -> int:
         BudgetUnavailable: the shot has no duration and its model no known longest one.
     """
     duration = job.payload.to_payload().get("duration")
-    seconds = duration if isinstance(duration, int | float) else longest_duration(job.payload)
+    typed = job.payload if isinstance(job.payload, GMIPayload) else None
+    longest = longest_duration(typed) if typed is not None else None
+    seconds = duration if isinstance(duration, int | float) else longest
     if seconds is None:
         raise BudgetUnavailable(
             f"shot {job.shot_id}: no duration and no known longest one for "

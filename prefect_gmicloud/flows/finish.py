@@ -1,4 +1,9 @@
-"""The second half of every request's life: wait, download, store, report. Shared by the flows."""
+"""What the flows say of a request (artifacts, events), and ``finish_request``: wait, download,
+store and report a request submitted earlier, for ``collect_requests``.
+
+``generate_video`` and storyboards pay through the ledger (``ledger/shot.py``) and report with
+the same functions, so a request reads the same in the UI whichever flow paid for it.
+"""
 
 from __future__ import annotations
 
@@ -124,21 +129,7 @@ async def finish_request(
     try:
         done = await wait_for_request(credentials, request_id, policy)
     except (RequestFailed, RequestCancelled) as exc:
-        emit_event(
-            event="gmicloud.request.failed",
-            resource=_resource(request_id, exc.request.model),
-            payload={"status": str(exc.request.status), "reason": exc.request.failure_reason},
-        )
-        await best_effort(
-            acreate_markdown_artifact(
-                key=artifact_key(label),
-                markdown=(
-                    f"{_title(request_id, exc.request.model, label)}: "
-                    f"{exc.request.status}\n\n{exc.request.failure_reason or ''}"
-                ),
-                description=f"GMI request {request_id}",
-            )
-        )
+        await report_failed(exc.request, label)
         raise
     waited = time.monotonic() - started
     files = await store_outcome(done, storage, key_parts, max_bytes=max_download_bytes)
@@ -152,11 +143,54 @@ async def finish_request(
         wait_seconds=round(waited, 3),
         transfer_seconds=round(time.monotonic() - started - waited, 3),
     )
-    await _report(result, label)
+    await report_stored(result, label)
     return result
 
 
-async def _report(result: GeneratedVideo, label: str | None) -> None:
+async def report_failed(request: GMIRequest, label: str | None) -> None:
+    """Say GMI ended ``request`` without an outcome: an event, and its artifact replaced."""
+    emit_event(
+        event="gmicloud.request.failed",
+        resource=_resource(request.request_id, request.model),
+        payload={"status": str(request.status), "reason": request.failure_reason},
+    )
+    await best_effort(
+        acreate_markdown_artifact(
+            key=artifact_key(label),
+            markdown=(
+                f"{_title(request.request_id, request.model, label)}: "
+                f"{request.status}\n\n{request.failure_reason or ''}"
+            ),
+            description=f"GMI request {request.request_id}",
+        )
+    )
+
+
+async def report_not_stored(request_id: str, model: str, label: str | None, why: str) -> None:
+    """Say ``request_id`` is paid but its files are not stored (yet): an event and the artifact.
+
+    Args:
+        request_id: the paid request.
+        model: its model.
+        label: the video's name, if it has one.
+        why: what stopped it, and how to store it (the error's message).
+    """
+    emit_event(
+        event="gmicloud.request.not-stored",
+        resource=_resource(request_id, model),
+        payload={"reason": why},
+    )
+    await best_effort(
+        acreate_markdown_artifact(
+            key=artifact_key(label),
+            markdown=f"{_title(request_id, model, label)}: paid, not stored\n\n{why}",
+            description=f"GMI request {request_id}",
+        )
+    )
+
+
+async def report_stored(result: GeneratedVideo, label: str | None) -> None:
+    """Say the request's files are stored: the artifact (objects, sizes, sha256) and an event."""
     rows = "\n".join(
         f"| {role} | `{obj.uri}` | {obj.size:,} | `{(obj.sha256 or '')[:16]}` |"
         for role, obj in result.files.items()

@@ -1,23 +1,38 @@
-"""``generate_video``: one request end to end, from payload to stored video."""
+"""``generate_video``: one request end to end, from payload to stored video, paid once.
+
+It pays through the same ledger as storyboards, in the same order: check the storage, claim,
+submit, record the id, wait, store, report. Nothing is paid before the store has shown it can
+be written and keeps conditional writes; a failure after paying names the request and how to
+store it.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
-from prefect import flow
+from prefect import flow, runtime
 from prefect_aws.s3 import S3Bucket
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
 from prefect_gmicloud.client.polling import wait_policy
+from prefect_gmicloud.errors import GMICloudError, RequestCancelled, RequestFailed, VideoNotStored
 from prefect_gmicloud.flows.finish import (
-    finish_request,
     log_requests_left_running,
     record_submitted,
+    report_failed,
+    report_not_stored,
+    report_stored,
 )
 from prefect_gmicloud.flows.results import GeneratedVideo
-from prefect_gmicloud.models.registry import build_payload
-from prefect_gmicloud.storage import S3Destination, safe_key
-from prefect_gmicloud.tasks.submit import submit_request
+from prefect_gmicloud.flows.shot_storage import Place, find_stored, shot_storer, still_stored
+from prefect_gmicloud.flows.storage_guard import guard_storage
+from prefect_gmicloud.ledger.entry import new_run_token
+from prefect_gmicloud.ledger.shot import ShotJob, ShotResult, ShotRunner
+from prefect_gmicloud.ledger.store import Ledger
+from prefect_gmicloud.models.registry import AnyPayload, build_payload
+from prefect_gmicloud.storage import S3Destination, StorageLocation, StoredObject, resolve_storage
 from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES
 
 
@@ -37,16 +52,20 @@ async def generate_video(
     credentials: GMICloudCredentials | str = "gmicloud",
     key_prefix: str = "videos",
     name: str | None = None,
-    queue_timeout: float = 3600.0,
+    queue_timeout: float = 6 * 3600.0,
     processing_timeout: float = 3600.0,
     poll_interval: float = 1.0,
     max_download_bytes: int = DEFAULT_MAX_BYTES,
+    force: bool = False,
 ) -> GeneratedVideo:
     """Generate one video and store it: submit → wait → download → upload → artifact + event.
 
-    The payload is validated before anything is sent. Files land at
+    The payload is validated and the storage checked (it must take writes and keep
+    conditional ones) before anything is sent. Files land at
     ``<storage prefix>/<key_prefix>/<name or request id>/video.mp4`` (and ``thumbnail.jpg``).
-    A retried flow run resumes the request already submitted instead of paying again.
+    The request is paid once: its id is recorded in a ledger in the storage
+    (``<key_prefix>/ledger/``) before anything else, so a retried flow run resumes it, and a
+    named video already stored from the same payload is returned without paying again.
 
     Args:
         model: The GMI model id, such as ``wan2.7-r2v``; it picks the payload schema.
@@ -56,12 +75,19 @@ async def generate_video(
             (bucket, prefix, optional endpoint; keys from the AWS chain).
         credentials: A ``GMICloudCredentials`` block, or the name it was saved under.
         key_prefix: The folder under the storage prefix for this video's files.
-        name: The folder for this video under ``key_prefix``; defaults to the request id.
+        name: The folder for this video under ``key_prefix``; defaults to the request id. A
+            named video is one video: the same name and payload are paid for once.
         queue_timeout: Seconds the request may stay queued before the wait gives up (the
-            request itself stays alive and can be collected later).
+            request itself stays alive and is resumed by running the flow again).
         processing_timeout: Seconds the request may spend processing before the wait gives up.
         poll_interval: Seconds before the first status read; later pauses grow from it.
         max_download_bytes: The largest output file accepted, in bytes.
+        force: Pay again for a named video already stored from the same payload.
+
+    Raises:
+        RequestFailed / RequestCancelled: GMI ended the request so.
+        VideoNotStored: the request is paid but its files are not stored; the message says
+            how to store them.
 
     Example:
         ```python
@@ -76,18 +102,79 @@ async def generate_video(
         ```
     """
     validated = build_payload(model, payload)
-    if name is not None:
-        safe_key(key_prefix, name)  # refuse a bad name before paying for the request
+    location = resolve_storage(storage)
+    folder = location.key(key_prefix, name) if name is not None else None  # refuse a bad name
+    flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
+    job = ShotJob(name or "video", _inputs_hash(validated, name, flow_run_id), validated)
+    guard = await guard_storage(location, name or "video", board_lock=False)
     gmi = await load_credentials(credentials)
-    request = await submit_request(gmi, validated, name)
-    await record_submitted(request, name)
-    policy = wait_policy(poll_interval, queue_timeout, processing_timeout)
-    return await finish_request(
-        gmi,
-        request.request_id,
-        storage,
-        (key_prefix, name or request.request_id),
-        policy,
-        max_download_bytes,
-        label=name,
-    )
+    ledger = Ledger(location, location.key(key_prefix, "ledger"))
+    place: Place = lambda job, request: ((key_prefix, name or request.request_id), None)  # noqa: E731
+    async with guard, gmi.get_client() as client:
+        runner = ShotRunner(
+            ledger=ledger,
+            client=client,
+            run=new_run_token(),
+            store=shot_storer(storage, place),
+            still_stored=lambda job, objects: still_stored(location, job, objects),
+            find_stored=lambda job: _find_named(location, folder, job),
+            policy=wait_policy(poll_interval, queue_timeout, processing_timeout),
+            on_submitted=lambda job, request: record_submitted(request, name),
+            flow_run_id=flow_run_id,
+            force=force,
+        )
+        async with ledger.alive(runner.run, flow_run_id):
+            outcome = await runner.settle(job)
+    return await _result(outcome, validated.model_id, name, storage)
+
+
+def _inputs_hash(payload: AnyPayload, name: str | None, flow_run_id: str | None) -> str:
+    """What one paid request stands for: a named video is its name and payload; an unnamed one
+    is this flow run's (a retried run resumes it, a new run pays for a new video)."""
+    identity: dict[str, Any] = {"model": payload.model_id, "payload": payload.to_payload()}
+    identity |= {"name": name} if name is not None else {"flow_run": flow_run_id}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+async def _find_named(
+    location: StorageLocation, folder: str | None, job: ShotJob
+) -> tuple[dict[str, StoredObject], str | None] | None:
+    """A named video's files already stored from these inputs (its ledger lost)."""
+    if folder is None:
+        return None
+    return await find_stored(location, f"{folder}/video.mp4", f"{folder}/thumbnail.jpg", job)
+
+
+async def _result(
+    outcome: ShotResult, model: str, name: str | None, storage: S3Bucket | S3Destination
+) -> GeneratedVideo:
+    """The stored video, or the error that says what became of the request (reported)."""
+    request_id = outcome.request_id
+    if outcome.state == "stored" and request_id is not None:
+        result = GeneratedVideo(
+            request_id=request_id,
+            model=model,
+            video=outcome.objects.get("video"),
+            thumbnail=outcome.objects.get("thumbnail"),
+            files=dict(outcome.objects),
+            wait_seconds=outcome.wait_seconds or 0.0,
+            transfer_seconds=outcome.transfer_seconds or 0.0,
+        )
+        await report_stored(result, name)
+        return result
+    failure = outcome.failure
+    if isinstance(failure, RequestFailed | RequestCancelled):
+        await report_failed(failure.request, name)
+        raise failure
+    if request_id is None:  # nothing was paid
+        raise failure or GMICloudError(outcome.error or "the request was not made")
+    resume = (
+        f"Run generate_video again with name={name!r} and the same payload to resume it "
+        "(nothing is paid twice), or store it with "
+        if name is not None
+        else "Store it with "
+    ) + f"collect_requests(storage=..., request_ids=[{request_id!r}])"
+    detail = str(failure) if failure is not None else outcome.error or outcome.state
+    error = VideoNotStored(request_id, detail, resume)
+    await report_not_stored(request_id, model, name, str(error))
+    raise error from failure

@@ -1,6 +1,13 @@
-"""Where a storyboard's shots live in S3: stored with their inputs, found again by them."""
+"""Where paid work lives in S3: stored with its inputs, found again by them.
+
+A storyboard's shot is ``<title>/<shot>.mp4`` (and ``.jpg``); a video of ``generate_video`` is
+``<key_prefix>/<name or request id>/video.mp4`` (and ``thumbnail.jpg``). Either way every object
+carries the hash of the inputs it was made from, so a run can tell its own work from another's.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from prefect_aws.s3 import S3Bucket
 
@@ -13,13 +20,17 @@ from prefect_gmicloud.tasks.store import VERIFIED_METADATA, store_outcome
 #: Object metadata naming the inputs a shot's files were made from.
 INPUTS_HASH_METADATA = "gmi-inputs-hash"
 
+#: Where a finished request's files go: the folder (key parts) and the files' stem, if any.
+Place = Callable[[ShotJob, GMIRequest], tuple[tuple[str, ...], str | None]]
 
-def shot_storer(storage: S3Bucket | S3Destination, title: str) -> Store:
-    """Store a shot's files with a task run named after it, verified, under ``<title>/``."""
+
+def shot_storer(storage: S3Bucket | S3Destination, place: Place) -> Store:
+    """Store a shot's files with a task run named after it, verified, where ``place`` says."""
 
     async def store(job: ShotJob, request: GMIRequest) -> dict[str, StoredObject]:
+        folder, stem = place(job, request)
         files = await store_outcome.with_options(task_run_name=f"store {job.shot_id}")(
-            request, storage, (title,), job.shot_id, {INPUTS_HASH_METADATA: job.inputs_hash}
+            request, storage, folder, stem, {INPUTS_HASH_METADATA: job.inputs_hash}
         )
         by_url = {f.url: f.stored for f in files}
         objects = {f.role: f.stored for f in files}
@@ -29,6 +40,11 @@ def shot_storer(storage: S3Bucket | S3Destination, title: str) -> Store:
         return objects
 
     return store
+
+
+def in_board(title: str) -> Place:
+    """A storyboard's shots: ``<title>/<shot>.<ext>``."""
+    return lambda job, request: ((title,), job.shot_id)
 
 
 async def still_stored(
@@ -46,14 +62,14 @@ async def still_stored(
 
 
 async def find_stored(
-    location: StorageLocation, title: str, job: ShotJob
+    location: StorageLocation, video_key: str, thumbnail_key: str, job: ShotJob
 ) -> tuple[dict[str, StoredObject], str | None] | None:
-    """The shot's verified files already in storage from these inputs (when the ledger was lost)."""
-    video = await location.find(location.key(title, f"{job.shot_id}.mp4"))
+    """The shot's verified files already at these keys from these inputs (the ledger lost)."""
+    video = await location.find(video_key)
     if video is None or not made_from(video.metadata, job):
         return None
     objects = {"video": video.stored}
-    thumbnail = await location.find(location.key(title, f"{job.shot_id}.jpg"))
+    thumbnail = await location.find(thumbnail_key)
     if thumbnail is not None and made_from(thumbnail.metadata, job):
         objects["thumbnail"] = thumbnail.stored
     return objects, video.metadata.get("gmi-request-id")

@@ -29,7 +29,8 @@ from prefect_gmicloud.flows.review import (
     apply_changes,
     changes_from,
 )
-from prefect_gmicloud.flows.shot_storage import find_stored, shot_storer, still_stored
+from prefect_gmicloud.flows.shot_storage import find_stored, in_board, shot_storer, still_stored
+from prefect_gmicloud.flows.storage_guard import guard_storage
 from prefect_gmicloud.flows.storyboard_run import StoryboardRun, announce
 from prefect_gmicloud.ledger.entry import ReviewMark, new_run_token
 from prefect_gmicloud.ledger.shot import ShotJob, ShotResult, ShotRunner, replay_journal
@@ -105,6 +106,7 @@ async def run_storyboard(
     max_cost: float | None = None,
     budget_limit: str | None = None,
     budget_wait: float = 60.0,
+    board_lock: bool = False,
 ) -> StoryboardResult:
     """Generate every shot of ``storyboard`` and store them with a manifest and a final cut.
 
@@ -153,6 +155,9 @@ async def run_storyboard(
             seconds just before its submit (a limit with a slot decay refills over time).
         budget_wait: Seconds (at least 1) a shot may wait for ``budget_limit`` to have its
             seconds before it fails, unpaid.
+        board_lock: Hold a Prefect lock on the board while paying, so only one run of it pays
+            at a time on any worker. Needed only on a store that ignores conditional writes
+            (checked before anything is paid: such a store is otherwise refused).
     """
     logger = get_run_logger()
     location = resolve_storage(storage)
@@ -171,6 +176,7 @@ async def run_storyboard(
         max_generated_seconds=max_generated_seconds, max_cost=max_cost,
         video_seconds=video_seconds(references),
     )  # fmt: skip
+    guard = await guard_storage(location, title, board_lock)
     uploaded = await references.upload()
     if uploaded:
         logger.info(
@@ -181,8 +187,6 @@ async def run_storyboard(
     store = ManifestStore(location, location.key(title, "manifest.json"))
     run = new_run_token()
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
-    # The ledger must be reachable before anything is paid: this write fails the run early.
-    await ledger.beat(run, flow_run_id)
     recovered = await replay_journal(ledger, logger)
     if recovered:
         logger.warning("recorded %d request id(s) journalled by an earlier run", recovered)
@@ -204,19 +208,25 @@ async def run_storyboard(
     plans = {shot.shot_id: shot for shot in planned}
 
     async def prepare(job: ShotJob) -> GMIPayload:
-        source_id = plans[job.shot_id].continues
-        if source_id is not None:
-            await _stage_source_frame(references, job, source_id, current.outcomes[source_id])
-        return references.sign(job.payload, link_seconds)
+        shot = plans[job.shot_id]
+        if shot.continues is not None:
+            source = current.outcomes[shot.continues]
+            await _stage_source_frame(references, shot, shot.continues, source)
+        return references.sign(shot.payload, link_seconds)
 
     async with gmi.get_client() as client:
         runner = ShotRunner(
             ledger=ledger,
             client=client,
             run=run,
-            store=shot_storer(storage, title),
+            store=shot_storer(storage, in_board(title)),
             still_stored=lambda job, objects: still_stored(location, job, objects),
-            find_stored=lambda job: find_stored(location, title, job),
+            find_stored=lambda job: find_stored(
+                location,
+                location.key(title, f"{job.shot_id}.mp4"),
+                location.key(title, f"{job.shot_id}.jpg"),
+                job,
+            ),
             policy=wait_policy(poll_interval, queue_timeout, processing_timeout),
             slot=slot,
             on_submitted=announce,
@@ -226,7 +236,7 @@ async def run_storyboard(
             force=force,
             resubmit_missing=resubmit_missing,
         )
-        current = StoryboardRun(title, ledger, runner, store, manifest)
+        current = StoryboardRun(title, ledger, runner, store, manifest, guard)
         async with current.alive():
             _count(result, await current.settle(planned))
             if review and not _not_stored(current):
@@ -374,18 +384,18 @@ def _link_seconds(
 
 
 async def _stage_source_frame(
-    references: StagedReferences, job: ShotJob, source_id: str, source: ShotResult
+    references: StagedReferences, shot: PlannedShot, source_id: str, source: ShotResult
 ) -> None:
-    """Stage the last frame of ``source`` where ``job``'s payload names its first frame.
+    """Stage the last frame of ``source`` where ``shot``'s payload names its first frame.
 
     Raises:
         StoryboardError: the payload was planned from another version of the source.
     """
     video = source.objects.get("video")
     wanted = references.frame_url(source.inputs_hash)
-    if video is None or wanted not in dict(job.payload.media_urls()).values():
+    if video is None or wanted not in dict(shot.payload.media_urls()).values():
         raise StoryboardError(
-            job.shot_id,
+            shot.shot_id,
             [f"planned from another version of shot {source_id}: run the storyboard again"],
         )
     await references.stage_frame(video, source.inputs_hash)

@@ -22,7 +22,7 @@ from prefect_gmicloud.errors import StoryboardInterrupted
 from prefect_gmicloud.ledger import journal
 from prefect_gmicloud.ledger.entry import LedgerEntry, ReviewMark
 from prefect_gmicloud.ledger.shot import ShotJob, ShotResult, ShotRunner
-from prefect_gmicloud.ledger.store import Ledger, heartbeat_seconds
+from prefect_gmicloud.ledger.store import Ledger
 from prefect_gmicloud.storyboard.manifest import Manifest, ManifestStore, ShotRecord, ShotVersion
 from prefect_gmicloud.storyboard.plan import PlannedShot
 from prefect_gmicloud.tasks.progress import best_effort
@@ -68,6 +68,10 @@ class StoryboardRun:
     runner: ShotRunner
     manifest_store: ManifestStore
     manifest: Manifest
+    #: Held while shots are paid for: the board's lock on a store without conditional writes.
+    guard: contextlib.AbstractAsyncContextManager[None] = field(
+        default_factory=contextlib.nullcontext
+    )
     outcomes: dict[str, ShotResult] = field(default_factory=dict)
     logger: logging.Logger | logging.LoggerAdapter[Any] = field(default_factory=get_run_logger)
 
@@ -77,23 +81,10 @@ class StoryboardRun:
 
     @contextlib.asynccontextmanager
     async def alive(self) -> AsyncIterator[None]:
-        """Renew this run's heartbeat while inside; say the run ended when leaving."""
-        heartbeat = asyncio.ensure_future(self._keep_alive())
-        try:
+        """Hold the guard and renew this run's heartbeat while inside; say the run ended when
+        leaving."""
+        async with self.guard, self.ledger.alive(self.runner.run, self.runner.flow_run_id):
             yield
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(Exception):
-                await self.ledger.end(self.runner.run)
-
-    async def _keep_alive(self) -> None:
-        """Renew the heartbeat so other runs follow this run's claims instead of taking them."""
-        while True:
-            await asyncio.sleep(heartbeat_seconds())
-            try:
-                await self.ledger.beat(self.runner.run, self.runner.flow_run_id)
-            except Exception as exc:
-                self.logger.warning("heartbeat not renewed: %s", exc)
 
     async def settle(self, shots: list[PlannedShot]) -> list[ShotResult]:
         """Bring ``shots`` to stored, in parallel; stop cleanly on a signal or cancellation.

@@ -29,6 +29,8 @@ from prefect_gmicloud.errors import (
     GMICloudError,
     NotFoundError,
     RateLimitError,
+    RequestCancelled,
+    RequestFailed,
     ServerError,
     StorageError,
     TransportError,
@@ -39,7 +41,7 @@ from prefect_gmicloud.ledger import journal
 from prefect_gmicloud.ledger.entry import Attempt, Claim, LedgerEntry
 from prefect_gmicloud.ledger.gate import SubmitGate
 from prefect_gmicloud.ledger.store import Ledger, Versioned
-from prefect_gmicloud.models.base import GMIPayload
+from prefect_gmicloud.models.registry import AnyPayload
 from prefect_gmicloud.storage.location import StoredObject
 
 logger = logging.getLogger("prefect_gmicloud.ledger")
@@ -58,7 +60,7 @@ class ShotJob:
 
     shot_id: str
     inputs_hash: str
-    payload: GMIPayload
+    payload: AnyPayload
 
 
 @dataclass
@@ -74,6 +76,8 @@ class ShotResult:
     error: str | None = None
     wait_seconds: float | None = None
     transfer_seconds: float | None = None
+    #: The error behind ``error``, when one was raised (for callers that re-raise it).
+    failure: GMICloudError | None = None
 
     @property
     def paid_not_stored(self) -> bool:
@@ -89,7 +93,7 @@ Reported = Callable[[ShotJob, GMIRequest], Awaitable[None]]
 #: Held around one shot's paid submit (and only a paid one): a budget taken per submit.
 BeforeSubmit = Callable[[ShotJob], contextlib.AbstractAsyncContextManager[None]]
 #: The payload to send for a shot about to be paid for (its media signed, frames staged).
-Prepare = Callable[[ShotJob], Awaitable[GMIPayload]]
+Prepare = Callable[[ShotJob], Awaitable[AnyPayload]]
 
 
 async def _no_report(job: ShotJob, request: GMIRequest) -> None:
@@ -106,7 +110,7 @@ async def _nothing_before_submit(job: ShotJob) -> AsyncIterator[None]:
     yield
 
 
-async def _as_planned(job: ShotJob) -> GMIPayload:
+async def _as_planned(job: ShotJob) -> AnyPayload:
     return job.payload
 
 
@@ -170,8 +174,9 @@ class ShotRunner:
             request_id = self.requests.get(job.shot_id)
             state: Literal["failed", "submitted"] = "submitted" if request_id else "failed"
             return ShotResult(
-                job.shot_id, job.inputs_hash, state, request_id=request_id, error=str(exc)
-            )
+                job.shot_id, job.inputs_hash, state, request_id=request_id, error=str(exc),
+                failure=exc,
+            )  # fmt: skip
 
     async def _settle(self, job: ShotJob) -> ShotResult:
         followed = False  # another live run's request was waited for
@@ -416,12 +421,17 @@ class ShotRunner:
         try:
             done = await self.client.wait(request_id, policy=self.policy, raise_on_failure=False)
         except (WaitTimeout, AuthenticationError, NotFoundError) as exc:
-            return self._result(current.entry, "submitted", how, error=str(exc))
+            result = self._result(current.entry, "submitted", how, error=str(exc))
+            result.failure = exc
+            return result
         waited = time.monotonic() - started
         if done.status != RequestStatus.SUCCESS:
             reason = done.failure_reason or "no reason given"
             error = f"GMI request {request_id} {done.status}: {reason}"
-            return await self._mark_failed(job, current, how, error)
+            failed = await self._mark_failed(job, current, how, error)
+            cancelled = done.status == RequestStatus.CANCELLED
+            failed.failure = RequestCancelled(done) if cancelled else RequestFailed(done)
+            return failed
         if done.video is None:
             error = f"GMI request {request_id} succeeded without a video (only {_roles(done)})"
             return await self._mark_failed(job, current, how, error)
@@ -429,7 +439,9 @@ class ShotRunner:
             objects = await self.store(job, done)
         except (GMICloudError, OSError) as exc:
             error = f"request {request_id} is paid but its files are not stored: {exc}"
-            return self._result(current.entry, "submitted", how, error=error)
+            result = self._result(current.entry, "submitted", how, error=error)
+            result.failure = exc if isinstance(exc, GMICloudError) else None
+            return result
         transferred = time.monotonic() - started - waited
         try:
             stored = await self._mark(job, current, state="stored", objects=objects, error=None)

@@ -14,11 +14,13 @@ clock is minutes off neither takes over a live run's claims nor waits for ever o
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ValidationError
@@ -214,6 +216,31 @@ class Ledger:
     async def end(self, run: str) -> None:
         """Say ``run`` has ended: its claims may be taken over at once."""
         await self.location.store.delete(self.location.bucket, self._heartbeat_key(run))
+
+    @contextlib.asynccontextmanager
+    async def alive(self, run: str, flow_run_id: str | None) -> AsyncIterator[None]:
+        """Keep ``run``'s heartbeat fresh while inside; say the run ended when leaving.
+
+        The first beat is written before entering: a storage that cannot take it fails the
+        run before anything is paid.
+        """
+        await self.beat(run, flow_run_id)
+        renewing = asyncio.ensure_future(self._keep_beating(run, flow_run_id))
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(Exception):
+                await self.end(run)
+
+    async def _keep_beating(self, run: str, flow_run_id: str | None) -> None:
+        """Renew the heartbeat so other runs follow this run's claims instead of taking them."""
+        while True:
+            await asyncio.sleep(heartbeat_seconds())
+            try:
+                await self.beat(run, flow_run_id)
+            except Exception as exc:
+                logger.warning("heartbeat of run %s not renewed: %s", run[:8], exc)
 
     async def is_alive(self, run: str) -> bool:
         """Whether ``run`` renewed its heartbeat within the lease, on the store's clock.

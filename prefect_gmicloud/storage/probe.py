@@ -65,12 +65,18 @@ class StoreVerdict:
         """Whether the store kept every condition."""
         return not self.problems
 
+    def summary(self) -> str:
+        """What the store did wrong, naming it."""
+        return (
+            f"the store at {self.endpoint} (bucket {self.bucket}) does not honour conditional "
+            f"writes: {'; '.join(self.problems)}"
+        )
+
     def explain(self) -> str:
         """One message naming the store, what it did wrong and what to do."""
         return (
-            f"the store at {self.endpoint} (bucket {self.bucket}) does not honour conditional "
-            f"writes: {'; '.join(self.problems)}. On it, two runs of one storyboard could each "
-            "pay for the same shot. Fix: use a store that honours If-None-Match and If-Match "
+            f"{self.summary()}. On it, two runs of one storyboard could each pay for the same "
+            "shot. Fix: use a store that honours If-None-Match and If-Match "
             "on PUT (AWS S3, Cloudflare R2, Ceph RGW, MinIO since 2024-08), or run with "
             "board_lock (--board-lock) so a Prefect lock lets only one run of a board pay at "
             "a time"

@@ -1,5 +1,6 @@
 """Prefect tasks: thin wrappers over the client, the downloader and the S3 uploader."""
 
+from prefect_gmicloud.tasks.check import check_storage
 from prefect_gmicloud.tasks.download import download_outcome
 from prefect_gmicloud.tasks.store import StoredFile, store_outcome
 from prefect_gmicloud.tasks.submit import submit_request
@@ -8,6 +9,7 @@ from prefect_gmicloud.tasks.wait import wait_for_request
 
 __all__ = [
     "StoredFile",
+    "check_storage",
     "download_outcome",
     "store_outcome",
     "submit_request",
