@@ -32,7 +32,7 @@ async def test_a_bucket_that_cannot_be_written_is_refused_before_paying(
     sim: Simulator, s3_endpoint: str
 ) -> None:
     missing = S3Destination(bucket="not-a-bucket-of-ours", prefix="out", endpoint_url=s3_endpoint)
-    with pytest.raises(StorageError, match="not-a-bucket-of-ours.*NoSuchBucket"):
+    with pytest.raises(StorageError, match=r"not-a-bucket-of-ours.*NoSuchBucket"):
         await generate_video("wan2.7-r2v", R2V_PAYLOAD, missing, credentials_for(sim))
     print(f"\nunwritable bucket: {sim.stats.created} requests created")
     assert sim.stats.created == 0 and sum(sim.stats.calls.values()) == 0
