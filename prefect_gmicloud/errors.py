@@ -220,6 +220,18 @@ class BoardBusy(GMICloudError):
         )
 
 
+class BoardLockUnshared(GMICloudError):
+    """``board_lock`` was asked for without a Prefect server every run shares."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        super().__init__(
+            f"storyboard {title}: board_lock needs a Prefect server shared by every run that "
+            "may pay for the board (set PREFECT_API_URL, e.g. after `prefect server start`): "
+            "a run's temporary server would lock no other run out"
+        )
+
+
 class UnsafeStore(StorageError):
     """The store does not honour conditional writes, so two runs could both believe they own a
     shot and pay for it twice. Raised before anything is paid, naming the store and what it did.

@@ -132,3 +132,20 @@ async def test_a_store_that_never_answers_fails_the_check_within_its_deadline() 
         for connection in held:
             connection.close()
         listener.close()
+
+
+async def test_the_board_lock_needs_a_prefect_server_every_run_shares(
+    bucket: S3Destination,
+) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from prefect_gmicloud.errors import BoardLockUnshared
+    from prefect_gmicloud.flows.storage_guard import guard_storage
+
+    shared = "needs a Prefect server shared by every run"
+    with (
+        temporary_settings(restore_defaults={PREFECT_API_URL}),
+        pytest.raises(BoardLockUnshared, match=shared),
+    ):
+        await guard_storage(resolve_storage(bucket), "alone", board_lock=True)
+    assert keys_in(bucket) == []  # refused before the store was even checked

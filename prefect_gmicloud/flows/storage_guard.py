@@ -18,8 +18,9 @@ from prefect import get_client, get_run_logger
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.asyncio import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.settings import get_current_settings
 
-from prefect_gmicloud.errors import BoardBusy, UnsafeStore
+from prefect_gmicloud.errors import BoardBusy, BoardLockUnshared, UnsafeStore
 from prefect_gmicloud.storage.location import StorageLocation
 from prefect_gmicloud.storage.probe import check_store
 
@@ -52,7 +53,11 @@ async def guard_storage(
     Raises:
         UnsafeStore: the store ignores conditional writes and ``board_lock`` is off.
         StorageError: the store could not be written or read at all.
+        BoardLockUnshared: ``board_lock`` without a Prefect server shared by every run.
     """
+    if board_lock and get_current_settings().api.url is None:
+        # A temporary API server is this process's own: its lock would lock nobody else out.
+        raise BoardLockUnshared(title)
     verdict = await check_store(location)
     if not verdict.safe:
         if not board_lock:
