@@ -30,7 +30,7 @@ from prefect_gmicloud.errors import GMICloudError
 from prefect_gmicloud.ledger.shot import BeforeSubmit, ShotJob
 from prefect_gmicloud.ledger.store import Ledger
 from prefect_gmicloud.storyboard.budget import check_budget
-from prefect_gmicloud.storyboard.estimate import Estimate, estimate, fetch_prices, longest_duration
+from prefect_gmicloud.storyboard.estimate import Estimate, estimate, fetch_prices
 from prefect_gmicloud.storyboard.plan import PlannedShot
 from prefect_gmicloud.tasks.progress import best_effort
 
@@ -103,13 +103,13 @@ async def estimate_run(
 
 
 def shot_seconds(job: ShotJob) -> int:
-    """The budget seconds a shot takes: its duration (or its model's longest), rounded up.
+    """The budget seconds a shot takes: its length (or its model's default or longest), rounded up.
 
     Raises:
         BudgetUnavailable: the shot has no duration and its model no known longest one.
     """
-    duration = job.payload.to_payload().get("duration")
-    seconds = duration if isinstance(duration, int | float) else longest_duration(job.payload)
+    asked = job.payload.asked_seconds()
+    seconds = asked if asked is not None else type(job.payload).unset_seconds()
     if seconds is None:
         raise BudgetUnavailable(
             f"shot {job.shot_id}: no duration and no known longest one for "
