@@ -23,6 +23,20 @@ from prefect_gmicloud import (
     build_payload,
 )
 from prefect_gmicloud.models import GMIPayload
+from prefect_gmicloud.models.catalog.kling import (
+    KlingV3ImageToVideoPayload,
+    KlingV3TextToVideoPayload,
+    KlingV26Payload,
+)
+from prefect_gmicloud.models.catalog.minimax_tts import MiniMaxSpeech28HDPayload
+from prefect_gmicloud.models.catalog.minimax_video import HailuoFastPayload, MiniMaxH3Payload
+from prefect_gmicloud.models.catalog.seedance import (
+    Seedance10ProPayload,
+    Seedance15ProPayload,
+    Seedance20FastPayload,
+    Seedance20Payload,
+)
+from prefect_gmicloud.models.catalog.veo3 import Veo3FastPayload, Veo3Payload
 
 URL = "https://refs.example/a.mp4"
 IMAGE = "https://refs.example/a.png"
@@ -40,6 +54,18 @@ WAN: dict[type[GMIPayload], dict[str, Any]] = {
 #: A minimal valid payload of every typed model (a new model adds its own here).
 MINIMAL: dict[type[GMIPayload], dict[str, Any]] = {
     **WAN,
+    KlingV26Payload: {"prompt": "a paper boat"},
+    KlingV3TextToVideoPayload: {"prompt": "a paper boat"},
+    KlingV3ImageToVideoPayload: {"image": IMAGE},
+    Veo3Payload: {"prompt": "a lighthouse"},
+    Veo3FastPayload: {"prompt": "a lighthouse"},
+    Seedance10ProPayload: {"prompt": "a kite"},
+    Seedance15ProPayload: {"prompt": "a kite"},
+    Seedance20Payload: {"prompt": "a kite"},
+    Seedance20FastPayload: {"prompt": "a kite"},
+    HailuoFastPayload: {"prompt": "a market"},
+    MiniMaxH3Payload: {"prompt": "a market"},
+    MiniMaxSpeech28HDPayload: {"text": "Hello."},
 }
 
 
