@@ -14,8 +14,8 @@ from prefect_gmicloud.flows.finish import (
     log_requests_left_running,
     record_submitted,
 )
+from prefect_gmicloud.flows.model_checks import checked_request
 from prefect_gmicloud.flows.results import GeneratedVideo
-from prefect_gmicloud.models.registry import build_payload
 from prefect_gmicloud.storage.s3 import S3Destination, safe_key
 from prefect_gmicloud.tasks.submit import submit_request
 from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES
@@ -44,7 +44,9 @@ async def generate_video(
 ) -> GeneratedVideo:
     """Generate one video and store it: submit → wait → download → upload → artifact + event.
 
-    The payload is validated before anything is sent. Files land at
+    The payload is validated before anything is sent: a typed model's limits, the model id
+    against the ids GMI serves, and a model without a typed spec against the parameters GMI
+    serves for it. Files land at
     ``<storage prefix>/<key_prefix>/<name or request id>/video.mp4`` (and ``thumbnail.jpg``).
     A retried flow run resumes the request already submitted instead of paying again.
 
@@ -75,10 +77,10 @@ async def generate_video(
         print(result.video.uri)
         ```
     """
-    validated = build_payload(model, payload)
     if name is not None:
         safe_key(key_prefix, name)  # refuse a bad name before paying for the request
     gmi = await load_credentials(credentials)
+    validated = await checked_request(gmi, model, payload)
     request = await submit_request(gmi, validated, name)
     await record_submitted(request, name)
     policy = wait_policy(poll_interval, queue_timeout, processing_timeout)

@@ -22,6 +22,7 @@ from prefect_gmicloud.client.polling import wait_policy
 from prefect_gmicloud.errors import StoryboardError, StoryboardIncomplete, StoryboardNotApproved
 from prefect_gmicloud.flows.budget import budget_seconds, estimate_run
 from prefect_gmicloud.flows.generate import load_credentials
+from prefect_gmicloud.flows.model_checks import check_models
 from prefect_gmicloud.flows.report import report_storyboard
 from prefect_gmicloud.flows.review import (
     ReviewBook,
@@ -165,6 +166,7 @@ async def run_storyboard(
     planned = plan_checked(board, references)
     link_seconds = _link_seconds(planned, references, queue_timeout, processing_timeout)
     gmi = await load_credentials(credentials)
+    await check_models(gmi, (shot.payload.model_id for shot in planned))
     ledger = Ledger(location, location.key(title, "ledger"))
     await estimate_run(
         title, planned, ledger, gmi, force=force,
