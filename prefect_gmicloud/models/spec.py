@@ -60,24 +60,24 @@ class ReferenceLimits:
     max_pixels: int | None = None
 
 
-def read_seconds(value: object) -> float | None:
-    """A length as a payload states it: a number, or a string of one (``"5"``); else ``None``.
+def read_number(value: object) -> float | None:
+    """A non-negative number as a payload states it: a number, or a string of one (``"5"``).
 
     Args:
         value: The payload field's value.
 
+    Returns:
+        The number, or ``None`` for anything else (unset, a word, a boolean, a negative).
+
     Example:
-        >>> read_seconds("8"), read_seconds(5), read_seconds(None), read_seconds(True)
+        >>> read_number("8"), read_number(5), read_number(None), read_number(True)
         (8.0, 5.0, None, None)
     """
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str) and _NUMBER.match(value):
-        number = float(value)
-    else:
+    if not (isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.match(value))):
         return None
+    number = float(value)
     return number if math.isfinite(number) and number >= 0 else None
 
 
@@ -105,7 +105,7 @@ class Seconds:
         Returns:
             The seconds, or ``None`` when the field is unset (or there is none).
         """
-        return None if self.field is None else read_seconds(payload.get(self.field))
+        return None if self.field is None else read_number(payload.get(self.field))
 
     def longest(self, schema: Mapping[str, Any]) -> float | None:
         """The longest length the field accepts, from the payload class's JSON schema.
@@ -122,10 +122,10 @@ class Seconds:
         prop = schema.get("properties", {}).get(self.field, {})
         bounds: list[float] = []
         for option in _options(prop):
-            if (most := read_seconds(option.get("maximum"))) is not None:
+            if (most := read_number(option.get("maximum"))) is not None:
                 bounds.append(most)
             values = [*option.get("enum", []), *([option["const"]] if "const" in option else [])]
-            bounds += [s for value in values if (s := read_seconds(value)) is not None]
+            bounds += [s for value in values if (s := read_number(value)) is not None]
         return max(bounds) if bounds else None
 
 

@@ -52,7 +52,9 @@ class SimRequest:
 
     def status(self, now: float) -> str:
         if self.sync:
-            return "success"
+            # Sync-style: success from the submit on, unless the work fails in the end.
+            done = now - self.created_at >= self.queue_seconds + self.processing_seconds
+            return self.ends if done and self.ends == "failed" else "success"
         elapsed = now - self.created_at
         if elapsed < self.queue_seconds:
             return UNKNOWN_STATUSES[0] if self.odd_statuses else "queued"
@@ -65,6 +67,11 @@ class SimRequest:
                 return UNKNOWN_STATUSES[1]
             return "processing"
         return self.ends
+
+    def outcome_ready(self, now: float) -> bool:
+        """Whether a successful request's outcome shows yet: a sync one's only once done."""
+        elapsed = now - self.created_at
+        return not self.sync or elapsed >= self.queue_seconds + self.processing_seconds
 
     def finished_wall(self) -> float:
         planned = self.created_wall + self.queue_seconds + self.processing_seconds
@@ -185,8 +192,13 @@ class SimulatorState:
 
     # -- requests ------------------------------------------------------------------------------
 
-    def create(self, model: str, payload: dict[str, Any], org_id: str) -> SimRequest:
-        """Record a new request; its fate (success, failure, stuck) is drawn now."""
+    def create(
+        self, model: str, payload: dict[str, Any], org_id: str, *, sync: bool = False
+    ) -> SimRequest:
+        """Record a new request; its fate (success, failure, stuck) is drawn now.
+
+        ``sync``: answered sync-style (its model's spec says so, or ``config.sync_models``).
+        """
         config, rates, roll = self.config, self.config.faults, self._rng.random
         ends = "success"
         if roll() < rates.fail:
@@ -208,7 +220,7 @@ class SimulatorState:
             ends=ends,
             odd_statuses=roll() < rates.unknown_status,
             media_urls=roll() < rates.media_urls,
-            sync=model in config.sync_models,
+            sync=sync or model in config.sync_models,
             served=self._outcomes.popleft() if self._outcomes else "media",
         )
         self.requests[request.request_id] = request

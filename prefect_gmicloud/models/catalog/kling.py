@@ -58,7 +58,9 @@ class KlingV26Payload(GMIPayload):
     sound: Literal["on", "off"] | bool | None = Field(
         None, description="Generate sound (its values are not published: on/off or a boolean)."
     )
-    duration: Literal["5", "10"] | None = Field(None, description='Seconds, as a string: "5" or "10".')
+    duration: Literal["5", "10"] | None = Field(
+        None, description='Seconds, as a string: "5" or "10".'
+    )
     mode: str | None = Field(None, description='"pro" is the value seen; others are unpublished.')
     cfg_scale: float | None = Field(None, description="How closely to follow the prompt.")
 
