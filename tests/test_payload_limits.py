@@ -36,6 +36,7 @@ from prefect_gmicloud.models.catalog.seedance import (
     Seedance20FastPayload,
     Seedance20Payload,
 )
+from prefect_gmicloud.models.catalog.seedream import Seedream50LitePayload
 from prefect_gmicloud.models.catalog.veo3 import Veo3FastPayload, Veo3Payload
 
 URL = "https://refs.example/a.mp4"
@@ -66,6 +67,7 @@ MINIMAL: dict[type[GMIPayload], dict[str, Any]] = {
     HailuoFastPayload: {"prompt": "a market"},
     MiniMaxH3Payload: {"prompt": "a market"},
     MiniMaxSpeech28HDPayload: {"text": "Hello."},
+    Seedream50LitePayload: {"prompt": "a cafe counter"},
 }
 
 
