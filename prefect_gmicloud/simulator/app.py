@@ -248,8 +248,9 @@ class SimulatorApps:
         if problems:
             return self._error(400, "; ".join(problems))
         sim_request = self.state.create(
-            model, payload, request.headers.get("x-organization-id", "org-sim"), sync=served.sync
+            model, payload, request.headers.get("x-organization-id", "org-sim")
         )
+        sim_request.sync = sim_request.sync or served.sync  # TTS: as its spec says
         self._start_work(sim_request)
         if fault == "drop_after_create":
             return _cut_json()

@@ -192,13 +192,8 @@ class SimulatorState:
 
     # -- requests ------------------------------------------------------------------------------
 
-    def create(
-        self, model: str, payload: dict[str, Any], org_id: str, *, sync: bool = False
-    ) -> SimRequest:
-        """Record a new request; its fate (success, failure, stuck) is drawn now.
-
-        ``sync``: answered sync-style (its model's spec says so, or ``config.sync_models``).
-        """
+    def create(self, model: str, payload: dict[str, Any], org_id: str) -> SimRequest:
+        """Record a new request; its fate (success, failure, stuck) is drawn now."""
         config, rates, roll = self.config, self.config.faults, self._rng.random
         ends = "success"
         if roll() < rates.fail:
@@ -220,7 +215,7 @@ class SimulatorState:
             ends=ends,
             odd_statuses=roll() < rates.unknown_status,
             media_urls=roll() < rates.media_urls,
-            sync=sync or model in config.sync_models,
+            sync=model in config.sync_models,
             served=self._outcomes.popleft() if self._outcomes else "media",
         )
         self.requests[request.request_id] = request
