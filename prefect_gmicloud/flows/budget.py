@@ -111,9 +111,11 @@ def shot_seconds(job: ShotJob) -> int:
     asked = job.payload.asked_seconds()
     seconds = asked if asked is not None else type(job.payload).unset_seconds()
     if seconds is None:
+        rule = job.payload.spec.seconds
+        field = rule.field if rule is not None and rule.field else "duration"
         raise BudgetUnavailable(
-            f"shot {job.shot_id}: no duration and no known longest one for "
-            f"{job.payload.model_id}, so its budget seconds are unknown; set duration"
+            f"shot {job.shot_id}: no {field} and no known longest one for "
+            f"{job.payload.model_id}, so its budget seconds are unknown; set {field}"
         )
     return max(1, math.ceil(seconds))
 

@@ -166,13 +166,13 @@ async def run_storyboard(
     planned = plan_checked(board, references)
     link_seconds = _link_seconds(planned, references, queue_timeout, processing_timeout)
     gmi = await load_credentials(credentials)
-    await check_models(gmi, (shot.payload.model_id for shot in planned))
     ledger = Ledger(location, location.key(title, "ledger"))
     await estimate_run(
         title, planned, ledger, gmi, force=force,
         max_generated_seconds=max_generated_seconds, max_cost=max_cost,
         video_seconds=video_seconds(references),
     )  # fmt: skip
+    await check_models(gmi, (shot.payload.model_id for shot in planned))
     uploaded = await references.upload()
     if uploaded:
         logger.info(
