@@ -20,6 +20,9 @@ from prefect_gmicloud.models.served import ServedPayload
 async def refuse_unserved(client: GMICloudClient, model_ids: Iterable[str]) -> None:
     """Raise unless GMI serves every id; warn of typed specs that drifted from what it serves.
 
+    When ``GET /models`` cannot be read (after its retries) the ids are not checked, with a
+    warning: nothing is paid for an unserved id anyway (GMI answers its submit 404).
+
     Args:
         client: Reads ``GET /models`` (and the typed models' ``GET /models/{id}``, cached).
         model_ids: The ids the run names.
@@ -28,10 +31,20 @@ async def refuse_unserved(client: GMICloudClient, model_ids: Iterable[str]) -> N
         ModelNotServed: naming each unserved id and the spelling GMI serves, or the closest.
     """
     wanted = list(dict.fromkeys(model_ids))
-    problems = await unserved_models(client, wanted)
+    logger = get_run_logger()
+    try:
+        problems = await unserved_models(client, wanted)
+    except GMICloudError as exc:
+        # Not a reason to stop: GMI refuses an unserved id at its submit (404), unpaid, and a
+        # run may have recorded requests to collect while GMI answers badly.
+        logger.warning(
+            "model ids not checked against GET /models (%s): GMI refuses an "
+            "unserved one at its submit",
+            exc,
+        )
+        return
     if problems:
         raise ModelNotServed(problems)
-    logger = get_run_logger()
     try:
         drift = await model_drift(client, [m for m in wanted if m in PAYLOAD_MODELS])
     except GMICloudError as exc:
