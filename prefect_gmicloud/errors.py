@@ -153,6 +153,22 @@ class PayloadValidationError(GMICloudError, ValueError):
         super().__init__(f"invalid {model} payload ({len(problems)} problem(s)):\n{lines}")
 
 
+class ModelNotServed(GMICloudError, ValueError):
+    """A run names model ids GMI does not serve (``GET /models``); nothing was paid.
+
+    Attributes:
+        problems: one line per id, with the spelling GMI serves when only the case differs
+            (``veo3`` → ``Veo3``), or the closest ids it serves.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(
+            f"{len(problems)} model id(s) not served by GMI; nothing was paid:\n{lines}"
+        )
+
+
 class StoryboardError(GMICloudError, ValueError):
     """Everything wrong with a storyboard, found before any request is sent.
 

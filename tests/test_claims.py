@@ -12,7 +12,7 @@ from prefect_gmicloud.client.records import GMIRequest
 from prefect_gmicloud.ledger.entry import Claim, LedgerEntry
 from prefect_gmicloud.ledger.shot import ShotJob, ShotRunner
 from prefect_gmicloud.ledger.store import Ledger
-from prefect_gmicloud.models.wan27 import Wan27T2VPayload
+from prefect_gmicloud.models import Wan27T2VPayload
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import StorageLocation, StoredObject
 from prefect_gmicloud.storage.memory_store import MemoryStore

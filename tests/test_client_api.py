@@ -49,7 +49,8 @@ def test_no_key_anywhere_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> 
 async def test_models_are_listed_typed(client: GMICloudClient) -> None:
     models = {model.id: model for model in await client.list_models()}
     assert models["wan2.7-r2v"] == ModelSummary(id="wan2.7-r2v", has_schema=True)
-    assert not models["Veo3"].has_schema
+    assert models["Veo3"].has_schema
+    assert not models["minimax-music-3.0"].has_schema
     assert str(models["Veo3"]) == "Veo3"
 
 

@@ -23,17 +23,51 @@ from prefect_gmicloud import (
     build_payload,
 )
 from prefect_gmicloud.models import GMIPayload
+from prefect_gmicloud.models.catalog.kling import (
+    KlingV3ImageToVideoPayload,
+    KlingV3TextToVideoPayload,
+    KlingV26Payload,
+)
+from prefect_gmicloud.models.catalog.minimax_tts import MiniMaxSpeech28HDPayload
+from prefect_gmicloud.models.catalog.minimax_video import HailuoFastPayload, MiniMaxH3Payload
+from prefect_gmicloud.models.catalog.seedance import (
+    Seedance10ProPayload,
+    Seedance15ProPayload,
+    Seedance20FastPayload,
+    Seedance20Payload,
+)
+from prefect_gmicloud.models.catalog.seedream import Seedream50LitePayload
+from prefect_gmicloud.models.catalog.veo3 import Veo3FastPayload, Veo3Payload
 
 URL = "https://refs.example/a.mp4"
+IMAGE = "https://refs.example/a.png"
 
-MINIMAL: dict[type[GMIPayload], dict[str, Any]] = {
+#: The seven Wan models, whose documented limits the generic tests below check.
+WAN: dict[type[GMIPayload], dict[str, Any]] = {
     Wan26T2VPayload: {"prompt": "a fox"},
-    Wan26I2VPayload: {"img_url": "https://refs.example/a.png"},
+    Wan26I2VPayload: {"img_url": IMAGE},
     Wan26R2VPayload: {"reference_video_urls": [URL]},
     Wan27T2VPayload: {"prompt": "a fox"},
-    Wan27I2VPayload: {"first_frame": "https://refs.example/a.png"},
+    Wan27I2VPayload: {"first_frame": IMAGE},
     Wan27R2VPayload: {"prompt": "Video1 waves", "reference_video": [URL]},
     Wan27VideoEditPayload: {"prompt": "make it dusk", "video": URL},
+}
+#: A minimal valid payload of every typed model (a new model adds its own here).
+MINIMAL: dict[type[GMIPayload], dict[str, Any]] = {
+    **WAN,
+    KlingV26Payload: {"prompt": "a paper boat"},
+    KlingV3TextToVideoPayload: {"prompt": "a paper boat"},
+    KlingV3ImageToVideoPayload: {"image": IMAGE},
+    Veo3Payload: {"prompt": "a lighthouse"},
+    Veo3FastPayload: {"prompt": "a lighthouse"},
+    Seedance10ProPayload: {"prompt": "a kite"},
+    Seedance15ProPayload: {"prompt": "a kite"},
+    Seedance20Payload: {"prompt": "a kite"},
+    Seedance20FastPayload: {"prompt": "a kite"},
+    HailuoFastPayload: {"prompt": "a market"},
+    MiniMaxH3Payload: {"prompt": "a market"},
+    MiniMaxSpeech28HDPayload: {"text": "Hello."},
+    Seedream50LitePayload: {"prompt": "a cafe counter"},
 }
 
 
@@ -50,7 +84,7 @@ def test_every_registered_model_has_a_minimal_valid_payload() -> None:
         assert cls.parse(data).to_payload() == data
 
 
-@pytest.mark.parametrize("cls", list(MINIMAL))
+@pytest.mark.parametrize("cls", list(WAN))
 @pytest.mark.parametrize(
     ("field", "too_much", "limit_text"),
     [
@@ -70,7 +104,7 @@ def test_text_and_seed_limits(
     )
 
 
-@pytest.mark.parametrize("cls", list(MINIMAL))
+@pytest.mark.parametrize("cls", list(WAN))
 def test_limits_hold_exactly_at_the_boundary(cls: type[GMIPayload]) -> None:
     edge = {"prompt": "p" * 1500, "negative_prompt": "n" * 500, "seed": 2_147_483_647}
     data = {**MINIMAL[cls], **{k: v for k, v in edge.items() if k in cls.model_fields}}
@@ -203,15 +237,16 @@ def test_unset_fields_are_left_to_the_server() -> None:
     assert Wan27T2VPayload(prompt="x").to_payload() == {"prompt": "x"}
 
 
-def test_build_payload_validates_known_and_passes_unknown_through(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_build_payload_validates_typed_models_and_refuses_to_guess_for_others() -> None:
     assert isinstance(build_payload("wan2.7-t2v", {"prompt": "x"}), Wan27T2VPayload)
     with pytest.raises(PayloadValidationError):
         build_payload("wan2.7-t2v", {"prompt": "x" * 1501})
-    raw = build_payload("Veo3", {"prompt": "anything", "whatever": 1})
-    assert isinstance(raw, RawPayload) and raw.to_payload() == {"prompt": "anything", "whatever": 1}
-    assert "No payload schema for model 'Veo3'" in caplog.text
+    with pytest.raises(PayloadValidationError) as caught:
+        build_payload("pixverse-v5.6-t2v", {"prompt": "anything", "whatever": 1})
+    (problem,) = caught.value.problems
+    assert "no typed spec for 'pixverse-v5.6-t2v'" in problem and "RawPayload" in problem
+    raw = RawPayload(model_id="pixverse-v5.6-t2v", data={"prompt": "anything", "whatever": 1})
+    assert raw.to_payload() == {"prompt": "anything", "whatever": 1}
 
 
 # -- properties --------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from prefect_gmicloud.client.polling import DurationMemory, DurationModel, WaitT
 
 
 def status(value: str) -> GMIRequest:
-    return GMIRequest(request_id="r-1", model="m", status=value)
+    outcome = {"video_url": "https://files.example/v.mp4"} if value == "success" else None
+    return GMIRequest(request_id="r-1", model="m", status=value, outcome=outcome)
 
 
 def tracker(policy: WaitPolicy) -> WaitTracker:
@@ -49,6 +50,14 @@ def test_terminal_status_ends_the_wait() -> None:
     watch = tracker(WaitPolicy())
     assert watch.observe(status("success"), 0.0) is None
     assert watch.observe(status("failed"), 0.0) is None
+
+
+def test_a_success_without_its_outcome_yet_keeps_waiting() -> None:
+    # A sync-style model (TTS) reads success at once; its outcome appears on a later read.
+    watch = tracker(WaitPolicy(jitter=0))
+    pending = GMIRequest(request_id="r-1", model="tts", status="success", outcome=None)
+    assert watch.observe(pending, 0.0) == 1.0
+    assert watch.observe(status("success"), 1.0) is None
 
 
 def test_unknown_status_keeps_waiting() -> None:

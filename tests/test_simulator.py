@@ -20,6 +20,8 @@ from prefect_gmicloud.simulator.catalogue import frame_size
 from tests.conftest import R2V_PAYLOAD, client_for
 
 ROOT = Path(__file__).resolve().parent.parent
+#: A quick model to fetch files of: a second of speech.
+SPEECH = "minimax-tts-speech-2.8-hd"
 
 
 def probe(path: Path) -> tuple[int, int, float, str]:
@@ -85,8 +87,8 @@ async def test_outputs_match_the_payload_and_come_from_another_host(
 
 
 async def test_file_host_refuses_credentials(sim: Simulator, client: GMICloudClient) -> None:
-    done = await client.wait((await client.submit("sim-image", {"prompt": "x"})).request_id)
-    assert done.assets and done.assets[0].kind == "image"
+    done = await client.wait((await client.submit(SPEECH, {"text": "x"})).request_id)
+    assert done.assets and done.assets[0].kind == "audio"
     url = done.assets[0].url
     async with httpx.AsyncClient() as storage:
         leaked = await storage.get(url, headers={"Authorization": f"Bearer {sim.api_key}"})
@@ -98,7 +100,7 @@ async def test_file_host_refuses_credentials(sim: Simulator, client: GMICloudCli
 
 async def test_api_client_never_sends_its_key_to_another_host(sim: Simulator) -> None:
     async with client_for(sim) as client:
-        done = await client.wait((await client.submit("sim-image", {"prompt": "x"})).request_id)
+        done = await client.wait((await client.submit(SPEECH, {"text": "x"})).request_id)
         # Even through the API client's own connection pool, the key stays home.
         response = await client._http.get(done.assets[0].url)
     assert response.status_code == 200
@@ -106,7 +108,7 @@ async def test_api_client_never_sends_its_key_to_another_host(sim: Simulator) ->
 
 
 async def test_range_requests_and_truncation(sim: Simulator, client: GMICloudClient) -> None:
-    done = await client.wait((await client.submit("sim-image", {"prompt": "x"})).request_id)
+    done = await client.wait((await client.submit(SPEECH, {"text": "x"})).request_id)
     url = done.assets[0].url
     async with httpx.AsyncClient() as storage:
         whole = (await storage.get(url)).content

@@ -110,11 +110,14 @@ async def test_media_urls_outcome(make_simulator: Callable[..., Simulator]) -> N
     assert done.thumbnail is not None and done.thumbnail.url.endswith("thumb.jpg")
 
 
-async def test_sync_model_answers_the_submit_with_its_outcome(client: GMICloudClient) -> None:
-    request = await client.submit("sim-tts", {"text": "hello"})
-    assert request.status == RequestStatus.SUCCESS and request.is_terminal
-    (audio,) = request.assets
-    assert audio.kind == "audio"
+async def test_a_sync_model_reads_success_at_once_and_its_outcome_later(
+    client: GMICloudClient,
+) -> None:
+    request = await client.submit("minimax-tts-speech-2.8-hd", {"text": "hello"})
+    assert request.status == RequestStatus.SUCCESS and not request.assets
+    done = await client.wait(request)
+    (audio,) = done.assets
+    assert audio.kind == "audio" and done.outcome and done.outcome["format"] == "mp3"
 
 
 async def test_reads_during_a_wait_survive_faults(sim: Simulator, client: GMICloudClient) -> None:

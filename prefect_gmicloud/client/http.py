@@ -25,7 +25,7 @@ from typing import Any, Self, TypedDict
 import httpx
 from pydantic import SecretStr
 
-from prefect_gmicloud.client import reconcile
+from prefect_gmicloud.client import reconcile, served
 from prefect_gmicloud.client.batch import BatchReads, BatchSettings, account_of
 from prefect_gmicloud.client.polling import (
     LEARNED_DURATIONS,
@@ -65,7 +65,9 @@ from prefect_gmicloud.errors import (
     ServerError,
     TransportError,
 )
+from prefect_gmicloud.models.base import GMIPayload
 from prefect_gmicloud.models.registry import PAYLOAD_MODELS, AnyPayload, build_payload
+from prefect_gmicloud.models.served import ServedPayload
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "ClientStats", "GMICloudClient"]
 
@@ -240,6 +242,25 @@ class GMICloudClient:
         body = await self._read("GET", f"/models/{model_id}", label="GET /models/{id}")
         return ModelInfo.model_validate(body)
 
+    async def validate(self, model_id: str, data: Mapping[str, Any]) -> GMIPayload | ServedPayload:
+        """Check ``data`` for ``model_id`` before paying: by its typed spec when it has one
+        (no request), else against the parameters GMI serves (``GET /models/{id}``, cached per
+        base URL for ``served.SERVED_TTL_SECONDS``).
+
+        Args:
+            model_id: The model, exactly as GMI spells it.
+            data: The payload.
+
+        Raises:
+            PayloadValidationError: a typed limit is broken; or, for a model without a typed
+                spec, a field GMI does not serve (naming what it serves), a required one
+                missing, or a value of the wrong type.
+            NotFoundError: GMI does not describe the model (it does not serve it).
+        """
+        if model_id in PAYLOAD_MODELS:
+            return build_payload(model_id, data)
+        return await served.checked_payload(self, model_id, data)
+
     async def _read(
         self,
         method: str,
@@ -291,16 +312,18 @@ class GMICloudClient:
     ) -> GMIRequest:
         """Submit a request; never creates two for one call.
 
-        Pass a typed payload (``Wan27R2VPayload(...)``), or a model id and a dict (validated by
-        the model's schema when one is known, passed through with a warning otherwise).
+        Pass a typed payload (``Wan27R2VPayload(...)``), or a model id and a dict, checked by
+        :meth:`validate` (the model's typed spec, else the parameters GMI serves for it). A
+        ``RawPayload`` is sent unchecked.
 
         Raises:
-            PayloadValidationError: before anything is sent, when the payload breaks a limit.
+            PayloadValidationError: before anything is sent, when the payload breaks a limit
+                or names a field GMI does not serve.
             SubmitOutcomeUnknown: the submit may have created a request that could not be
                 found; nothing was resubmitted.
         """
         if isinstance(payload, str):
-            payload = build_payload(payload, data or {})
+            payload = await self.validate(payload, data or {})
         elif data is not None:
             raise TypeError("submit: pass either a typed payload or a model id and a dict")
         body = {"model": payload.model_id, "payload": payload.to_payload()}

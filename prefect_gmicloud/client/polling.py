@@ -104,6 +104,15 @@ def wait_policy(
     ).with_options(poll_interval=poll_interval)
 
 
+def _outcome_pending(request: GMIRequest) -> bool:
+    """A success without an outcome yet: a sync-style model (TTS) still at work.
+
+    GMI answers such models' submit with ``success`` while the work goes on, and the outcome
+    appears on a later read; the wait goes on until it does (or a deadline passes).
+    """
+    return request.status == RequestStatus.SUCCESS and not request.outcome
+
+
 @dataclass
 class WaitTracker:
     """Follows one request's statuses and plans the polls; pure, testable on a fake clock.
@@ -138,7 +147,7 @@ class WaitTracker:
             before = now if self._last_read is None else self._last_read
             self.processing_since = (before + now) / 2
         self._last_read = now
-        if request.is_terminal:
+        if request.is_terminal and not _outcome_pending(request):
             return None
         self._check_deadlines(now)
         return self._clip_to_deadline(self._next_delay(now), now)

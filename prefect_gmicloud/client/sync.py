@@ -20,7 +20,9 @@ from prefect_gmicloud.client.http import ClientOptions, GMICloudClient
 from prefect_gmicloud.client.polling import WaitPolicy
 from prefect_gmicloud.client.records import GMIRequest, ModelInfo, ModelSummary
 from prefect_gmicloud.client.urls import DEFAULT_BASE_URL
+from prefect_gmicloud.models.base import GMIPayload
 from prefect_gmicloud.models.registry import AnyPayload
+from prefect_gmicloud.models.served import ServedPayload
 
 T = TypeVar("T")
 
@@ -101,6 +103,10 @@ class GMICloudSyncClient:
     ) -> GMIRequest:
         """Submit a request; never creates two for one call (see ``GMICloudClient.submit``)."""
         return self._call(self._client.submit(payload, data))
+
+    def validate(self, model_id: str, data: Mapping[str, Any]) -> GMIPayload | ServedPayload:
+        """Check a payload before paying (see ``GMICloudClient.validate``)."""
+        return self._call(self._client.validate(model_id, data))
 
     def get(self, request_id: str) -> GMIRequest:
         """The request's current record (``GET /requests/{id}``)."""

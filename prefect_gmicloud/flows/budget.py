@@ -31,7 +31,7 @@ from prefect_gmicloud.ledger.shot import BeforeSubmit, ShotJob
 from prefect_gmicloud.ledger.store import Ledger
 from prefect_gmicloud.models.base import GMIPayload
 from prefect_gmicloud.storyboard.budget import check_budget
-from prefect_gmicloud.storyboard.estimate import Estimate, estimate, fetch_prices, longest_duration
+from prefect_gmicloud.storyboard.estimate import Estimate, estimate, fetch_prices
 from prefect_gmicloud.storyboard.plan import PlannedShot
 from prefect_gmicloud.tasks.progress import best_effort
 
@@ -104,19 +104,23 @@ async def estimate_run(
 
 
 def shot_seconds(job: ShotJob) -> int:
-    """The budget seconds a shot takes: its duration (or its model's longest), rounded up.
+    """The budget seconds a shot takes: its length (or its model's default or longest), rounded up.
 
     Raises:
         BudgetUnavailable: the shot has no duration and its model no known longest one.
     """
-    duration = job.payload.to_payload().get("duration")
-    typed = job.payload if isinstance(job.payload, GMIPayload) else None
-    longest = longest_duration(typed) if typed is not None else None
-    seconds = duration if isinstance(duration, int | float) else longest
+    payload = job.payload
+    seconds: float | None = None
+    field = "duration"
+    if isinstance(payload, GMIPayload):  # storyboard shots always are
+        asked = payload.asked_seconds()
+        seconds = asked if asked is not None else type(payload).unset_seconds()
+        rule = payload.spec.seconds
+        field = rule.field if rule is not None and rule.field else field
     if seconds is None:
         raise BudgetUnavailable(
-            f"shot {job.shot_id}: no duration and no known longest one for "
-            f"{job.payload.model_id}, so its budget seconds are unknown; set duration"
+            f"shot {job.shot_id}: no {field} and no known longest one for "
+            f"{payload.model_id}, so its budget seconds are unknown; set {field}"
         )
     return max(1, math.ceil(seconds))
 

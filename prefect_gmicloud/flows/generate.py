@@ -25,13 +25,14 @@ from prefect_gmicloud.flows.finish import (
     report_not_stored,
     report_stored,
 )
+from prefect_gmicloud.flows.model_checks import checked_request
 from prefect_gmicloud.flows.results import GeneratedVideo
 from prefect_gmicloud.flows.shot_storage import Place, find_stored, shot_storer, still_stored
 from prefect_gmicloud.flows.storage_guard import guard_storage
 from prefect_gmicloud.ledger.entry import new_run_token
 from prefect_gmicloud.ledger.shot import ShotJob, ShotResult, ShotRunner
 from prefect_gmicloud.ledger.store import Ledger
-from prefect_gmicloud.models.registry import AnyPayload, build_payload
+from prefect_gmicloud.models.registry import AnyPayload
 from prefect_gmicloud.storage import S3Destination, StorageLocation, StoredObject, resolve_storage
 from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES
 
@@ -60,8 +61,10 @@ async def generate_video(
 ) -> GeneratedVideo:
     """Generate one video and store it: submit → wait → download → upload → artifact + event.
 
-    The payload is validated and the storage checked (it must take writes and keep
-    conditional ones) before anything is sent. Files land at
+    The payload is validated and the storage checked before anything is sent: a typed
+    model's limits, the model id against the ids GMI serves, a model without a typed spec
+    against the parameters GMI serves for it, and the store (it must take writes and keep
+    conditional ones). Files land at
     ``<storage prefix>/<key_prefix>/<name or request id>/video.mp4`` (and ``thumbnail.jpg``).
     The request is paid once: its id is recorded in a ledger in the storage
     (``<key_prefix>/ledger/``) before anything else, so a retried flow run resumes it, and a
@@ -101,13 +104,13 @@ async def generate_video(
         print(result.video.uri)
         ```
     """
-    validated = build_payload(model, payload)
     location = resolve_storage(storage)
     folder = location.key(key_prefix, name) if name is not None else None  # refuse a bad name
+    gmi = await load_credentials(credentials)
+    validated = await checked_request(gmi, model, payload)
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
     job = ShotJob(name or "video", _inputs_hash(validated, name, flow_run_id), validated)
     guard = await guard_storage(location, name or "video", board_lock=False)
-    gmi = await load_credentials(credentials)
     ledger = Ledger(location, location.key(key_prefix, "ledger"))
     place: Place = lambda job, request: ((key_prefix, name or request.request_id), None)  # noqa: E731
     async with guard, gmi.get_client() as client:
@@ -115,7 +118,7 @@ async def generate_video(
             ledger=ledger,
             client=client,
             run=new_run_token(),
-            store=shot_storer(storage, place),
+            store=shot_storer(storage, place, max_download_bytes),
             still_stored=lambda job, objects: still_stored(location, job, objects),
             find_stored=lambda job: _find_named(location, folder, job),
             policy=wait_policy(poll_interval, queue_timeout, processing_timeout),

@@ -16,6 +16,7 @@ from prefect_gmicloud.ledger.shot import ShotJob, Store
 from prefect_gmicloud.storage.destination import S3Destination
 from prefect_gmicloud.storage.location import StorageLocation, StoredObject
 from prefect_gmicloud.tasks.store import VERIFIED_METADATA, store_outcome
+from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES
 
 #: Object metadata naming the inputs a shot's files were made from.
 INPUTS_HASH_METADATA = "gmi-inputs-hash"
@@ -24,13 +25,16 @@ INPUTS_HASH_METADATA = "gmi-inputs-hash"
 Place = Callable[[ShotJob, GMIRequest], tuple[tuple[str, ...], str | None]]
 
 
-def shot_storer(storage: S3Bucket | S3Destination, place: Place) -> Store:
-    """Store a shot's files with a task run named after it, verified, where ``place`` says."""
+def shot_storer(
+    storage: S3Bucket | S3Destination, place: Place, max_bytes: int = DEFAULT_MAX_BYTES
+) -> Store:
+    """Store a shot's files with a task run named after it, verified, where ``place`` says;
+    a file larger than ``max_bytes`` is refused."""
 
     async def store(job: ShotJob, request: GMIRequest) -> dict[str, StoredObject]:
         folder, stem = place(job, request)
         files = await store_outcome.with_options(task_run_name=f"store {job.shot_id}")(
-            request, storage, folder, stem, {INPUTS_HASH_METADATA: job.inputs_hash}
+            request, storage, folder, stem, {INPUTS_HASH_METADATA: job.inputs_hash}, max_bytes
         )
         by_url = {f.url: f.stored for f in files}
         objects = {f.role: f.stored for f in files}

@@ -22,6 +22,7 @@ from prefect_gmicloud.client.polling import wait_policy
 from prefect_gmicloud.errors import StoryboardError, StoryboardIncomplete, StoryboardNotApproved
 from prefect_gmicloud.flows.budget import budget_seconds, estimate_run
 from prefect_gmicloud.flows.generate import load_credentials
+from prefect_gmicloud.flows.model_checks import check_models
 from prefect_gmicloud.flows.report import report_storyboard
 from prefect_gmicloud.flows.review import (
     ReviewBook,
@@ -176,6 +177,7 @@ async def run_storyboard(
         max_generated_seconds=max_generated_seconds, max_cost=max_cost,
         video_seconds=video_seconds(references),
     )  # fmt: skip
+    await check_models(gmi, (shot.payload.model_id for shot in planned))
     guard = await guard_storage(location, title, board_lock)
     uploaded = await references.upload()
     if uploaded:

@@ -9,9 +9,20 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import core_schema
 
 from prefect_gmicloud.errors import PayloadValidationError
+from prefect_gmicloud.models.spec import ModelSpec
 
 MAX_URL_LENGTH = 2048
 SEED_MAX = 2_147_483_647
@@ -40,6 +51,56 @@ def holds_media_url(annotation: Any) -> bool:
 def _is_media_check(metadata: Iterable[object]) -> bool:
     return any(isinstance(item, AfterValidator) and item.func is _check_url for item in metadata)
 
+
+@dataclass(frozen=True)
+class WholeSeconds:
+    """Metadata for a length in whole seconds, an int or a string of one, from ``low`` up to
+    ``high`` (unbounded when ``None``).
+
+    For fields whose page gives the range but not the JSON type: ``5`` and ``"5"`` are both
+    accepted and sent as given. The JSON schema states the range (``minimum``/``maximum``),
+    which estimates read. Use it as ``Annotated[int | str, WholeSeconds(3, 15)]``.
+
+    Attributes:
+        low: The shortest length accepted.
+        high: The longest length accepted, if published.
+    """
+
+    low: int
+    high: int | None = None
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        found: dict[str, Any] = handler(schema) | {"minimum": self.low}
+        return found if self.high is None else found | {"maximum": self.high}
+
+    def _check(self, value: int | str) -> int | str:
+        digits = isinstance(value, str) and value.strip().isdigit()
+        number = int(value) if digits or type(value) is int else None
+        too_long = self.high is not None and number is not None and number > self.high
+        if number is None or number < self.low or too_long:
+            span = f"{self.low}–{self.high}" if self.high is not None else f"at least {self.low}"
+            raise ValueError(f"must be {span} whole seconds (a number or a string of one)")
+        return value
+
+
+def _check_number(value: float | str) -> float | str:
+    if isinstance(value, bool) or (
+        isinstance(value, str) and not re.fullmatch(r"-?\d+(\.\d+)?", value.strip())
+    ):
+        raise ValueError("must be a number or a string of one")
+    return value
+
+
+#: A number, or a string of one (``1``, ``1.5``, ``"1"``), sent as given: for fields whose
+#: published type and example disagree (a table says float, the example sends ``"1"``).
+NumberOrText = Annotated[int | float | str, AfterValidator(_check_number)]
 
 Prompt = Annotated[str, Field(max_length=1500)]
 NegativePrompt = Annotated[str, Field(max_length=500)]
@@ -81,6 +142,9 @@ class GMIPayload(BaseModel):
     refused (a typo would otherwise be silently ignored by a paid request); use
     :class:`RawPayload` to send something this package does not know.
 
+    ``spec`` says the rest of what the model is (:class:`~prefect_gmicloud.models.spec.ModelSpec`:
+    what it makes, its outcome's shape, its reference files, its sound, how its seconds count).
+
     A class that sets ``storyboard_references`` can render storyboard shots: its other fields
     (all but ``prompt`` and the reference lists) become the settings a shot may set, with their
     types and limits. An empty tuple makes a model without characters (text to video).
@@ -89,6 +153,7 @@ class GMIPayload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
     model_id: ClassVar[str]
+    spec: ClassVar[ModelSpec]
     #: How storyboard characters are passed, in order of preference; None: not for storyboards.
     storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = None
     #: The field holding the image a video starts from, if the model takes one: a storyboard
@@ -122,6 +187,20 @@ class GMIPayload(BaseModel):
         """The JSON body's ``payload``: only the fields that were set."""
         return self.model_dump(mode="json", exclude_none=True)
 
+    def asked_seconds(self) -> float | None:
+        """The seconds of output this payload asks for: 0 for a still, ``None`` when unset."""
+        rule = self.spec.seconds
+        return 0.0 if rule is None else rule.asked(self.to_payload())
+
+    @classmethod
+    def unset_seconds(cls) -> float | None:
+        """The seconds counted for a payload that sets no length: the model's published
+        default, else the longest it accepts; ``None`` when neither is known."""
+        rule = cls.spec.seconds
+        if rule is None:
+            return 0.0
+        return rule.default if rule.default is not None else rule.longest(cls.model_json_schema())
+
     def media_urls(self) -> list[tuple[str, str]]:
         """Each ``(field, url)`` of the media this payload names; list items as ``field[i]``."""
         found: list[tuple[str, str]] = []
@@ -135,7 +214,13 @@ class GMIPayload(BaseModel):
 
 
 class RawPayload(BaseModel):
-    """A payload for a model this package has no schema for: sent as is, unvalidated."""
+    """A payload sent exactly as given, checked by nothing: the explicit escape hatch.
+
+    What it costs: no typed limit and no served parameter looks at it, so a misspelt or
+    unsupported field is paid for and silently ignored by GMI (it answers 200 to fields a model
+    ignores). Use it only for a field GMI takes but neither a typed spec nor ``GET
+    /models/{id}`` knows yet.
+    """
 
     model_config = ConfigDict(frozen=True)
 

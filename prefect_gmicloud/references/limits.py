@@ -2,82 +2,25 @@
 
 Payload classes check what a request says (how many references, which URLs); this module
 checks what the referenced files are (kind, format, bytes, seconds, pixels), so that a
-storyboard can refuse a bad reference before anything is paid. Pure: the facts come from
+storyboard can refuse a bad reference before anything is paid. The limits are each model's
+own (its spec's ``references``). Pure: the facts come from
 :func:`prefect_gmicloud.media.probe.probe_media`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from prefect_gmicloud.media.probe import MediaFacts, MediaKind
+from prefect_gmicloud.models.registry import PAYLOAD_MODELS
+from prefect_gmicloud.models.spec import ReferenceLimits
 
 _MB = 1_000_000  # decimal megabytes: the stricter reading of "100 MB"
 
-
-@dataclass(frozen=True)
-class ReferenceLimits:
-    """What a model accepts in one reference field.
-
-    Attributes:
-        kind: The kind of media the field takes.
-        containers: The formats accepted, as :func:`prefect_gmicloud.media.magic.sniff_container`
-            names them.
-        max_bytes: The largest file accepted, if limited.
-        min_seconds: The shortest video or audio accepted, if limited.
-        max_seconds: The longest video or audio accepted, if limited.
-        min_pixels: The smallest width and height accepted, if limited.
-        max_pixels: The largest width and height accepted, if limited.
-    """
-
-    kind: MediaKind
-    containers: frozenset[str]
-    max_bytes: int | None = None
-    min_seconds: float | None = None
-    max_seconds: float | None = None
-    min_pixels: int | None = None
-    max_pixels: int | None = None
-
-
-_WAN27_VIDEO = ReferenceLimits(
-    "video", frozenset({"mp4", "mov"}), max_bytes=100 * _MB, min_seconds=1, max_seconds=30
-)
-_WAN26_VIDEO = ReferenceLimits(
-    "video", frozenset({"mp4", "mov"}), max_bytes=100 * _MB, min_seconds=2, max_seconds=30
-)
-_WAN_IMAGE = ReferenceLimits(
-    "image",
-    frozenset({"jpeg", "png", "bmp", "webp"}),
-    max_bytes=20 * _MB,
-    min_pixels=240,
-    max_pixels=8000,
-)
-# A 1–10 s limit is reported for wan2.7's reference *voice* (a timbre sample). Driving audio
-# is another thing: it is the soundtrack a 2–15 s video is generated to, so that limit would
-# refuse valid 11–15 s tracks. Integrators of wan2.7-i2v (Freepik, ComfyUI) state 2–30 s and
-# 15 MB for it; Wan's own pages do not, so only the formats are enforced on audio.
-_WAN_AUDIO = ReferenceLimits("audio", frozenset({"wav", "mp3"}))
-
-#: The limits of every reference field known, by ``(model id, field)``.
-#:
-#: Source: Wan's own documentation of its models (GMI passes the files through to Wan; GMI's
-#: pages do not restate these limits). wan2.6-i2v's ``img_url`` takes wan2.7's image limits,
-#: the closest documented ones. Megabytes are decimal (10**6 bytes), the stricter reading.
+#: The limits of every reference field known, by ``(model id, field)``: each model's spec
+#: (``spec.references``, in its file under ``prefect_gmicloud.models.catalog``) says its own.
 REFERENCE_LIMITS: dict[tuple[str, str], ReferenceLimits] = {
-    ("wan2.7-r2v", "reference_video"): _WAN27_VIDEO,
-    ("wan2.7-r2v", "reference_image"): _WAN_IMAGE,
-    ("wan2.7-r2v", "first_frame"): _WAN_IMAGE,
-    ("wan2.7-i2v", "first_frame"): _WAN_IMAGE,
-    ("wan2.7-i2v", "last_frame"): _WAN_IMAGE,
-    ("wan2.7-i2v", "first_clip"): _WAN27_VIDEO,
-    ("wan2.7-i2v", "driving_audio"): _WAN_AUDIO,
-    ("wan2.7-t2v", "audio_url"): _WAN_AUDIO,
-    ("wan2.7-videoedit", "video"): _WAN27_VIDEO,
-    ("wan2.7-videoedit", "reference_image"): _WAN_IMAGE,
-    ("wan2.6-r2v", "reference_video_urls"): _WAN26_VIDEO,
-    ("wan2.6-i2v", "img_url"): _WAN_IMAGE,
-    ("wan2.6-i2v", "audio_url"): _WAN_AUDIO,
-    ("wan2.6-t2v", "audio_url"): _WAN_AUDIO,
+    (model_id, field): limits
+    for model_id, payload_class in PAYLOAD_MODELS.items()
+    for field, limits in payload_class.spec.references.items()
 }
 
 _KIND_WITH_ARTICLE = {"video": "a video", "image": "an image", "audio": "an audio file"}
@@ -140,7 +83,7 @@ def check_reference(facts: MediaFacts, limits: ReferenceLimits, where: str) -> l
     if facts.kind != limits.kind:
         return [f"{where}: {_KIND_WITH_ARTICLE[facts.kind]} ({facts.container}), {needed}"]
     problems: list[str] = []
-    if facts.container not in limits.containers:
+    if limits.containers is not None and facts.container not in limits.containers:
         problems.append(
             f"{where}: {_KIND_WITH_ARTICLE[facts.kind]} in {facts.container} format, {needed}"
         )
@@ -182,6 +125,8 @@ def _pixel_problems(facts: MediaFacts, limits: ReferenceLimits, where: str) -> l
 
 
 def _kind_and_formats(limits: ReferenceLimits) -> str:
+    if limits.containers is None:
+        return _KIND_WITH_ARTICLE[limits.kind]
     names = sorted(name.upper() if limits.kind == "image" else name for name in limits.containers)
     formats = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
     return f"{_KIND_WITH_ARTICLE[limits.kind]} ({formats})"

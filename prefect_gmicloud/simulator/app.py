@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import re
+import subprocess
 import time
 import warnings
 from collections.abc import Awaitable, Callable
@@ -24,16 +25,23 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from prefect_gmicloud.errors import PayloadValidationError
-from prefect_gmicloud.models.registry import PAYLOAD_MODELS
-from prefect_gmicloud.simulator.catalogue import CATALOGUE, clip_spec, model_description
+from prefect_gmicloud.simulator.catalogue import (
+    CATALOGUE,
+    SimModel,
+    clip_spec,
+    model_description,
+    sound_spec,
+    still_spec,
+)
 from prefect_gmicloud.simulator.media import ClipSpec, MediaRenderer
 from prefect_gmicloud.simulator.references import (
     ReferenceFetcher,
     ReferenceFetchError,
     reference_urls,
 )
+from prefect_gmicloud.simulator.sound import SoundUnavailable, render_sound
 from prefect_gmicloud.simulator.state import TERMINAL, SimRequest, SimulatorState
+from prefect_gmicloud.simulator.stills import render_still
 
 API_PREFIX = "/api/v1/ie/requestqueue/apikey"
 #: The models path one vendor page gives instead of the request-queue one.
@@ -156,22 +164,38 @@ class SimulatorApps:
     def _file_url(self, request: SimRequest, name: str) -> str:
         return f"{self.files_base_url}/files/{request.request_id}/{name}"
 
+    def _served(self, model_id: str) -> SimModel | None:
+        """The catalogue's model, unless it is retired (then GMI answers as if it never was)."""
+        if model_id in self.state.config.retired_models:
+            return None
+        return CATALOGUE.get(model_id)
+
+    def _output_name(self, request: SimRequest) -> str:
+        """The file name of an image or audio request's output."""
+        model = CATALOGUE[request.model]
+        if model.produces == "image":
+            return f"image_0{still_spec(request.payload).suffix}"
+        return f"audio.{sound_spec(model, request.payload).format}"
+
     def _outcome(self, request: SimRequest) -> dict[str, Any] | None:
-        produces = CATALOGUE[request.model].produces
-        if produces == "audio":
-            return {"audio_url": self._file_url(request, "audio.wav"), "format": "wav"}
-        if produces == "image":
-            return {"media_urls": [{"id": "0", "url": self._file_url(request, "image_0.jpg")}]}
+        model = CATALOGUE[request.model]
+        if model.produces == "audio":
+            name = self._output_name(request)
+            return {"audio_url": self._file_url(request, name), "format": name.split(".")[-1]}
+        if model.produces == "image":
+            url = self._file_url(request, self._output_name(request))
+            return {"media_urls": [{"id": "0", "url": url}]}
         video, thumb = self._file_url(request, "video.mp4"), self._file_url(request, "thumb.jpg")
         if request.served == "no_video":
             return {"thumbnail_image_url": thumb}
-        if request.media_urls:
+        if request.media_urls or model.outcome == "media_urls":
             return {"media_urls": [{"id": "0", "url": video}, {"id": "1", "url": thumb}]}
         return {"video_url": video, "thumbnail_image_url": thumb}
 
     def record(self, request: SimRequest, *, full: bool = True) -> dict[str, Any]:
         """The request as the API shows it (``full=False``: the submit answer's fields)."""
-        status = request.status(self.state.clock())
+        now = self.state.clock()
+        status = request.status(now)
         created = int(request.created_wall)
         updated = int(request.finished_wall()) if status in TERMINAL else created
         body: dict[str, Any] = {
@@ -187,7 +211,12 @@ class SimulatorApps:
                 "org_id": request.org_id,
                 "is_public": False,
                 "payload": request.payload,
-                "outcome": self._outcome(request) if status == "success" else None,
+                # A sync model's record reads success at once; its outcome comes when done.
+                "outcome": (
+                    self._outcome(request)
+                    if status == "success" and request.outcome_ready(now)
+                    else None
+                ),
             }
         if status == "failed":
             body["error_message"] = (
@@ -208,35 +237,26 @@ class SimulatorApps:
         if not isinstance(body, dict) or not isinstance(body.get("model"), str):
             return self._error(400, "model is required")
         model, payload = body["model"], body.get("payload")
-        if model not in CATALOGUE:
+        served = self._served(model)
+        if served is None:
             return self._error(404, f"model {model} does not exist")
         if not isinstance(payload, dict) or not payload:
             return self._error(400, "payload is required and must be a non-empty object")
-        problem = self._invalid(model, payload)
-        if problem:
-            return self._error(400, problem)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            problems = served.problems(payload)
+        if problems:
+            return self._error(400, "; ".join(problems))
         sim_request = self.state.create(
             model, payload, request.headers.get("x-organization-id", "org-sim")
         )
+        sim_request.sync = sim_request.sync or served.sync  # TTS: as its spec says
         self._start_work(sim_request)
         if fault == "drop_after_create":
             return _cut_json()
         if fault == "slow_after_create":
             await asyncio.sleep(self.state.config.slow_response_seconds)
         return JSONResponse(self.record(sim_request, full=False))
-
-    @staticmethod
-    def _invalid(model: str, payload: dict[str, Any]) -> str | None:
-        payload_class = PAYLOAD_MODELS.get(model)
-        if payload_class is None:
-            return None
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                payload_class.parse(payload)
-        except PayloadValidationError as exc:
-            return "; ".join(exc.problems)
-        return None
 
     def _start_work(self, request: SimRequest) -> None:
         """Fetch the references and render while the request "processes", in the background.
@@ -246,10 +266,11 @@ class SimulatorApps:
         request stays ``processing`` until every reference is in). Rendering here means the
         output's download does not wait for ffmpeg.
         """
-        if CATALOGUE[request.model].produces != "video":
-            return
-        request.fetching = self.state.config.fetch_references and bool(
-            reference_urls(request.payload)
+        produces = CATALOGUE[request.model].produces
+        request.fetching = (
+            produces == "video"
+            and self.state.config.fetch_references
+            and bool(reference_urls(request.payload))
         )
         task = asyncio.ensure_future(self._work(request))
         self._renders.add(task)
@@ -264,8 +285,23 @@ class SimulatorApps:
             finally:
                 request.fetched_wall = time.time()
                 request.fetching = False
-        if request.ends != "failed" and not self.state.config.video_bytes:
-            await asyncio.to_thread(self.renderer.video, self.spec(request))
+        if request.ends == "failed":
+            return
+        produces = CATALOGUE[request.model].produces
+        try:
+            if produces != "video":
+                await asyncio.to_thread(self._render_output, request)
+            elif not self.state.config.video_bytes:
+                await asyncio.to_thread(self.renderer.video, self.spec(request))
+        except (SoundUnavailable, subprocess.CalledProcessError) as exc:
+            request.ends, request.error_message = "failed", f"simulator: {exc}"
+
+    def _render_output(self, request: SimRequest) -> Path:
+        """An image or audio request's file (rendered on first use, then cached)."""
+        model = CATALOGUE[request.model]
+        if model.produces == "image":
+            return render_still(self.renderer, still_spec(request.payload))
+        return render_sound(self.renderer, sound_spec(model, request.payload))
 
     @staticmethod
     def spec(request: SimRequest) -> ClipSpec:
@@ -301,16 +337,18 @@ class SimulatorApps:
 
     async def list_models(self, request: Request) -> Response:
         async def handle(_: Request, __: str | None) -> Response:
-            return JSONResponse({"model_ids": list(CATALOGUE)})
+            retired = self.state.config.retired_models
+            return JSONResponse({"model_ids": [m for m in CATALOGUE if m not in retired]})
 
         return await self._guarded(request, "models", handle)
 
     async def get_model(self, request: Request) -> Response:
         async def handle(req: Request, _: str | None) -> Response:
-            model = CATALOGUE.get(req.path_params["model_id"])
+            model = self._served(req.path_params["model_id"])
             if model is None:
                 return self._error(404, f"model {req.path_params['model_id']} does not exist")
-            return JSONResponse(model_description(model))
+            drifted = self.state.config.served_parameters.get(model.model_id)
+            return JSONResponse(model_description(model, drifted))
 
         return await self._guarded(request, "models", handle)
 
@@ -363,10 +401,8 @@ class SimulatorApps:
             return (
                 self.renderer.video(spec) if name == "video.mp4" else self.renderer.thumbnail(spec)
             )
-        if produces == "image" and name == "image_0.jpg":
-            return self.renderer.thumbnail(self.spec(request))
-        if produces == "audio" and name == "audio.wav":
-            return self.renderer.tone(2)
+        if produces in ("image", "audio") and name == self._output_name(request):
+            return self._render_output(request)
         return None
 
     def files_app(self) -> ASGIApp:
@@ -378,7 +414,14 @@ class SimulatorApps:
 #: What a broken storage link may answer with status 200.
 _ERROR_PAGE = "<!DOCTYPE html><html><body><h1>Link expired</h1></body></html>"
 
-_CONTENT_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".wav": "audio/wav"}
+_CONTENT_TYPES = {
+    ".mp4": "video/mp4",
+    ".jpg": "image/jpeg",
+    ".png": "image/png",
+    ".wav": "audio/wav",
+    ".mp3": "audio/mpeg",
+    ".flac": "audio/flac",
+}
 
 
 def _file_response(path: Path, range_header: str | None, truncate: bool, chunk: int) -> Response:

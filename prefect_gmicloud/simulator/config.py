@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -56,8 +56,19 @@ class SimulatorConfig(BaseModel):
     processing_seconds: float = Field(1.0, ge=0)
     processing_seconds_by_model: dict[str, float] = Field(default_factory=dict)
     sync_models: list[str] = Field(
-        default_factory=lambda: ["sim-tts"],
-        description="Models answered at once with a finished record, like the vendor's TTS.",
+        default_factory=list,
+        description=(
+            "Models answered sync-style besides those whose spec says so (TTS): the submit"
+            " reads success, the outcome shows on a later read."
+        ),
+    )
+    retired_models: list[str] = Field(
+        default_factory=list,
+        description="Catalogue models answered as retired: not listed by GET /models, 404.",
+    )
+    served_parameters: dict[str, list[dict[str, Any]]] = Field(
+        default_factory=dict,
+        description="GET /models/{id} parameters to serve instead of a model's own (a drift).",
     )
     retry_after_seconds: float = Field(1.0, ge=0)
     retry_after_as_date: bool = False

@@ -18,7 +18,6 @@ import subprocess
 import tempfile
 import textwrap
 import threading
-import wave
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -86,7 +85,8 @@ def default_cache_dir() -> Path:
     return base / "prefect-gmicloud" / "simulator"
 
 
-def _caption_lines(caption: str) -> str:
+def caption_lines(caption: str) -> str:
+    """The prompt as at most four lines of 48 characters, as drawn on frames."""
     return "\n".join(textwrap.wrap(caption, 48)[:4]) or " "
 
 
@@ -106,14 +106,12 @@ class MediaRenderer:
 
     def video(self, spec: ClipSpec) -> Path:
         """The MP4 for ``spec`` (rendered on first use)."""
-        return self._cached(f"{spec.key()}.mp4", lambda out: self._render_video(spec, out))
+        return self.cached(f"{spec.key()}.mp4", lambda out: self._render_video(spec, out))
 
     def thumbnail(self, spec: ClipSpec) -> Path:
         """A JPEG of the clip's first frame (the same with or without sound)."""
         picture = replace(spec, sound=None)
-        return self._cached(
-            f"{picture.key()}.jpg", lambda out: self._render_thumbnail(picture, out)
-        )
+        return self.cached(f"{picture.key()}.jpg", lambda out: self._render_thumbnail(picture, out))
 
     def sized_video(self, spec: ClipSpec, size: int) -> Path:
         """A real clip of ``spec``'s frame, length and sound (no caption) padded to ``size`` bytes.
@@ -123,7 +121,7 @@ class MediaRenderer:
         download check accepts.
         """
         plain = replace(spec, caption="")
-        return self._cached(
+        return self.cached(
             f"{plain.key()}-{size}.mp4", lambda out: _pad_mp4(self.video(plain), out, size)
         )
 
@@ -131,11 +129,8 @@ class MediaRenderer:
         """The thumbnail of ``spec``'s frame without a caption (one render per frame size)."""
         return self.thumbnail(replace(spec, caption=""))
 
-    def tone(self, seconds: int) -> Path:
-        """A WAV with a quiet tone, for audio models."""
-        return self._cached(f"tone-{seconds}.wav", lambda out: _write_tone(out, seconds))
-
-    def _cached(self, name: str, render: Callable[[Path], None]) -> Path:
+    def cached(self, name: str, render: Callable[[Path], None]) -> Path:
+        """The cached file ``name``, made by ``render(path)`` on first use, once across threads."""
         path = self.cache_dir / name
         if path.exists():
             return path
@@ -201,7 +196,7 @@ class MediaRenderer:
         base = [self.ffmpeg, "-hide_banner", "-loglevel", "error", "-y"]
         with tempfile.TemporaryDirectory(dir=self.cache_dir) as workdir:
             caption = Path(workdir) / "caption.txt"
-            caption.write_text(_caption_lines(spec.caption), encoding="utf-8")
+            caption.write_text(caption_lines(spec.caption), encoding="utf-8")
             try:
                 subprocess.run(
                     [*base, *self._source_args(spec, caption), *output_args],
@@ -251,17 +246,3 @@ def _pad_mp4(clip: Path, out: Path, size: int, block: int = 1024 * 1024) -> None
         pattern = random.Random(size).randbytes(block)
         for start in range(0, remaining, block):
             handle.write(pattern[: min(block, remaining - start)])
-
-
-def _write_tone(out: Path, seconds: int, rate: int = 16_000) -> None:
-    import math
-
-    with wave.open(str(out), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        samples = (
-            int(3000 * math.sin(2 * math.pi * 440 * i / rate)).to_bytes(2, "little", signed=True)
-            for i in range(rate * seconds)
-        )
-        wav.writeframes(b"".join(samples))

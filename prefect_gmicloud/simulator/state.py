@@ -52,7 +52,9 @@ class SimRequest:
 
     def status(self, now: float) -> str:
         if self.sync:
-            return "success"
+            # Sync-style: success from the submit on, unless the work fails in the end.
+            done = now - self.created_at >= self.queue_seconds + self.processing_seconds
+            return self.ends if done and self.ends == "failed" else "success"
         elapsed = now - self.created_at
         if elapsed < self.queue_seconds:
             return UNKNOWN_STATUSES[0] if self.odd_statuses else "queued"
@@ -65,6 +67,11 @@ class SimRequest:
                 return UNKNOWN_STATUSES[1]
             return "processing"
         return self.ends
+
+    def outcome_ready(self, now: float) -> bool:
+        """Whether a successful request's outcome shows yet: a sync one's only once done."""
+        elapsed = now - self.created_at
+        return not self.sync or elapsed >= self.queue_seconds + self.processing_seconds
 
     def finished_wall(self) -> float:
         planned = self.created_wall + self.queue_seconds + self.processing_seconds

@@ -103,17 +103,6 @@ async def fetch_prices(client: ModelReader, model_ids: Iterable[str]) -> dict[st
     return prices
 
 
-def longest_duration(payload: GMIPayload) -> int | None:
-    """The longest ``duration`` the payload's model accepts (from its schema), if it says."""
-    schema = type(payload).model_json_schema().get("properties", {}).get("duration", {})
-    bounds: list[int] = []
-    for option in schema.get("anyOf", [schema]):
-        if isinstance(option.get("maximum"), int):
-            bounds.append(option["maximum"])
-        bounds += [v for v in option.get("enum", []) if isinstance(v, int)]
-    return max(bounds) if bounds else None
-
-
 @dataclass
 class ModelEstimate:
     """The shots of one model that would be paid.
@@ -121,10 +110,11 @@ class ModelEstimate:
     Attributes:
         model_id: the model.
         shots: how many shots would be paid.
-        seconds: generated seconds, counting a shot without ``duration`` at the longest the
-            model accepts (GMI picks its default; this bounds it).
-        defaulted: shots without ``duration`` (counted at the longest).
-        unknown: shots whose length cannot be bounded (no ``duration``, no known maximum).
+        seconds: generated seconds, read from the field the model's spec names (``duration``,
+            Veo's ``durationSeconds``...), counting a shot that sets none at the model's
+            published default or else the longest it accepts (GMI picks; this bounds it).
+        defaulted: shots without a length (counted at the default or the longest).
+        unknown: shots whose length cannot be bounded (none set, no default, no maximum).
         reference_videos: reference videos sent whose length is unknown (https URLs).
         input_seconds: seconds of the reference videos whose length is known (read from
             the files and objects): some resellers bill input video seconds too.
@@ -277,22 +267,21 @@ def estimate(
             model = by_model[payload.model_id] = ModelEstimate(payload.model_id)
             result.models.append(model)
         model.shots += 1
-        sent = payload.to_payload()
         for url in _reference_videos(payload):
             length = video_seconds(url)
             if length is None:
                 model.reference_videos += 1
             else:
                 model.input_seconds += length
-        duration = sent.get("duration")
-        if isinstance(duration, int | float):
-            model.seconds += float(duration)
+        asked = payload.asked_seconds()
+        if asked is not None:
+            model.seconds += asked
             continue
-        longest = longest_duration(payload)
-        if longest is None:
+        bound = type(payload).unset_seconds()
+        if bound is None:
             model.unknown += 1
         else:
-            model.seconds += longest
+            model.seconds += bound
             model.defaulted += 1
     return result
 

@@ -335,6 +335,9 @@ def test_bad_input_is_refused_clearly_before_any_io(
 # -- properties: every payload model, over HTTP to the simulator ------------------------------
 
 MODELS = sorted(PAYLOAD_MODELS)
+#: The models whose limits TOO_MUCH breaks: Wan's (other families publish other limits, which
+#: tests/test_family_payloads.py checks).
+WAN_MODELS = [model for model in MODELS if model.startswith("wan")]
 #: The simulator fixture is shared by a test's examples: each checks its own call count.
 ONE_SIMULATOR_FOR_ALL_EXAMPLES = [HealthCheck.function_scoped_fixture]
 TOO_MUCH: dict[str, Any] = {
@@ -378,7 +381,7 @@ def test_valid_payloads_reach_the_api_exactly_as_given(sim: Simulator, data: st.
 )
 @given(data=st.data())
 def test_payloads_past_a_limit_never_reach_the_api(sim: Simulator, data: st.DataObject) -> None:
-    model = data.draw(st.sampled_from(MODELS))
+    model = data.draw(st.sampled_from(WAN_MODELS))
     fields = [f for f in TOO_MUCH if f in PAYLOAD_MODELS[model].model_fields]
     field = data.draw(st.sampled_from(fields))
     payload = {**MINIMAL[PAYLOAD_MODELS[model]], **data.draw(_optional_text(model))}

@@ -1,9 +1,14 @@
-"""Payloads of the Wan 2.7 family: text-, image-, reference-to-video and video editing."""
+"""Payloads of the Wan 2.7 family: text-, image-, reference-to-video and video editing.
+
+Source: GMI's model pages (``wan2.7-r2v``'s in full; the others' parameter tables), and Wan's
+own documentation for the reference files (:mod:`prefect_gmicloud.models.wan_files`).
+"""
 
 from __future__ import annotations
 
 import warnings
-from typing import Annotated, ClassVar, Self
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import Field, model_validator
 
@@ -18,11 +23,30 @@ from prefect_gmicloud.models.base import (
     Seed,
     check_mentions,
 )
+from prefect_gmicloud.models.spec import ModelSpec, Sound
+from prefect_gmicloud.models.wan_files import WAN27_VIDEO, WAN_AUDIO, WAN_IMAGE
 
 Wan27Duration = Annotated[int, Field(ge=2, le=15)]
 MAX_R2V_REFERENCES = 5
 #: Third parties report this cap when a reference video is present; the vendor page does not.
 R2V_VIDEO_REFERENCE_DURATION_HINT = 10
+
+
+def _sound_with(field: str) -> Callable[[Mapping[str, Any]], Sound]:
+    """Sound exactly when ``field`` is given: the pages say nothing of sound without it, and
+    sound is never invented."""
+
+    def rule(payload: Mapping[str, Any]) -> Sound:
+        return "sound" if payload.get(field) else "silent"
+
+    return rule
+
+
+def _edit_sound(payload: Mapping[str, Any]) -> Sound:
+    # GMI's page lists ``audio_setting`` without its values; the model's other hosts document
+    # ``auto`` (the default: the model decides whether to make new sound) and ``origin`` (keep
+    # the source video's own track).
+    return "source" if payload.get("audio_setting") == "origin" else "sound"
 
 
 class _Wan27Common(GMIPayload):
@@ -38,6 +62,13 @@ class Wan27T2VPayload(_Wan27Common):
     """``wan2.7-t2v``: text to video, 2–15 s."""
 
     model_id: ClassVar[str] = "wan2.7-t2v"
+    spec: ClassVar[ModelSpec] = ModelSpec(
+        output="video",
+        outcome="video_url",
+        references={"audio_url": WAN_AUDIO},
+        sound=_sound_with("audio_url"),
+        source="GMI's wan2.7-t2v page",
+    )
     # In storyboards: shots without characters (an establishing shot).
     storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = ()
 
@@ -52,6 +83,18 @@ class Wan27I2VPayload(_Wan27Common):
     """``wan2.7-i2v``: image to video from a first (and optional last) frame or a first clip."""
 
     model_id: ClassVar[str] = "wan2.7-i2v"
+    spec: ClassVar[ModelSpec] = ModelSpec(
+        output="video",
+        outcome="video_url",
+        references={
+            "first_frame": WAN_IMAGE,
+            "last_frame": WAN_IMAGE,
+            "first_clip": WAN27_VIDEO,
+            "driving_audio": WAN_AUDIO,
+        },
+        sound=_sound_with("driving_audio"),
+        source="GMI's wan2.7-i2v page",
+    )
     # In storyboards: shots that start from a still, or continue another shot.
     storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = ()
     storyboard_first_frame: ClassVar[str | None] = "first_frame"
@@ -85,6 +128,18 @@ class Wan27R2VPayload(_Wan27Common):
     """
 
     model_id: ClassVar[str] = "wan2.7-r2v"
+    # Reference videos carry the character's voice ("vocal timbre"); images alone give none.
+    spec: ClassVar[ModelSpec] = ModelSpec(
+        output="video",
+        outcome="video_url",
+        references={
+            "reference_video": WAN27_VIDEO,
+            "reference_image": WAN_IMAGE,
+            "first_frame": WAN_IMAGE,
+        },
+        sound=_sound_with("reference_video"),
+        source="GMI's wan2.7-r2v page",
+    )
     # Videos and images are numbered separately: "Video1", "Image1".
     storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = (
         ReferenceList("reference_video", "video", "Video{n}"),
@@ -130,6 +185,13 @@ class Wan27VideoEditPayload(_Wan27Common):
     """``wan2.7-videoedit``: edit ``video`` as the prompt says, optionally guided by images."""
 
     model_id: ClassVar[str] = "wan2.7-videoedit"
+    spec: ClassVar[ModelSpec] = ModelSpec(
+        output="video",
+        outcome="video_url",
+        references={"video": WAN27_VIDEO, "reference_image": WAN_IMAGE},
+        sound=_edit_sound,
+        source="GMI's wan2.7-videoedit page",
+    )
     # In storyboards: a shot that edits a clip (a file, an s3:// object or a URL).
     storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = ()
 

@@ -1,8 +1,13 @@
-"""Payloads of the Wan 2.6 family: text-, image- and reference-to-video."""
+"""Payloads of the Wan 2.6 family: text-, image- and reference-to-video.
+
+Source: GMI's model pages (``wan2.6-r2v``'s in full; the others' parameter tables), and Wan's
+own documentation for the reference files (:mod:`prefect_gmicloud.models.wan_files`).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Self
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -18,8 +23,22 @@ from prefect_gmicloud.models.base import (
     Wan26Size,
     check_mentions,
 )
+from prefect_gmicloud.models.spec import ModelSpec, Sound
+from prefect_gmicloud.models.wan_files import WAN26_VIDEO, WAN_AUDIO, WAN_IMAGE
 
 Wan26Duration = Literal[5, 10, 15]
+
+
+def _sound_unless_turned_off(payload: Mapping[str, Any]) -> Sound:
+    # ``audio`` (default true) generates sound; an ``audio_url`` soundtrack is used as given.
+    # Which wins when ``audio`` is false and an ``audio_url`` is given is not documented: the
+    # given soundtrack is assumed kept.
+    return "sound" if payload.get("audio") is not False or payload.get("audio_url") else "silent"
+
+
+def _voiced(payload: Mapping[str, Any]) -> Sound:
+    # Reference videos give each character's appearance and voice, and one is required.
+    return "sound"
 
 
 class _Wan26Common(GMIPayload):
@@ -48,6 +67,13 @@ class Wan26T2VPayload(_Wan26Common):
     """
 
     model_id: ClassVar[str] = "wan2.6-t2v"
+    spec: ClassVar[ModelSpec] = ModelSpec(
+        output="video",
+        outcome="video_url",
+        references={"audio_url": WAN_AUDIO},
+        sound=_sound_unless_turned_off,
+        source="GMI's wan2.6-t2v page",
+    )
 
     prompt: Prompt
     size: Wan26Size | None = Field(None, description="Width*height in pixels.")
@@ -57,6 +83,13 @@ class Wan26I2VPayload(_Wan26Common):
     """``wan2.6-i2v``: image to video (``img_url`` is the first frame)."""
 
     model_id: ClassVar[str] = "wan2.6-i2v"
+    spec: ClassVar[ModelSpec] = ModelSpec(
+        output="video",
+        outcome="video_url",
+        references={"img_url": WAN_IMAGE, "audio_url": WAN_AUDIO},
+        sound=_sound_unless_turned_off,
+        source="GMI's wan2.6-i2v page",
+    )
     storyboard_first_frame: ClassVar[str | None] = "img_url"
 
     img_url: MediaURL = Field(description="The image the video starts from.")
@@ -78,6 +111,13 @@ class Wan26R2VPayload(GMIPayload):
     """
 
     model_id: ClassVar[str] = "wan2.6-r2v"
+    spec: ClassVar[ModelSpec] = ModelSpec(
+        output="video",
+        outcome="video_url",
+        references={"reference_video_urls": WAN26_VIDEO},
+        sound=_voiced,
+        source="GMI's wan2.6-r2v page",
+    )
     storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = (
         ReferenceList("reference_video_urls", "video", "character{n}"),
     )
