@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from prefect_gmicloud.client.polling import WaitPolicy
 from prefect_gmicloud.client.records import GMIRequest
 from prefect_gmicloud.ledger.entry import Claim, LedgerEntry
-from prefect_gmicloud.ledger.shot import ShotJob, ShotRunner
-from prefect_gmicloud.ledger.store import Ledger
+from prefect_gmicloud.ledger.shot import FRESH_CLAIM_SECONDS, ShotJob, ShotRunner
+from prefect_gmicloud.ledger.store import Ledger, Versioned
 from prefect_gmicloud.models import Wan27T2VPayload
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import StorageLocation, StoredObject
@@ -63,6 +63,7 @@ async def test_a_shot_whose_claim_was_taken_while_it_waited_does_not_pay(sim: Si
         await ledger.beat("run-a", None)
         settling = asyncio.ensure_future(runner.settle(job()))
         await waiting.wait()
+        await asyncio.sleep(FRESH_CLAIM_SECONDS + 0.2)  # a shot that waited, not a fresh claim
         # Meanwhile another run, alive, takes the shot over (it judged run-a dead).
         await ledger.beat("run-b", None)
         current = await ledger.read(job().inputs_hash)
@@ -78,6 +79,45 @@ async def test_a_shot_whose_claim_was_taken_while_it_waited_does_not_pay(sim: Si
         result = await asyncio.wait_for(settling, timeout=30)
     assert result.state == "failed" and result.how == "followed"
     assert sim.stats.created == 0
+
+
+async def test_a_shot_paid_at_once_under_a_held_lease_skips_the_confirming_write(
+    sim: Simulator,
+) -> None:
+    # Claimed and paid within a moment by a run whose heartbeat is fresh: no run can have
+    # judged it dead in between, so the claim is not written again (one write fewer per shot).
+    ledger = memory_ledger()
+    writes: list[str] = []
+    replace = ledger.replace
+
+    async def counted(current: Versioned, entry: LedgerEntry) -> Versioned:
+        writes.append(entry.state + ("" if entry.request_id is None else "+id"))
+        return await replace(current, entry)
+
+    ledger.replace = counted  # type: ignore[method-assign]
+    async with client_for(sim) as client:
+        runner = ShotRunner(
+            ledger=ledger, client=client, run="run-a", store=store_nothing,
+            still_stored=nothing_stored, find_stored=none_found,
+            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2),
+        )  # fmt: skip
+        unbeaten = await runner.settle(job())  # no heartbeat: the claim is confirmed
+        await ledger.beat("run-b", None)
+        beating = ShotRunner(
+            ledger=ledger, client=client, run="run-b", store=store_nothing,
+            still_stored=nothing_stored, find_stored=none_found,
+            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2), force=True,
+        )  # fmt: skip
+        writes_before = len(writes)
+        forced = await beating.settle(job())
+    print(f"\nledger replaces: without a heartbeat {writes[:writes_before]}, "
+          f"with one {writes[writes_before:]}")  # fmt: skip
+    assert unbeaten.state == forced.state == "stored"
+    # the confirming claim, the id recorded, stored
+    assert writes[:writes_before] == ["claimed", "submitted+id", "stored+id"]
+    # taken over (run-a has no heartbeat), set aside (force), [no confirm], recorded, stored
+    assert writes[writes_before:] == ["stored+id", "claimed", "submitted+id", "stored+id"]
+    assert sim.stats.created == 2
 
 
 async def test_a_lost_submit_is_looked_for_from_the_claim_time_on_the_stores_clock(

@@ -51,6 +51,10 @@ FOLLOW_POLL_SECONDS = 2.0
 #: The longest pause between attempts to record a paid id while the storage is unreachable.
 RECORD_RETRY_MAX_SECONDS = 10.0
 
+#: A claim this run wrote less than this long before paying is not confirmed again (see
+#: ``ShotRunner._confirm``): a shot that waited for anything longer is.
+FRESH_CLAIM_SECONDS = 1.0
+
 How = Literal["reused", "submitted", "resumed", "followed", "none"]
 
 
@@ -180,8 +184,12 @@ class ShotRunner:
 
     async def _settle(self, job: ShotJob) -> ShotResult:
         followed = False  # another live run's request was waited for
+        # A shot the run's listing showed without an entry goes straight to a conditional
+        # create (a conflict reads what the other run wrote); otherwise read it first.
+        unread = self.ledger.listed_absent(job.inputs_hash)
         while True:
-            current = await self.ledger.read(job.inputs_hash)
+            current = None if unread else await self.ledger.read(job.inputs_hash)
+            unread = False
             if current is None:
                 result = await self._first_claim(job)
                 if result is not None:
@@ -339,9 +347,18 @@ class ShotRunner:
         taken the shot. Only a conditional write can tell, and it also dates the claim on the
         store's clock just before the submit (what a later run's lookup starts from).
 
+        A shot that did not wait (claimed less than ``FRESH_CLAIM_SECONDS`` ago) by a run that
+        provably holds its lease (its heartbeat fresh on the store's clock, see
+        ``Ledger.holds_lease``) skips the write: no run can have judged this one dead in
+        between. A later run's lookup then starts from the claim's first write, a moment
+        earlier, so still safe.
+
         Raises:
             _ClaimLost: the entry changed since: this run no longer holds the shot.
         """
+        fresh = time.monotonic() - current.arrived < FRESH_CLAIM_SECONDS
+        if fresh and self.ledger.holds_lease(self.run):
+            return current
         try:
             return await self.ledger.replace(
                 current, current.entry.model_copy(update={"claim": self._claim()})
