@@ -28,12 +28,12 @@ Place = Callable[[ShotJob, GMIRequest], tuple[tuple[str, ...], str | None]]
 def shot_storer(
     storage: S3Bucket | S3Destination, place: Place, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> Store:
-    """Store a shot's files with a task run named after it, verified, where ``place`` says;
-    a file larger than ``max_bytes`` is refused."""
+    """Store a shot's files, verified, where ``place`` says, in a task run named after the
+    stem ``place`` gives (``store <shot>``); a file larger than ``max_bytes`` is refused."""
 
     async def store(job: ShotJob, request: GMIRequest) -> dict[str, StoredObject]:
         folder, stem = place(job, request)
-        files = await store_outcome.with_options(task_run_name=f"store {job.shot_id}")(
+        files = await store_outcome(
             request, storage, folder, stem, {INPUTS_HASH_METADATA: job.inputs_hash}, max_bytes
         )
         by_url = {f.url: f.stored for f in files}
