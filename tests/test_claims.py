@@ -147,3 +147,42 @@ async def test_a_lost_submit_is_looked_for_from_the_claim_time_on_the_stores_clo
     print(f"\nresult: {result.state} {result.how}; requests created: {sim.stats.created}")
     assert result.how == "resumed" and result.request_id == paid.request_id
     assert sim.stats.created == 1
+
+
+async def test_a_shot_gives_its_slot_back_when_its_request_ends_not_once_stored(
+    sim: Simulator,
+) -> None:
+    # One slot: the second shot's request starts while the first shot's files are stored
+    # (the quota counts requests in flight, and a finished request is not).
+    ledger = memory_ledger()
+    one_at_a_time = asyncio.Semaphore(1)
+    second_submitted = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def slot() -> AsyncIterator[None]:
+        async with one_at_a_time:
+            yield
+
+    async def slow_store(job: ShotJob, request: GMIRequest) -> dict[str, StoredObject]:
+        if job.shot_id == "first":
+            await asyncio.wait_for(second_submitted.wait(), timeout=10)
+        return await store_nothing(job, request)
+
+    async def on_submitted(job: ShotJob, request: GMIRequest) -> None:
+        if job.shot_id == "second":
+            second_submitted.set()
+
+    first = ShotJob("first", "a" * 64, Wan27T2VPayload.model_validate(PAYLOAD))
+    second = ShotJob(
+        "second", "b" * 64, Wan27T2VPayload.model_validate({**PAYLOAD, "prompt": "an owl"})
+    )
+    async with client_for(sim) as client:
+        runner = ShotRunner(
+            ledger=ledger, client=client, run="run-a", store=slow_store,
+            still_stored=nothing_stored, find_stored=none_found,
+            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2), slot=slot,
+            on_submitted=on_submitted,
+        )  # fmt: skip
+        results = await asyncio.gather(runner.settle(first), runner.settle(second))
+    assert [r.state for r in results] == ["stored", "stored"], [r.error for r in results]
+    assert sim.stats.peak_active == 1

@@ -267,10 +267,15 @@ class ShotRunner:
     ) -> ShotResult:
         """This run holds the claim: find, resume or pay for the request, then store it.
 
+        The shot holds a slot (its run's and the shared quota's) from before the submit until
+        its request ends; storing the files happens after, so the next shot's request starts
+        meanwhile.
+
         Raises:
             _ClaimLost: another run took the claim over while this one waited to pay.
         """
-        async with self.slot():
+        async with contextlib.AsyncExitStack() as slot:
+            await slot.enter_async_context(self.slot())
             if self.force and current.entry.request_id is not None:
                 current = await self._set_aside(current, "regenerated (force)")
             elif current.entry.request_id is None and previous is not None:
@@ -290,13 +295,15 @@ class ShotRunner:
                     )  # fmt: skip
                     created = found.created_at.timestamp() if found.created_at else time.time()
                     current = await self._record(job, current, found.request_id, created)
-                    return await self._finish(job, current, "resumed")
+                    return await self._finish(job, current, "resumed", slot)
             if current.entry.request_id is not None:
                 self.requests[job.shot_id] = current.entry.request_id
-                return await self._resume(job, current)
-            return await self._submit(job, current)
+                return await self._resume(job, current, slot)
+            return await self._submit(job, current, slot)
 
-    async def _resume(self, job: ShotJob, current: Versioned) -> ShotResult:
+    async def _resume(
+        self, job: ShotJob, current: Versioned, slot: contextlib.AsyncExitStack
+    ) -> ShotResult:
         request_id = current.entry.request_id
         assert request_id is not None
         try:
@@ -312,7 +319,7 @@ class ShotRunner:
                     ),
                 )  # fmt: skip
             current = await self._set_aside(current, "missing (404)")
-            return await self._submit(job, current)
+            return await self._submit(job, current, slot)
         except (AuthenticationError, ServerError, RateLimitError, TransportError) as exc:
             return self._result(
                 current.entry, "failed", "none",
@@ -321,11 +328,13 @@ class ShotRunner:
         if request.status in (RequestStatus.FAILED, RequestStatus.CANCELLED):
             reason = request.failure_reason or str(request.status)
             current = await self._set_aside(current, f"{request.status}: {reason}"[:300])
-            return await self._submit(job, current)
+            return await self._submit(job, current, slot)
         logger.info("shot %s: resuming request %s", job.shot_id, request_id)
-        return await self._finish(job, current, "resumed")
+        return await self._finish(job, current, "resumed", slot)
 
-    async def _submit(self, job: ShotJob, current: Versioned) -> ShotResult:
+    async def _submit(
+        self, job: ShotJob, current: Versioned, slot: contextlib.AsyncExitStack
+    ) -> ShotResult:
         payload = await self.prepare(job)
 
         async def paid() -> tuple[GMIRequest, Versioned]:
@@ -337,7 +346,7 @@ class ShotRunner:
             request, current = await self.gate.paid(paid)
         with contextlib.suppress(Exception):  # reporting never costs a paid request
             await self.on_submitted(job, request)
-        return await self._finish(job, current, "submitted")
+        return await self._finish(job, current, "submitted", slot)
 
     async def _confirm(self, current: Versioned) -> Versioned:
         """Write the claim again, only over the version this run holds, right before paying.
@@ -430,8 +439,11 @@ class ShotRunner:
         )  # fmt: skip
         return await self.ledger.replace(current, cleared)
 
-    async def _finish(self, job: ShotJob, current: Versioned, how: How) -> ShotResult:
-        """Wait for the recorded request, store its files, mark the shot stored."""
+    async def _finish(
+        self, job: ShotJob, current: Versioned, how: How, slot: contextlib.AsyncExitStack
+    ) -> ShotResult:
+        """Wait for the recorded request, give back its slot, store its files, mark the shot
+        stored."""
         request_id = current.entry.request_id
         assert request_id is not None
         started = time.monotonic()
@@ -441,6 +453,7 @@ class ShotRunner:
             result = self._result(current.entry, "submitted", how, error=str(exc))
             result.failure = exc
             return result
+        await slot.aclose()  # the request has ended: it no longer holds a quota slot
         waited = time.monotonic() - started
         if done.status != RequestStatus.SUCCESS:
             reason = done.failure_reason or "no reason given"
