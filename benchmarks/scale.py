@@ -75,7 +75,7 @@ def measure(shots: int, generation: float, concurrency: int) -> dict[str, Any]:
         "peak_active": stats["peak_active"],
         "concurrency": concurrency,
         "ideal_s": ideal,
-        "first_request_to_end_s": ended - (stats["first_created_wall"] or ended),
+        "first_request_to_end_s": ended - (stats.get("first_created_wall") or ended),
     }
 
 
