@@ -1,10 +1,14 @@
 """How far one process scales: a storyboard of 1000 shots, all in flight at once.
 
-    .venv/bin/python benchmarks/scale.py [--shots 1000] [--generation 10] [--json out]
+    .venv/bin/python benchmarks/scale.py [--shots 1000] [--generation 10] [--concurrency N] \
+        [--json out]
 
 One ``run_storyboard`` (no final cut) against a simulator whose requests queue 1 s and process
-``--generation`` s, with ``max_concurrency`` = shots: every request is submitted, polled and
-downloaded by this one process. Prefect runs against a temporary local API
+``--generation`` s, with ``max_concurrency`` = ``--concurrency`` (default: every shot at once):
+every request is submitted, polled and downloaded by this one process. With a concurrency
+below the shots it also reports the ideal (waves of ``concurrency`` requests back to back:
+``ceil(shots / concurrency) * (1 + generation)`` s) against the time from the first request
+created to the run's end. Prefect runs against a temporary local API
 (``prefect_test_harness``: its server is a process of its own, as in production). Reports this
 process's peak RSS, wall time and the API calls the simulator answered, and checks every shot
 is stored with no payload submitted twice. Target: peak RSS < 1 GiB and no error.
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import resource
 import time
 from pathlib import Path
@@ -35,24 +40,26 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def run(servers: Servers, shots: int) -> StoryboardResult:
+async def run(servers: Servers, shots: int, concurrency: int) -> StoryboardResult:
     return await run_storyboard(
         synthetic_storyboard(shots, f"scale-{shots}"),
         S3Destination(bucket=servers.bucket, prefix="scale", endpoint_url=servers.s3_endpoint),
         GMICloudCredentials(api_key=API_KEY, base_url=servers.base_url),
-        max_concurrency=shots,
+        max_concurrency=concurrency,
         final_cut=False,
     )
 
 
-def measure(shots: int, generation: float) -> dict[str, Any]:
+def measure(shots: int, generation: float, concurrency: int) -> dict[str, Any]:
     timing = ("--queue-seconds", "1", "--processing-seconds", str(generation))
     rss_before = peak_rss_mib()
     with local_servers(*timing, "--video-bytes", str(VIDEO_BYTES)) as servers:
         started = time.perf_counter()
-        result = asyncio.run(run(servers, shots))
+        result = asyncio.run(run(servers, shots, concurrency))
         wall = time.perf_counter() - started
+        ended = time.time()
     stats = servers.simulator_stats
+    ideal = math.ceil(shots / concurrency) * (1.0 + generation)
     stored = sum(1 for shot in result.shots if shot.status == "stored")
     return {
         "shots": shots,
@@ -66,6 +73,9 @@ def measure(shots: int, generation: float) -> dict[str, Any]:
         "created": stats["created"],
         "duplicate_submits": stats["duplicate_submits"],
         "peak_active": stats["peak_active"],
+        "concurrency": concurrency,
+        "ideal_s": ideal,
+        "first_request_to_end_s": ended - (stats.get("first_created_wall") or ended),
     }
 
 
@@ -73,17 +83,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shots", type=int, default=1000)
     parser.add_argument("--generation", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, help="max_concurrency (default: --shots)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with quiet_prefect():
-        row = measure(args.shots, args.generation)
+        row = measure(args.shots, args.generation, args.concurrency or args.shots)
     ok = row["stored"] == row["shots"] and row["duplicate_submits"] == 0
     ok = ok and row["peak_rss_mib"] < 1024
     print(
-        f"\n{row['shots']} shots ({row['generation_s']:g} s generation), all in flight at once\n"
+        f"\n{row['shots']} shots ({row['generation_s']:g} s generation), "
+        f"{row['concurrency']} in flight at most\n"
         f"  stored            {row['stored']} (duplicate submits {row['duplicate_submits']}, "
         f"peak in flight {row['peak_active']})\n"
-        f"  wall              {row['wall_s']:.1f} s\n"
+        f"  wall              {row['wall_s']:.1f} s; first request to end "
+        f"{row['first_request_to_end_s']:.1f} s = "
+        f"{row['first_request_to_end_s'] / row['ideal_s']:.2f} x the ideal {row['ideal_s']:.0f} s\n"
         f"  peak RSS          {row['peak_rss_mib']:.0f} MiB "
         f"(before the run {row['peak_rss_mib_before']:.0f} MiB)\n"
         f"  API calls         {row['api_calls']} ({row['api_calls'] / row['shots']:.1f} per shot: "

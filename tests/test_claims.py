@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from prefect_gmicloud.client.polling import WaitPolicy
 from prefect_gmicloud.client.records import GMIRequest
 from prefect_gmicloud.ledger.entry import Claim, LedgerEntry
-from prefect_gmicloud.ledger.shot import ShotJob, ShotRunner
-from prefect_gmicloud.ledger.store import Ledger
+from prefect_gmicloud.ledger.shot import FRESH_CLAIM_SECONDS, ShotJob, ShotRunner
+from prefect_gmicloud.ledger.store import Ledger, Versioned
 from prefect_gmicloud.models import Wan27T2VPayload
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import StorageLocation, StoredObject
@@ -63,6 +63,7 @@ async def test_a_shot_whose_claim_was_taken_while_it_waited_does_not_pay(sim: Si
         await ledger.beat("run-a", None)
         settling = asyncio.ensure_future(runner.settle(job()))
         await waiting.wait()
+        await asyncio.sleep(FRESH_CLAIM_SECONDS + 0.2)  # a shot that waited, not a fresh claim
         # Meanwhile another run, alive, takes the shot over (it judged run-a dead).
         await ledger.beat("run-b", None)
         current = await ledger.read(job().inputs_hash)
@@ -78,6 +79,45 @@ async def test_a_shot_whose_claim_was_taken_while_it_waited_does_not_pay(sim: Si
         result = await asyncio.wait_for(settling, timeout=30)
     assert result.state == "failed" and result.how == "followed"
     assert sim.stats.created == 0
+
+
+async def test_a_shot_paid_at_once_under_a_held_lease_skips_the_confirming_write(
+    sim: Simulator,
+) -> None:
+    # Claimed and paid within a moment by a run whose heartbeat is fresh: no run can have
+    # judged it dead in between, so the claim is not written again (one write fewer per shot).
+    ledger = memory_ledger()
+    writes: list[str] = []
+    replace = ledger.replace
+
+    async def counted(current: Versioned, entry: LedgerEntry) -> Versioned:
+        writes.append(entry.state + ("" if entry.request_id is None else "+id"))
+        return await replace(current, entry)
+
+    ledger.replace = counted  # type: ignore[method-assign]
+    async with client_for(sim) as client:
+        runner = ShotRunner(
+            ledger=ledger, client=client, run="run-a", store=store_nothing,
+            still_stored=nothing_stored, find_stored=none_found,
+            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2),
+        )  # fmt: skip
+        unbeaten = await runner.settle(job())  # no heartbeat: the claim is confirmed
+        await ledger.beat("run-b", None)
+        beating = ShotRunner(
+            ledger=ledger, client=client, run="run-b", store=store_nothing,
+            still_stored=nothing_stored, find_stored=none_found,
+            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2), force=True,
+        )  # fmt: skip
+        writes_before = len(writes)
+        forced = await beating.settle(job())
+    print(f"\nledger replaces: without a heartbeat {writes[:writes_before]}, "
+          f"with one {writes[writes_before:]}")  # fmt: skip
+    assert unbeaten.state == forced.state == "stored"
+    # the confirming claim, the id recorded, stored
+    assert writes[:writes_before] == ["claimed", "submitted+id", "stored+id"]
+    # taken over (run-a has no heartbeat), set aside (force), [no confirm], recorded, stored
+    assert writes[writes_before:] == ["stored+id", "claimed", "submitted+id", "stored+id"]
+    assert sim.stats.created == 2
 
 
 async def test_a_lost_submit_is_looked_for_from_the_claim_time_on_the_stores_clock(
@@ -107,3 +147,42 @@ async def test_a_lost_submit_is_looked_for_from_the_claim_time_on_the_stores_clo
     print(f"\nresult: {result.state} {result.how}; requests created: {sim.stats.created}")
     assert result.how == "resumed" and result.request_id == paid.request_id
     assert sim.stats.created == 1
+
+
+async def test_a_shot_gives_its_slot_back_when_its_request_ends_not_once_stored(
+    sim: Simulator,
+) -> None:
+    # One slot: the second shot's request starts while the first shot's files are stored
+    # (the quota counts requests in flight, and a finished request is not).
+    ledger = memory_ledger()
+    one_at_a_time = asyncio.Semaphore(1)
+    second_submitted = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def slot() -> AsyncIterator[None]:
+        async with one_at_a_time:
+            yield
+
+    async def slow_store(job: ShotJob, request: GMIRequest) -> dict[str, StoredObject]:
+        if job.shot_id == "first":
+            await asyncio.wait_for(second_submitted.wait(), timeout=10)
+        return await store_nothing(job, request)
+
+    async def on_submitted(job: ShotJob, request: GMIRequest) -> None:
+        if job.shot_id == "second":
+            second_submitted.set()
+
+    first = ShotJob("first", "a" * 64, Wan27T2VPayload.model_validate(PAYLOAD))
+    second = ShotJob(
+        "second", "b" * 64, Wan27T2VPayload.model_validate({**PAYLOAD, "prompt": "an owl"})
+    )
+    async with client_for(sim) as client:
+        runner = ShotRunner(
+            ledger=ledger, client=client, run="run-a", store=slow_store,
+            still_stored=nothing_stored, find_stored=none_found,
+            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2), slot=slot,
+            on_submitted=on_submitted,
+        )  # fmt: skip
+        results = await asyncio.gather(runner.settle(first), runner.settle(second))
+    assert [r.state for r in results] == ["stored", "stored"], [r.error for r in results]
+    assert sim.stats.peak_active == 1

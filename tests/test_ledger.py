@@ -111,6 +111,56 @@ async def test_heartbeats_are_judged_on_the_stores_clock_not_this_machines(
     assert not await ledger.is_alive("run-a")
 
 
+async def test_listing_entries_reads_only_those_another_writer_changed(ledger: Ledger) -> None:
+    mine = await ledger.create(entry())
+    other = Ledger(ledger.location, ledger.folder)  # another process on the same ledger
+    theirs = await other.create(entry(inputs_hash="t" * 64, shot_id="t"))
+    reads: list[str] = []
+    read = ledger.location.store.read
+
+    async def counted(bucket: str, key: str) -> object:
+        reads.append(key.rsplit("/", 1)[-1])
+        return await read(bucket, key)
+
+    ledger.location.store.read = counted  # type: ignore[assignment,method-assign]
+    try:
+        assert {e.inputs_hash for e in await ledger.entries()} == {"h" * 64, "t" * 64}
+        assert reads == ["t" * 64 + ".json"]  # its own entry is the version it wrote
+        await other.replace(theirs, entry(inputs_hash="t" * 64, shot_id="t", state="failed"))
+        await other.replace(await other.read("h" * 64) or mine, entry(state="failed"))
+        reads.clear()
+        assert {e.state for e in await ledger.entries()} == {"failed"}
+        assert sorted(reads) == sorted(["h" * 64 + ".json", "t" * 64 + ".json"])
+    finally:
+        del ledger.location.store.read
+
+
+async def test_a_listing_hint_is_only_a_hint(ledger: Ledger) -> None:
+    await ledger.list_entries()
+    assert ledger.listed_absent("h" * 64)
+    await Ledger(ledger.location, ledger.folder).create(entry(run="run-b"))  # after the listing
+    assert ledger.listed_absent("h" * 64)  # stale, so acting on it must be conditional:
+    with pytest.raises(WriteConflict):
+        await ledger.create(entry(run="run-a"))
+    await ledger.list_entries()
+    assert not ledger.listed_absent("h" * 64)
+
+
+async def test_a_lease_is_held_only_while_dated_beats_are_recent(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert not ledger.holds_lease("run-a")  # no beat yet
+    await ledger.beat("run-a", None)
+    assert ledger.holds_lease("run-a")
+    monkeypatch.setenv("PREFECT_GMICLOUD_LEASE_SECONDS", "0.3")
+    await asyncio.sleep(0.25)  # two thirds of the lease passed: no longer sure
+    assert not ledger.holds_lease("run-a")
+    await ledger.beat("run-a", None)
+    assert ledger.holds_lease("run-a")
+    await ledger.end("run-a")
+    assert not ledger.holds_lease("run-a")
+
+
 def test_paid_request_ids_include_the_history() -> None:
     paid = entry(
         state="submitted", request_id="r-2", history=[Attempt(request_id="r-1", outcome="failed")]

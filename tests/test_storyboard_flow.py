@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Callable
@@ -78,6 +79,30 @@ async def test_six_shots_stored_with_manifest_and_final_cut(
     assert result.contact_sheet is not None
     assert read_object(bucket, result.contact_sheet.key)[:2] == b"\xff\xd8"
     assert manifest["final_cut"]["key"] == "out/cafe/final.mp4"
+
+
+async def test_each_shot_is_stored_in_a_task_run_named_after_it(
+    make_simulator: Callable[..., Simulator], bucket: S3Destination
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    sim = make_simulator()
+    state = await run_storyboard(
+        six_shots(), bucket, credentials_for(sim), final_cut=False, poll_interval=0.05,
+        return_state=True,
+    )  # fmt: skip
+    assert state.is_completed()
+    only_this_run = FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+    names: list[str] = []
+    async with get_client() as prefect:
+        for _ in range(60):  # task runs reach the API as events, a moment later
+            runs = await prefect.read_task_runs(flow_run_filter=only_this_run)
+            names = sorted(run.name for run in runs if run.name.startswith("store "))
+            if len(names) == len(SHOTS):
+                break
+            await asyncio.sleep(0.5)
+    assert names == sorted(f"store {shot}" for shot in SHOTS)
 
 
 async def test_rerun_submits_nothing(

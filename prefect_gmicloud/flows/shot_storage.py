@@ -7,7 +7,7 @@ carries the hash of the inputs it was made from, so a run can tell its own work 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from prefect_aws.s3 import S3Bucket
 
@@ -28,12 +28,12 @@ Place = Callable[[ShotJob, GMIRequest], tuple[tuple[str, ...], str | None]]
 def shot_storer(
     storage: S3Bucket | S3Destination, place: Place, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> Store:
-    """Store a shot's files with a task run named after it, verified, where ``place`` says;
-    a file larger than ``max_bytes`` is refused."""
+    """Store a shot's files, verified, where ``place`` says, in a task run named after the
+    stem ``place`` gives (``store <shot>``); a file larger than ``max_bytes`` is refused."""
 
     async def store(job: ShotJob, request: GMIRequest) -> dict[str, StoredObject]:
         folder, stem = place(job, request)
-        files = await store_outcome.with_options(task_run_name=f"store {job.shot_id}")(
+        files = await store_outcome(
             request, storage, folder, stem, {INPUTS_HASH_METADATA: job.inputs_hash}, max_bytes
         )
         by_url = {f.url: f.stored for f in files}
@@ -65,10 +65,32 @@ async def still_stored(
     return True
 
 
+async def stored_keys(location: StorageLocation, folder: str) -> frozenset[str]:
+    """Every key under ``folder`` now: one listing, so that shots stored before a run began
+    can be found without a HEAD per shot."""
+    listed = await location.store.list_objects(location.bucket, location.key(folder) + "/")
+    return frozenset(info.key for info in listed)
+
+
 async def find_stored(
-    location: StorageLocation, video_key: str, thumbnail_key: str, job: ShotJob
+    location: StorageLocation,
+    video_key: str,
+    thumbnail_key: str,
+    job: ShotJob,
+    present: Collection[str] | None = None,
 ) -> tuple[dict[str, StoredObject], str | None] | None:
-    """The shot's verified files already at these keys from these inputs (the ledger lost)."""
+    """The shot's verified files already at these keys from these inputs (the ledger lost).
+
+    Args:
+        location: the run's storage.
+        video_key: where the shot's video would be.
+        thumbnail_key: where its thumbnail would be.
+        job: the shot (its inputs hash must be the files' own).
+        present: the keys a listing found, when one was made: a video not among them is not
+            looked for.
+    """
+    if present is not None and video_key not in present:
+        return None
     video = await location.find(video_key)
     if video is None or not made_from(video.metadata, job):
         return None

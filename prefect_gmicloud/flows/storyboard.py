@@ -30,7 +30,13 @@ from prefect_gmicloud.flows.review import (
     apply_changes,
     changes_from,
 )
-from prefect_gmicloud.flows.shot_storage import find_stored, in_board, shot_storer, still_stored
+from prefect_gmicloud.flows.shot_storage import (
+    find_stored,
+    in_board,
+    shot_storer,
+    still_stored,
+    stored_keys,
+)
 from prefect_gmicloud.flows.storage_guard import guard_storage
 from prefect_gmicloud.flows.storyboard_run import StoryboardRun, announce
 from prefect_gmicloud.ledger.entry import ReviewMark, new_run_token
@@ -200,6 +206,8 @@ async def run_storyboard(
     result = StoryboardResult(
         title=title, manifest_uri=store.uri, ledger_uri=ledger.uri, shots=manifest.shots
     )
+    present = None if force else await stored_keys(location, title)
+    await ledger.list_entries()
     local_limit = asyncio.Semaphore(max_concurrency)
 
     @contextlib.asynccontextmanager
@@ -228,6 +236,7 @@ async def run_storyboard(
                 location.key(title, f"{job.shot_id}.mp4"),
                 location.key(title, f"{job.shot_id}.jpg"),
                 job,
+                present,
             ),
             policy=wait_policy(poll_interval, queue_timeout, processing_timeout),
             slot=slot,

@@ -51,6 +51,10 @@ FOLLOW_POLL_SECONDS = 2.0
 #: The longest pause between attempts to record a paid id while the storage is unreachable.
 RECORD_RETRY_MAX_SECONDS = 10.0
 
+#: A claim this run wrote less than this long before paying is not confirmed again (see
+#: ``ShotRunner._confirm``): a shot that waited for anything longer is.
+FRESH_CLAIM_SECONDS = 1.0
+
 How = Literal["reused", "submitted", "resumed", "followed", "none"]
 
 
@@ -180,8 +184,12 @@ class ShotRunner:
 
     async def _settle(self, job: ShotJob) -> ShotResult:
         followed = False  # another live run's request was waited for
+        # A shot the run's listing showed without an entry goes straight to a conditional
+        # create (a conflict reads what the other run wrote); otherwise read it first.
+        unread = self.ledger.listed_absent(job.inputs_hash)
         while True:
-            current = await self.ledger.read(job.inputs_hash)
+            current = None if unread else await self.ledger.read(job.inputs_hash)
+            unread = False
             if current is None:
                 result = await self._first_claim(job)
                 if result is not None:
@@ -259,10 +267,15 @@ class ShotRunner:
     ) -> ShotResult:
         """This run holds the claim: find, resume or pay for the request, then store it.
 
+        The shot holds a slot (its run's and the shared quota's) from before the submit until
+        its request ends; storing the files happens after, so the next shot's request starts
+        meanwhile.
+
         Raises:
             _ClaimLost: another run took the claim over while this one waited to pay.
         """
-        async with self.slot():
+        async with contextlib.AsyncExitStack() as slot:
+            await slot.enter_async_context(self.slot())
             if self.force and current.entry.request_id is not None:
                 current = await self._set_aside(current, "regenerated (force)")
             elif current.entry.request_id is None and previous is not None:
@@ -282,13 +295,15 @@ class ShotRunner:
                     )  # fmt: skip
                     created = found.created_at.timestamp() if found.created_at else time.time()
                     current = await self._record(job, current, found.request_id, created)
-                    return await self._finish(job, current, "resumed")
+                    return await self._finish(job, current, "resumed", slot)
             if current.entry.request_id is not None:
                 self.requests[job.shot_id] = current.entry.request_id
-                return await self._resume(job, current)
-            return await self._submit(job, current)
+                return await self._resume(job, current, slot)
+            return await self._submit(job, current, slot)
 
-    async def _resume(self, job: ShotJob, current: Versioned) -> ShotResult:
+    async def _resume(
+        self, job: ShotJob, current: Versioned, slot: contextlib.AsyncExitStack
+    ) -> ShotResult:
         request_id = current.entry.request_id
         assert request_id is not None
         try:
@@ -304,7 +319,7 @@ class ShotRunner:
                     ),
                 )  # fmt: skip
             current = await self._set_aside(current, "missing (404)")
-            return await self._submit(job, current)
+            return await self._submit(job, current, slot)
         except (AuthenticationError, ServerError, RateLimitError, TransportError) as exc:
             return self._result(
                 current.entry, "failed", "none",
@@ -313,11 +328,13 @@ class ShotRunner:
         if request.status in (RequestStatus.FAILED, RequestStatus.CANCELLED):
             reason = request.failure_reason or str(request.status)
             current = await self._set_aside(current, f"{request.status}: {reason}"[:300])
-            return await self._submit(job, current)
+            return await self._submit(job, current, slot)
         logger.info("shot %s: resuming request %s", job.shot_id, request_id)
-        return await self._finish(job, current, "resumed")
+        return await self._finish(job, current, "resumed", slot)
 
-    async def _submit(self, job: ShotJob, current: Versioned) -> ShotResult:
+    async def _submit(
+        self, job: ShotJob, current: Versioned, slot: contextlib.AsyncExitStack
+    ) -> ShotResult:
         payload = await self.prepare(job)
 
         async def paid() -> tuple[GMIRequest, Versioned]:
@@ -329,7 +346,7 @@ class ShotRunner:
             request, current = await self.gate.paid(paid)
         with contextlib.suppress(Exception):  # reporting never costs a paid request
             await self.on_submitted(job, request)
-        return await self._finish(job, current, "submitted")
+        return await self._finish(job, current, "submitted", slot)
 
     async def _confirm(self, current: Versioned) -> Versioned:
         """Write the claim again, only over the version this run holds, right before paying.
@@ -339,9 +356,18 @@ class ShotRunner:
         taken the shot. Only a conditional write can tell, and it also dates the claim on the
         store's clock just before the submit (what a later run's lookup starts from).
 
+        A shot that did not wait (claimed less than ``FRESH_CLAIM_SECONDS`` ago) by a run that
+        provably holds its lease (its heartbeat fresh on the store's clock, see
+        ``Ledger.holds_lease``) skips the write: no run can have judged this one dead in
+        between. A later run's lookup then starts from the claim's first write, a moment
+        earlier, so still safe.
+
         Raises:
             _ClaimLost: the entry changed since: this run no longer holds the shot.
         """
+        fresh = time.monotonic() - current.arrived < FRESH_CLAIM_SECONDS
+        if fresh and self.ledger.holds_lease(self.run):
+            return current
         try:
             return await self.ledger.replace(
                 current, current.entry.model_copy(update={"claim": self._claim()})
@@ -413,8 +439,11 @@ class ShotRunner:
         )  # fmt: skip
         return await self.ledger.replace(current, cleared)
 
-    async def _finish(self, job: ShotJob, current: Versioned, how: How) -> ShotResult:
-        """Wait for the recorded request, store its files, mark the shot stored."""
+    async def _finish(
+        self, job: ShotJob, current: Versioned, how: How, slot: contextlib.AsyncExitStack
+    ) -> ShotResult:
+        """Wait for the recorded request, give back its slot, store its files, mark the shot
+        stored."""
         request_id = current.entry.request_id
         assert request_id is not None
         started = time.monotonic()
@@ -424,6 +453,7 @@ class ShotRunner:
             result = self._result(current.entry, "submitted", how, error=str(exc))
             result.failure = exc
             return result
+        await slot.aclose()  # the request has ended: it no longer holds a quota slot
         waited = time.monotonic() - started
         if done.status != RequestStatus.SUCCESS:
             reason = done.failure_reason or "no reason given"

@@ -57,11 +57,13 @@ class Versioned:
         info: what the store said of that version: its ETag (for the next conditional write)
             and when it was written, on the store's clock.
         seen_at: this machine's Unix time when the store's answer arrived.
+        arrived: this machine's monotonic time then (for ages that must not jump).
     """
 
     entry: LedgerEntry
     info: ObjectInfo
     seen_at: float = field(default_factory=time.time)
+    arrived: float = field(default_factory=time.monotonic)
 
     @property
     def etag(self) -> str:
@@ -111,6 +113,13 @@ class Ledger:
     def __init__(self, location: StorageLocation, folder: str) -> None:
         self.location = location
         self.folder = folder.rstrip("/")
+        #: The latest version of each entry this process read or wrote, by key: ``entries``
+        #: reads again only the entries the listing shows changed since.
+        self._seen: dict[str, Versioned] = {}
+        #: When (monotonic) each run's latest heartbeat that the store dated was sent.
+        self._beats_sent: dict[str, float] = {}
+        #: The entries a listing made by ``list_absent`` did not show (``None``: no listing).
+        self._listed: frozenset[str] | None = None
 
     @property
     def uri(self) -> str:
@@ -135,6 +144,7 @@ class Ledger:
         key = self.entry_key(inputs_hash)
         body = await self.location.store.read(self.location.bucket, key)
         if body is None:
+            self._seen.pop(key, None)
             return None
         try:
             entry = LedgerEntry.model_validate_json(body.data)
@@ -145,7 +155,11 @@ class Ledger:
                 "paid for cannot be told, so it is not submitted: inspect the object, then "
                 "delete it to let the shot be generated again",
             ) from None
-        return Versioned(entry, body.info)
+        return self._saw(key, Versioned(entry, body.info))
+
+    def _saw(self, key: str, versioned: Versioned) -> Versioned:
+        self._seen[key] = versioned
+        return versioned
 
     async def create(self, entry: LedgerEntry) -> Versioned:
         """Write the shot's first entry, only if there is none.
@@ -154,7 +168,8 @@ class Ledger:
             WriteConflict: another run created it first.
         """
         entry, key, data = self._serialised(entry)
-        return Versioned(entry, await self.location.store.create(self.location.bucket, key, data))
+        info = await self.location.store.create(self.location.bucket, key, data)
+        return self._saw(key, Versioned(entry, info))
 
     async def replace(self, current: Versioned, entry: LedgerEntry) -> Versioned:
         """Write ``entry`` over ``current``, only if it is still the stored version.
@@ -164,7 +179,7 @@ class Ledger:
         """
         entry, key, data = self._serialised(entry)
         info = await self.location.store.replace(self.location.bucket, key, data, etag=current.etag)
-        return Versioned(entry, info)
+        return self._saw(key, Versioned(entry, info))
 
     def _serialised(self, entry: LedgerEntry) -> tuple[LedgerEntry, str, bytes]:
         entry = entry.model_copy(update={"updated_at": time.time()})
@@ -184,12 +199,34 @@ class Ledger:
             except WriteConflict:
                 continue
 
+    async def list_entries(self) -> None:
+        """List the entries once, so that ``listed_absent`` can answer without a read."""
+        prefix = f"{self.folder}/shots/"
+        listed = await self.location.store.list_objects(self.location.bucket, prefix)
+        self._listed = frozenset(info.key for info in listed)
+
+    def listed_absent(self, inputs_hash: str) -> bool:
+        """Whether the listing made by ``list_entries`` showed no entry for the shot.
+
+        Only a hint, as old as the listing: a caller acting on it must write conditionally
+        (``create`` is refused if another run created the entry since).
+        """
+        return self._listed is not None and self.entry_key(inputs_hash) not in self._listed
+
     async def entries(self) -> list[LedgerEntry]:
-        """Every readable entry of the ledger (unreadable ones are skipped)."""
+        """Every readable entry of the ledger (unreadable ones are skipped).
+
+        An entry whose listed ETag is the version this process last read or wrote is not read
+        again: a run that wrote every entry itself lists once and reads nothing.
+        """
         prefix = f"{self.folder}/shots/"
         listed = await self.location.store.list_objects(self.location.bucket, prefix)
         entries = []
         for info in listed:
+            known = self._seen.get(info.key)
+            if known is not None and known.etag == info.etag:
+                entries.append(known.entry)
+                continue
             try:
                 versioned = await self.read(info.key.removeprefix(prefix).removesuffix(".json"))
             except UnreadableEntry:
@@ -209,12 +246,31 @@ class Ledger:
             beat_at=time.time(),
             flow_run_id=flow_run_id,
         ).model_dump_json()
-        await self.location.store.write(
+        sent = time.monotonic()
+        info = await self.location.store.write(
             self.location.bucket, self._heartbeat_key(run), body.encode()
         )
+        if info.store_time is not None:
+            self._beats_sent[run] = sent
+
+    def holds_lease(self, run: str) -> bool:
+        """Whether no other run can have judged ``run`` dead yet, so none can have taken over
+        a claim of it.
+
+        True while this process's latest heartbeat of ``run`` was sent (and dated by the
+        store, the clock every judge uses) less than the lease ago, less a safety margin of a
+        third of the lease: its ``Last-Modified`` is at least that recent on the store's own
+        clock, whatever this machine's clock says. False when unsure (no dated beat yet, beats
+        failing, the run ended).
+        """
+        sent = self._beats_sent.get(run)
+        if sent is None:
+            return False
+        return time.monotonic() - sent < lease_seconds() * 2 / 3
 
     async def end(self, run: str) -> None:
         """Say ``run`` has ended: its claims may be taken over at once."""
+        self._beats_sent.pop(run, None)
         await self.location.store.delete(self.location.bucket, self._heartbeat_key(run))
 
     @contextlib.asynccontextmanager
