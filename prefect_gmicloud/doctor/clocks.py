@@ -2,7 +2,7 @@
 
 GMI's clock is read from the HTTP ``Date`` of its answers; the store's from a fresh write's
 ``Last-Modified``. Both have a resolution of one second, so each reading carries its
-uncertainty: half the round trip, plus half a second of rounding.
+uncertainty: half the round trip, plus a second of rounding.
 
 What each offset can break:
 
@@ -51,7 +51,9 @@ class ClockReading:
         ``received`` on this clock (pure)."""
         middle = (sent + received) / 2
         half = DATE_RESOLUTION_SECONDS / 2
-        return cls(remote + half - middle, (received - sent) / 2 + half)
+        # The true time lies in [remote, remote + 1 s); servers that cache their Date header
+        # (uvicorn renews it once a second) may lag one more second.
+        return cls(remote + half - middle, (received - sent) / 2 + 2 * half)
 
     def beyond(self, bound: float) -> bool:
         """Whether the offset is surely larger than ``bound`` (either way)."""
