@@ -207,9 +207,8 @@ async def _store(location: StorageLocation) -> list[Finding]:
                 )
             )
         else:
-            fix = verdict.explain().split("Fix: ", 1)[-1]
             findings.append(
-                Finding("store conditional writes", "fail", verdict.summary(), fix.capitalize())
+                Finding("store conditional writes", "fail", verdict.summary(), verdict.fix())
             )
     findings += await _bucket(location, where)
     return findings
