@@ -208,3 +208,20 @@ def test_clock_offsets_are_judged_by_what_they_break(offset: float, gmi: str, st
     assert gmi_clock(reading).status == gmi
     assert store_clock(reading).status == store
     assert "lookup" in gmi_clock(ClockReading.of(sent + 600, sent, sent)).detail
+
+
+def test_a_prefect_api_that_does_not_answer_is_red(
+    sim: Simulator, bucket: S3Destination, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from tests.reliability.conftest import free_port
+
+    gone = f"http://127.0.0.1:{free_port()}/api"
+    with temporary_settings({PREFECT_API_URL: gone}):
+        code, output = doctor(sim, bucket, monkeypatch, "--concurrency-limit", "q", "--json")
+    found = checks(output)
+    assert code == 1
+    assert found["Prefect API"]["status"] == "fail" and gone in found["Prefect API"]["detail"]
+    assert "prefect server start" in found["Prefect API"]["fix"]
+    assert found["concurrency limit"]["status"] == "skip"

@@ -303,6 +303,10 @@ async def _prefect(options: DoctorOptions, planned: list[PlannedShot] | None) ->
                     "start it (prefect server start) or fix PREFECT_API_URL",
                 )
             )
+            named = (options.concurrency_limit, options.budget_limit)
+            for check, name in zip(("concurrency limit", "budget limit"), named, strict=True):
+                if name is not None:
+                    findings.append(Finding(check, "skip", f"{name!r}: Prefect API unreachable"))
             return findings
         findings.append(Finding("Prefect API", "ok", f"{options.prefect_api_url} answered"))
     largest = _largest_shot(planned)
