@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from prefect_gmicloud.doctor.command import doctor
 from prefect_gmicloud.errors import GMICloudError, StoryboardInterrupted
 from prefect_gmicloud.localstack import (
     BUCKET,
@@ -44,6 +45,7 @@ storyboard_app = typer.Typer(help="Validate and run storyboards.", no_args_is_he
 request_app = typer.Typer(help="Inspect GMI requests.", no_args_is_help=True)
 app.add_typer(storyboard_app, name="storyboard")
 app.add_typer(request_app, name="request")
+app.command("doctor")(doctor)
 # Never wrap: paths, URIs and the commands printed to copy must stay whole.
 console = Console(soft_wrap=True)
 

@@ -248,6 +248,15 @@ class BoardLockUnshared(GMICloudError):
         )
 
 
+class LimitUnusable(GMICloudError):
+    """A Prefect global concurrency limit a run names (its quota or its budget) is missing or
+    cannot serve; raised before anything is paid, with how to create or fix it."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
 class UnsafeStore(StorageError):
     """The store does not honour conditional writes, so two runs could both believe they own a
     shot and pay for it twice. Raised before anything is paid, naming the store and what it did.

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from prefect_gmicloud.errors import StoryboardIncomplete
+from prefect_gmicloud.errors import LimitUnusable, StoryboardIncomplete
 from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import S3Destination
@@ -111,12 +111,47 @@ async def test_runs_sharing_a_budget_never_pass_it(
     assert limit.active_slots == 10
 
 
-async def test_a_missing_budget_limit_is_an_error_not_a_free_pass(
+async def test_a_missing_budget_limit_refuses_the_run_before_anything_is_claimed(
     sim: Simulator, bucket: S3Destination
 ) -> None:
-    with pytest.raises(StoryboardIncomplete, match="the budget 'no-such-budget' refused 2 s"):
+    with pytest.raises(LimitUnusable) as caught:
         await run_storyboard(
             shots("cafe", 1), bucket, credentials_for(sim), budget_limit="no-such-budget",
+            final_cut=False, poll_interval=0.05,
+        )  # fmt: skip
+    assert "budget_limit: the global concurrency limit 'no-such-budget' does not exist" in str(
+        caught.value
+    )
+    assert "prefect gcl create no-such-budget --limit 3600 --slot-decay-per-second" in str(
+        caught.value
+    )
+    assert sim.stats.calls["submit"] == 0 and object_count(bucket) == 0
+
+
+async def test_a_missing_concurrency_limit_refuses_the_run_before_anything_is_claimed(
+    sim: Simulator, bucket: S3Destination
+) -> None:
+    with pytest.raises(LimitUnusable, match="prefect gcl create no-such-quota --limit 4"):
+        await run_storyboard(
+            shots("cafe", 2), bucket, credentials_for(sim), concurrency_limit="no-such-quota",
+            final_cut=False, poll_interval=0.05,
+        )  # fmt: skip
+    assert sim.stats.calls["submit"] == 0 and object_count(bucket) == 0
+
+
+async def test_a_budget_without_slot_decay_refuses_the_run(
+    sim: Simulator, bucket: S3Destination
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    async with get_client() as prefect:
+        await prefect.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name="budget-without-decay", limit=100)
+        )
+    with pytest.raises(LimitUnusable, match="'budget-without-decay' has no slot decay"):
+        await run_storyboard(
+            shots("cafe", 1), bucket, credentials_for(sim), budget_limit="budget-without-decay",
             final_cut=False, poll_interval=0.05,
         )  # fmt: skip
     assert sim.stats.calls["submit"] == 0

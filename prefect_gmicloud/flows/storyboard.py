@@ -22,6 +22,7 @@ from prefect_gmicloud.client.polling import wait_policy
 from prefect_gmicloud.errors import StoryboardError, StoryboardIncomplete, StoryboardNotApproved
 from prefect_gmicloud.flows.budget import budget_seconds, estimate_run
 from prefect_gmicloud.flows.generate import load_credentials
+from prefect_gmicloud.flows.limit_checks import require_limits
 from prefect_gmicloud.flows.model_checks import check_models
 from prefect_gmicloud.flows.report import report_storyboard
 from prefect_gmicloud.flows.review import (
@@ -184,6 +185,7 @@ async def run_storyboard(
         video_seconds=video_seconds(references),
     )  # fmt: skip
     await check_models(gmi, (shot.payload.model_id for shot in planned))
+    await require_limits(concurrency_limit, budget_limit)
     guard = await guard_storage(location, title, board_lock)
     uploaded = await references.upload()
     if uploaded:

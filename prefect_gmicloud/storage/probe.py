@@ -76,10 +76,16 @@ class StoreVerdict:
         """One message naming the store, what it did wrong and what to do."""
         return (
             f"{self.summary()}. On it, two runs of one storyboard could each pay for the same "
-            "shot. Fix: use a store that honours If-None-Match and If-Match "
-            "on PUT (AWS S3, Cloudflare R2, Ceph RGW, MinIO since 2024-08), or run with "
-            "board_lock (--board-lock) so a Prefect lock lets only one run of a board pay at "
-            "a time"
+            f"shot. Fix: {self.fix()}"
+        )
+
+    @staticmethod
+    def fix() -> str:
+        """What to do about a store that does not keep its conditions."""
+        return (
+            "use a store that honours If-None-Match and If-Match on PUT (AWS S3, Cloudflare "
+            "R2, Ceph RGW, MinIO since 2024-08), or run with board_lock (--board-lock) so a "
+            "Prefect lock lets only one run of a board pay at a time"
         )
 
 
