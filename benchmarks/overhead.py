@@ -3,14 +3,14 @@
     .venv/bin/python benchmarks/overhead.py [--sizes 10 100 500] [--generation 30] \\
         [--poll-intervals 1 5] [--parts overhead efficiency batch] [--json out]
 
-Both paths do the same I/O for every shot: submit, wait with the same ``WaitPolicy``, stream
-the video and thumbnail to disk, upload both to S3. The bare path is ``GMICloudClient`` with
-``asyncio.gather``; the flow path is ``run_storyboard`` (tasks, manifest, artifacts, events)
-without the final cut. Each run gets a fresh simulator and S3 server (subprocesses: their CPU is
-not the measured process's) and each flow run a fresh temporary local Prefect API
-(``prefect_test_harness``, SQLite, started before the clock starts), so no run inherits the
-backlog of events the one before left the server; run logs at WARNING, so the table stays
-readable.
+Both paths do the same I/O for every shot: submit, wait with the same ``WaitPolicy``, stream the
+video and thumbnail to disk (staged, not synced), upload both to S3. The bare path is
+``GMICloudClient`` with ``asyncio.gather``; the flow path is ``run_storyboard`` (tasks,
+manifest, artifacts, events) without the final cut. Each run gets a fresh simulator and S3
+server (subprocesses: their CPU is not the measured process's) and each flow run a fresh
+temporary local Prefect API (``prefect_test_harness``, SQLite, started before the clock starts),
+so no run inherits the backlog of events the one before left the server; run logs at WARNING, so
+the table stays readable.
 
 1. Near-zero generation (queue 0 s, processing 0.05 s), N shots all at once: wall time of each
    path, their ratio and the flow's overhead per shot.
@@ -75,7 +75,7 @@ async def bare_run(
         waits.append(time.perf_counter() - started)
         for asset in done.assets:
             name = f"{shot.shot_id}-{asset.role}{Path(asset.url).suffix}"
-            file = await download_file(asset.url, workdir / name)
+            file = await download_file(asset.url, workdir / name, durable=False)
             key = location.key("bare", board.title, name)
             await location.upload(file.path, key, sha256=file.sha256)
 

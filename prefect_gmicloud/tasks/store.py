@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -80,8 +81,10 @@ async def store_outcome(
         **VERIFIED_METADATA,
         **(metadata or {}),
     }
-    with tempfile.TemporaryDirectory(prefix="gmicloud-") as workdir:
-        files = await download_assets(request, Path(workdir), max_bytes)
+    # Files staged for the upload: not synced to disk, and deleted off the event loop.
+    workdir = await asyncio.to_thread(tempfile.mkdtemp, prefix="gmicloud-")
+    try:
+        files = await download_assets(request, Path(workdir), max_bytes, durable=False)
         await asyncio.to_thread(_verify, files, request)
         stored = await asyncio.gather(
             *(
@@ -92,6 +95,8 @@ async def store_outcome(
                 for f in files
             )
         )  # fmt: skip
+    finally:
+        await asyncio.shield(asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True))
     logger = get_run_logger()
     for obj in stored:
         logger.info("stored %s (%d bytes, sha256 %s)", obj.uri, obj.size, (obj.sha256 or "")[:12])

@@ -80,11 +80,15 @@ class _PartFile:
         self.digest.update(chunk)
         self.size += len(chunk)
 
-    def finish(self, destination: Path) -> None:
+    def finish(self, destination: Path, durable: bool) -> None:
+        """Close the file and give it its name; with ``durable``, on disk before returning."""
         self._handle.flush()
-        os.fsync(self._handle.fileno())
+        if durable:
+            os.fsync(self._handle.fileno())
         self._handle.close()
         os.replace(self.path, destination)
+        if not durable:
+            return
         directory = os.open(destination.parent, os.O_RDONLY)
         try:
             os.fsync(directory)
@@ -105,11 +109,14 @@ async def download_file(
     http: httpx.AsyncClient | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     rng: random.Random | None = None,
+    durable: bool = True,
 ) -> DownloadedFile:
     """Download ``url`` to ``destination`` and return its size and sha256.
 
     Cuts and transient errors (408/429/5xx, timeouts, dropped links) are retried within
     ``retry_policy``, resuming from the bytes already on disk with a ``Range`` request.
+    With ``durable`` (the default) the file and its folder are synced to disk before this
+    returns; a file staged for an upload and deleted after needs no sync (``durable=False``).
 
     Raises:
         DownloadError: not an http(s) URL, too large, a permanent HTTP error, or retries spent.
@@ -151,7 +158,7 @@ async def download_file(
             sleep=sleep,
             on_retry=retried,
         )
-        part.finish(destination)
+        await asyncio.to_thread(part.finish, destination, durable)  # fsync: off the loop
     except BaseException:
         part.discard()
         raise

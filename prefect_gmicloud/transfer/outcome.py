@@ -22,15 +22,21 @@ def asset_filename(asset: MediaAsset) -> str:
 
 
 async def download_assets(
-    request: GMIRequest, dest_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES
+    request: GMIRequest,
+    dest_dir: Path,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    durable: bool = True,
 ) -> list[DownloadedFile]:
-    """Download every asset of ``request`` into ``dest_dir`` at once (see ``download_file``)."""
+    """Download every asset of ``request`` into ``dest_dir`` at once (see ``download_file``,
+    and its ``durable``)."""
     assets = request.assets
     if not assets:
         raise DownloadError(f"GMI request {request.request_id} has no files in its outcome")
     files = await asyncio.gather(
         *(
-            download_file(a.url, Path(dest_dir) / asset_filename(a), max_bytes=max_bytes)
+            download_file(
+                a.url, Path(dest_dir) / asset_filename(a), max_bytes=max_bytes, durable=durable
+            )
             for a in assets
         )
     )
