@@ -10,7 +10,7 @@ from email.utils import format_datetime
 import pytest
 
 from prefect_gmicloud import NotFoundError, RetryPolicy, ServerError, TransportError
-from prefect_gmicloud.client.retry import parse_retry_after
+from prefect_gmicloud.client.retry_policy import parse_retry_after
 from prefect_gmicloud.client.retrying import Retry, with_retries
 
 

@@ -16,7 +16,7 @@ from prefect_gmicloud.client.records import (
     ModelSummary,
     RequestStatus,
 )
-from prefect_gmicloud.client.retry import RetryPolicy
+from prefect_gmicloud.client.retry_policy import RetryPolicy
 from prefect_gmicloud.client.sync import GMICloudSyncClient
 from prefect_gmicloud.errors import (
     APIError,

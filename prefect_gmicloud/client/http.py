@@ -40,7 +40,7 @@ from prefect_gmicloud.client.responses import (
     model_ids,
     request_records,
 )
-from prefect_gmicloud.client.retry import (
+from prefect_gmicloud.client.retry_policy import (
     RETRYABLE_STATUS_CODES,
     SUBMIT_REFUSED_STATUS_CODES,
     RetryPolicy,

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from prefect_gmicloud.client.retry import parse_retry_after
+from prefect_gmicloud.client.retry_policy import parse_retry_after
 from prefect_gmicloud.errors import (
     APIError,
     AuthenticationError,

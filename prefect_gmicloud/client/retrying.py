@@ -12,7 +12,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from prefect_gmicloud.client.retry import RetryPolicy
+from prefect_gmicloud.client.retry_policy import RetryPolicy
 
 T = TypeVar("T")
 
