@@ -10,8 +10,8 @@ from email.utils import format_datetime
 import pytest
 
 from prefect_gmicloud import NotFoundError, RetryPolicy, ServerError, TransportError
+from prefect_gmicloud.client.retry_loop import Retry, with_retries
 from prefect_gmicloud.client.retry_policy import parse_retry_after
-from prefect_gmicloud.client.retrying import Retry, with_retries
 
 
 def test_backoff_grows_within_the_ceiling_and_is_jittered() -> None:

@@ -40,13 +40,13 @@ from prefect_gmicloud.client.responses import (
     model_ids,
     request_records,
 )
+from prefect_gmicloud.client.retry_loop import Retry, with_retries
 from prefect_gmicloud.client.retry_policy import (
     RETRYABLE_STATUS_CODES,
     SUBMIT_REFUSED_STATUS_CODES,
     RetryPolicy,
     parse_retry_after,
 )
-from prefect_gmicloud.client.retrying import Retry, with_retries
 from prefect_gmicloud.client.tls import shared_ssl_context
 from prefect_gmicloud.client.urls import (
     DEFAULT_BASE_URL,

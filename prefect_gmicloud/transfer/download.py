@@ -22,12 +22,12 @@ from typing import IO
 import httpx
 from pydantic import BaseModel
 
+from prefect_gmicloud.client.retry_loop import Retry, with_retries
 from prefect_gmicloud.client.retry_policy import (
     RETRYABLE_STATUS_CODES,
     RetryPolicy,
     parse_retry_after,
 )
-from prefect_gmicloud.client.retrying import Retry, with_retries
 from prefect_gmicloud.client.tls import shared_ssl_context
 from prefect_gmicloud.errors import DownloadError, IntegrityError
 
