@@ -46,7 +46,7 @@ from pathlib import Path
 
 from prefect_gmicloud import GMIRequest, WaitPolicy
 from prefect_gmicloud.client.batch import BatchSettings, StatusBoard
-from prefect_gmicloud.client.polling import DurationMemory, DurationModel, WaitTracker
+from prefect_gmicloud.client.wait_schedule import DurationMemory, DurationModel, WaitTracker
 
 Row = dict[str, float | str]
 

@@ -7,8 +7,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from prefect_gmicloud.client.polling import WaitPolicy
 from prefect_gmicloud.client.records import GMIRequest
+from prefect_gmicloud.client.wait_schedule import WaitPolicy
 from prefect_gmicloud.ledger.entry import Claim, LedgerEntry
 from prefect_gmicloud.ledger.shot import ShotJob, ShotRunner
 from prefect_gmicloud.ledger.store import Ledger

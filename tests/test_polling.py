@@ -8,7 +8,7 @@ import random
 import pytest
 
 from prefect_gmicloud import GMIRequest, WaitPolicy, WaitTimeout
-from prefect_gmicloud.client.polling import DurationMemory, DurationModel, WaitTracker
+from prefect_gmicloud.client.wait_schedule import DurationMemory, DurationModel, WaitTracker
 
 
 def status(value: str) -> GMIRequest:

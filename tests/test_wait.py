@@ -21,7 +21,7 @@ from prefect_gmicloud import (
     WaitTimeout,
     Wan27R2VPayload,
 )
-from prefect_gmicloud.client.polling import DurationMemory
+from prefect_gmicloud.client.wait_schedule import DurationMemory
 from prefect_gmicloud.simulator import FaultRates, Simulator, SimulatorConfig
 from prefect_gmicloud.simulator.app import API_PREFIX, SimulatorApps
 from prefect_gmicloud.simulator.config import ScriptedFault

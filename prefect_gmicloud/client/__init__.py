@@ -1,13 +1,6 @@
 """Plain clients of GMI Cloud's request queue (async and blocking); no Prefect import here."""
 
 from prefect_gmicloud.client.http import DEFAULT_BASE_URL, ClientStats, GMICloudClient
-from prefect_gmicloud.client.polling import (
-    LEARNED_DURATIONS,
-    DurationMemory,
-    DurationModel,
-    WaitPolicy,
-    WaitTracker,
-)
 from prefect_gmicloud.client.records import (
     GMIRequest,
     MediaAsset,
@@ -18,6 +11,13 @@ from prefect_gmicloud.client.records import (
 )
 from prefect_gmicloud.client.retry_policy import RetryPolicy
 from prefect_gmicloud.client.sync import GMICloudSyncClient
+from prefect_gmicloud.client.wait_schedule import (
+    LEARNED_DURATIONS,
+    DurationMemory,
+    DurationModel,
+    WaitPolicy,
+    WaitTracker,
+)
 from prefect_gmicloud.errors import (
     APIError,
     AuthenticationError,

@@ -41,8 +41,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from prefect_gmicloud.client.polling import WaitTracker
 from prefect_gmicloud.client.records import GMIRequest
+from prefect_gmicloud.client.wait_schedule import WaitTracker
 from prefect_gmicloud.errors import GMICloudError
 
 logger = logging.getLogger("prefect_gmicloud.client")

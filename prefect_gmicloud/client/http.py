@@ -27,12 +27,6 @@ from pydantic import SecretStr
 
 from prefect_gmicloud.client import reconcile, served
 from prefect_gmicloud.client.batch import BatchReads, BatchSettings, account_of
-from prefect_gmicloud.client.polling import (
-    LEARNED_DURATIONS,
-    DurationMemory,
-    WaitPolicy,
-    WaitTracker,
-)
 from prefect_gmicloud.client.records import GMIRequest, ModelInfo, ModelSummary, RequestStatus
 from prefect_gmicloud.client.responses import (
     error_from_response,
@@ -55,6 +49,12 @@ from prefect_gmicloud.client.urls import (
     check_base_url,
     resolve_api_key,
     user_agent,
+)
+from prefect_gmicloud.client.wait_schedule import (
+    LEARNED_DURATIONS,
+    DurationMemory,
+    WaitPolicy,
+    WaitTracker,
 )
 from prefect_gmicloud.client.waiting import pause, with_learned
 from prefect_gmicloud.errors import (

@@ -21,8 +21,8 @@ from prefect.logging.loggers import flow_run_logger
 from prefect_aws.s3 import S3Bucket
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
-from prefect_gmicloud.client.polling import WaitPolicy
 from prefect_gmicloud.client.records import GMIRequest
+from prefect_gmicloud.client.wait_schedule import WaitPolicy
 from prefect_gmicloud.errors import RequestCancelled, RequestFailed
 from prefect_gmicloud.flows.results import GeneratedVideo
 from prefect_gmicloud.storage.destination import S3Destination

@@ -18,7 +18,7 @@ from prefect_aws.s3 import S3Bucket
 from pydantic import BaseModel
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
-from prefect_gmicloud.client.polling import wait_policy
+from prefect_gmicloud.client.wait_schedule import wait_policy
 from prefect_gmicloud.errors import StoryboardError, StoryboardIncomplete, StoryboardNotApproved
 from prefect_gmicloud.flows.budget import budget_seconds, estimate_run
 from prefect_gmicloud.flows.generate import load_credentials

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from prefect_gmicloud.client.http import GMICloudClient
-from prefect_gmicloud.client.polling import WaitPolicy
 from prefect_gmicloud.client.records import GMIRequest, RequestStatus
+from prefect_gmicloud.client.wait_schedule import WaitPolicy
 from prefect_gmicloud.errors import (
     AuthenticationError,
     GMICloudError,
