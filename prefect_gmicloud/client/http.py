@@ -56,7 +56,7 @@ from prefect_gmicloud.client.wait_schedule import (
     WaitPolicy,
     WaitTracker,
 )
-from prefect_gmicloud.client.waiting import pause, with_learned
+from prefect_gmicloud.client.wait_sleep import pause, with_learned
 from prefect_gmicloud.errors import (
     NotFoundError,
     RateLimitError,
