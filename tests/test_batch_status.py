@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from prefect_gmicloud import GMIRequest, RequestStatus, WaitPolicy, WaitTimeout
-from prefect_gmicloud.client.batch import BatchObserver, BatchSettings, StatusBoard
+from prefect_gmicloud.client.batch_reads import BatchObserver, BatchSettings, StatusBoard
 from prefect_gmicloud.client.wait_schedule import DurationMemory
 from prefect_gmicloud.simulator import FaultRates, Simulator
 from tests.conftest import R2V_PAYLOAD, client_for

@@ -26,7 +26,7 @@ import httpx
 from pydantic import SecretStr
 
 from prefect_gmicloud.client import reconcile, served
-from prefect_gmicloud.client.batch import BatchReads, BatchSettings, account_of
+from prefect_gmicloud.client.batch_reads import BatchReads, BatchSettings, account_of
 from prefect_gmicloud.client.records import GMIRequest, ModelInfo, ModelSummary, RequestStatus
 from prefect_gmicloud.client.responses import (
     error_from_response,
@@ -163,7 +163,7 @@ class GMICloudClient:
         self._rng = rng or random.Random()
         self._submitted_ids: set[str] = set()
         self._durations = LEARNED_DURATIONS if durations is None else durations
-        # Waits of one model in this process share list calls (client/batch.py).
+        # Waits of one model in this process share list calls (client/batch_reads.py).
         self._batch = (
             BatchReads(
                 account_of(self.base_url, key, organization_id),
@@ -451,7 +451,7 @@ class GMICloudClient:
         With ``batch_reads`` (the default), waits of one model in flight together in this
         process read their statuses with shared ``GET /requests?model_id=`` calls and are woken
         when a list shows their request changed; a terminal status is always read with
-        ``GET /requests/{id}`` before it is returned (``client/batch.py``).
+        ``GET /requests/{id}`` before it is returned (``client/batch_reads.py``).
 
         Args:
             request: the request (as ``submit`` returned it) or its id.
