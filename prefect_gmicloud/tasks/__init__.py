@@ -2,7 +2,7 @@
 
 from prefect_gmicloud.tasks.check import check_storage
 from prefect_gmicloud.tasks.download import download_outcome
-from prefect_gmicloud.tasks.store import StoredFile, store_outcome
+from prefect_gmicloud.tasks.store_outcome import StoredFile, store_outcome
 from prefect_gmicloud.tasks.submit import submit_request
 from prefect_gmicloud.tasks.upload import upload_to_s3
 from prefect_gmicloud.tasks.wait import wait_for_request
