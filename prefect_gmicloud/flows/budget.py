@@ -30,7 +30,7 @@ from prefect_gmicloud.errors import BudgetUnavailable, GMICloudError
 from prefect_gmicloud.ledger.shot import BeforeSubmit, ShotJob
 from prefect_gmicloud.ledger.store import Ledger
 from prefect_gmicloud.models.base import GMIPayload
-from prefect_gmicloud.storyboard.budget import check_budget
+from prefect_gmicloud.storyboard.budget_check import check_budget
 from prefect_gmicloud.storyboard.estimate import Estimate, estimate, fetch_prices
 from prefect_gmicloud.storyboard.plan import PlannedShot
 from prefect_gmicloud.tasks.progress import best_effort
