@@ -61,7 +61,7 @@ async def test_a_shot_whose_claim_was_taken_while_it_waited_does_not_pay(sim: Si
             policy=WaitPolicy(initial_interval=0.05, max_interval=0.2), slot=quota_slot,
         )  # fmt: skip
         await ledger.beat("run-a", None)
-        settling = asyncio.ensure_future(runner.settle(job()))
+        settling = asyncio.ensure_future(runner.store_shot(job()))
         await waiting.wait()
         # Meanwhile another run, alive, takes the shot over (it judged run-a dead).
         await ledger.beat("run-b", None)
@@ -103,7 +103,7 @@ async def test_a_lost_submit_is_looked_for_from_the_claim_time_on_the_stores_clo
             still_stored=nothing_stored, find_stored=none_found,
             policy=WaitPolicy(initial_interval=0.05, max_interval=0.2),
         )  # fmt: skip
-        result = await runner.settle(job())
+        result = await runner.store_shot(job())
     print(f"\nresult: {result.state} {result.how}; requests created: {sim.stats.created}")
     assert result.how == "resumed" and result.request_id == paid.request_id
     assert sim.stats.created == 1

@@ -127,7 +127,7 @@ async def generate_video(
             force=force,
         )
         async with ledger.alive(runner.run, flow_run_id):
-            outcome = await runner.settle(job)
+            outcome = await runner.store_shot(job)
     return await _result(outcome, validated.model_id, name, storage)
 
 

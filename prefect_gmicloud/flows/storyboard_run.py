@@ -116,7 +116,7 @@ class StoryboardRun:
                 if shot.continues is not None and (source is None or source.state != "stored"):
                     outcome = _source_not_stored(job, shot.continues, source, causes)
                 else:
-                    outcome = await self.runner.settle(job)
+                    outcome = await self.runner.store_shot(job)
             finally:
                 # Shots continuing this one learn its outcome, or that it has none (stopped).
                 settled[shot.shot_id].set_result(outcome)

@@ -160,7 +160,7 @@ class ShotRunner:
     def _claim(self) -> Claim:
         return Claim.new(self.run, self.flow_run_id)
 
-    async def settle(self, job: ShotJob) -> ShotResult:
+    async def store_shot(self, job: ShotJob) -> ShotResult:
         """Bring the shot to "stored", paying only if no live or past request can give it.
 
         Every error that is not a stop is returned as a failed result naming the shot and,
