@@ -34,7 +34,7 @@ from prefect_gmicloud.client.responses import (
     model_ids,
     request_records,
 )
-from prefect_gmicloud.client.retry_loop import Retry, with_retries
+from prefect_gmicloud.client.retry_loop import _Retry, with_retries
 from prefect_gmicloud.client.retry_policy import (
     RETRYABLE_STATUS_CODES,
     SUBMIT_REFUSED_STATUS_CODES,
@@ -126,7 +126,8 @@ class GMICloudClient:
 
     Example:
         ```python
-        from prefect_gmicloud import GMICloudClient, Wan27R2VPayload
+        from prefect_gmicloud import GMICloudClient
+        from prefect_gmicloud.models import Wan27R2VPayload
 
         async with GMICloudClient() as client:  # the key from $GMI_CLOUD_API_KEY
             request = await client.submit(
@@ -278,23 +279,23 @@ class GMICloudClient:
                 response = await self._http.request(method, url, params=params)
             except httpx.TransportError as exc:
                 kind = type(exc).__name__
-                raise Retry(kind, TransportError(f"{method} {url}: {kind}"), cause=exc) from exc
+                raise _Retry(kind, TransportError(f"{method} {url}: {kind}"), cause=exc) from exc
             if response.is_success:
                 return json_body(response)
             error = error_from_response(response, request_id)
             if response.status_code not in RETRYABLE_STATUS_CODES:
                 raise error
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise Retry(str(response.status_code), error, retry_after=retry_after)
+            raise _Retry(str(response.status_code), error, retry_after=retry_after)
 
-        def retried(failure: Retry, tries: int, delay: float) -> None:
+        def retried(failure: _Retry, tries: int, delay: float) -> None:
             self.stats.retries[failure.kind] += 1
             logger.debug("%s %s: %s, retry %d in %.2fs", method, url, failure.kind, tries, delay)
 
         return await self._with_retries(attempt, retried)
 
     def _with_retries(
-        self, attempt: Callable[[], Awaitable[Any]], on_retry: Callable[[Retry, int, float], None]
+        self, attempt: Callable[[], Awaitable[Any]], on_retry: Callable[[_Retry, int, float], None]
     ) -> Awaitable[Any]:
         return with_retries(
             attempt,
@@ -335,13 +336,13 @@ class GMICloudClient:
                 response = await self._http.post("/requests", json=body)
             except _NOT_SENT_ERRORS as exc:
                 kind = type(exc).__name__
-                raise Retry(kind, TransportError(f"submit: {kind}"), cause=exc) from exc
+                raise _Retry(kind, TransportError(f"submit: {kind}"), cause=exc) from exc
             except httpx.TransportError as exc:
                 found = await self._reconcile(body, started_wall, exc)
                 if found is not None:
                     return found
                 error = TransportError(f"submit: {type(exc).__name__}")
-                raise Retry("lost", error, cause=exc) from exc
+                raise _Retry("lost", error, cause=exc) from exc
             if response.is_success:
                 return self._accepted(json_body(response))
             api_error = error_from_response(response)
@@ -353,9 +354,9 @@ class GMICloudClient:
             elif status not in SUBMIT_REFUSED_STATUS_CODES:
                 raise api_error
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise Retry(str(status), api_error, retry_after=retry_after)
+            raise _Retry(str(status), api_error, retry_after=retry_after)
 
-        def retried(failure: Retry, tries: int, delay: float) -> None:
+        def retried(failure: _Retry, tries: int, delay: float) -> None:
             self.stats.retries[f"submit {failure.kind}"] += 1
             logger.info(
                 "submit of a %s request: %s, retrying in %.1fs", body["model"], failure.kind, delay
