@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from prefect_gmicloud import GMIRequest, WaitPolicy
+from prefect_gmicloud.client import GMIRequest, WaitPolicy
 from prefect_gmicloud.client.batch_reads import BatchSettings, StatusBoard
 from prefect_gmicloud.client.wait_schedule import DurationMemory, DurationModel, WaitTracker
 

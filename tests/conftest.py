@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from prefect_gmicloud import GMICloudClient, GMICloudCredentials, RetryPolicy, WaitPolicy
+from prefect_gmicloud import GMICloudClient, GMICloudCredentials
+from prefect_gmicloud.client import RetryPolicy, WaitPolicy
 from prefect_gmicloud.client.wait_schedule import LEARNED_DURATIONS
 from prefect_gmicloud.simulator import Simulator, SimulatorConfig
 from prefect_gmicloud.storage import S3Destination

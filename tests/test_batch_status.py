@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from prefect_gmicloud import GMIRequest, RequestStatus, WaitPolicy, WaitTimeout
+from prefect_gmicloud import WaitTimeout
+from prefect_gmicloud.client import GMIRequest, RequestStatus, WaitPolicy
 from prefect_gmicloud.client.batch_reads import BatchObserver, BatchSettings, StatusBoard
 from prefect_gmicloud.client.wait_schedule import DurationMemory
 from prefect_gmicloud.simulator import FaultRates, Simulator

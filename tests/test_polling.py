@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from prefect_gmicloud import GMIRequest, WaitPolicy, WaitTimeout
+from prefect_gmicloud import WaitTimeout
+from prefect_gmicloud.client import GMIRequest, WaitPolicy
 from prefect_gmicloud.client.wait_schedule import DurationMemory, DurationModel, WaitTracker
 
 

@@ -39,7 +39,8 @@ class GMICloudSyncClient:
 
     Example:
         ```python
-        from prefect_gmicloud import GMICloudSyncClient, Wan27T2VPayload
+        from prefect_gmicloud import GMICloudSyncClient
+        from prefect_gmicloud.models import Wan27T2VPayload
 
         with GMICloudSyncClient() as client:  # the key from $GMI_CLOUD_API_KEY
             request = client.submit(Wan27T2VPayload(prompt="a red fox in snow", duration=5))

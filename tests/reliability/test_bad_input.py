@@ -20,9 +20,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from prefect_gmicloud import PAYLOAD_MODELS, GMICloudCredentials, PayloadValidationError
+from prefect_gmicloud import GMICloudCredentials, PayloadValidationError
 from prefect_gmicloud.cli import app
 from prefect_gmicloud.errors import UnsafeKeyError
+from prefect_gmicloud.models import PAYLOAD_MODELS
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import S3Destination, resolve_storage
 from tests.conftest import client_for
