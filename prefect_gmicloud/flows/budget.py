@@ -30,10 +30,10 @@ from prefect_gmicloud.errors import BudgetUnavailable, GMICloudError
 from prefect_gmicloud.ledger.shot import BeforeSubmit, ShotJob
 from prefect_gmicloud.ledger.store import Ledger
 from prefect_gmicloud.models.base import GMIPayload
+from prefect_gmicloud.reporting import best_effort
 from prefect_gmicloud.storyboard.budget_check import check_budget
 from prefect_gmicloud.storyboard.estimate import Estimate, estimate, fetch_prices
 from prefect_gmicloud.storyboard.plan import PlannedShot
-from prefect_gmicloud.tasks.progress import best_effort
 
 if TYPE_CHECKING:
     from prefect_gmicloud.blocks.credentials import GMICloudCredentials
