@@ -30,10 +30,6 @@ class RequestStatus(StrEnum):
 TERMINAL_STATUSES = frozenset(
     {RequestStatus.SUCCESS, RequestStatus.FAILED, RequestStatus.CANCELLED}
 )
-#: Statuses before work starts: time spent in them counts against the queue deadline.
-WAITING_STATUSES = frozenset(
-    {RequestStatus.CREATED, RequestStatus.DISPATCHED, RequestStatus.QUEUED}
-)
 
 #: What an outcome file is, from its field or its URL ("other" when neither tells).
 AssetKind = Literal["video", "image", "audio", "other"]
