@@ -361,9 +361,7 @@ def _optional_text(model: str) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries({}, optional=optional)
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=60, deadline=None, suppress_health_check=ONE_SIMULATOR_FOR_ALL_EXAMPLES)
 @given(data=st.data())
 def test_valid_payloads_reach_the_api_exactly_as_given(sim: Simulator, data: st.DataObject) -> None:
     model = data.draw(st.sampled_from(MODELS))
@@ -377,9 +375,7 @@ def test_valid_payloads_reach_the_api_exactly_as_given(sim: Simulator, data: st.
     assert sim.state.requests[request_id].payload == payload
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=60, deadline=None, suppress_health_check=ONE_SIMULATOR_FOR_ALL_EXAMPLES)
 @given(data=st.data())
 def test_payloads_past_a_limit_never_reach_the_api(sim: Simulator, data: st.DataObject) -> None:
     model = data.draw(st.sampled_from(WAN_MODELS))
