@@ -41,6 +41,7 @@ from prefect_gmicloud.client.retry_policy import (
     RetryPolicy,
     parse_retry_after,
 )
+from prefect_gmicloud.client.shared import Leases
 from prefect_gmicloud.client.tls import shared_ssl_context
 from prefect_gmicloud.client.urls import (
     DEFAULT_BASE_URL,
@@ -51,7 +52,6 @@ from prefect_gmicloud.client.urls import (
     user_agent,
 )
 from prefect_gmicloud.client.wait_schedule import (
-    LEARNED_DURATIONS,
     DurationMemory,
     WaitPolicy,
     WaitTracker,
@@ -78,6 +78,9 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # Failures after which the request cannot have reached the server.
 _NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _AMBIGUOUS_STATUS_CODES = RETRYABLE_STATUS_CODES - SUBMIT_REFUSED_STATUS_CODES
+
+#: What the open clients of each API (by base URL) learned of its models' processing times.
+SHARED_DURATIONS: Leases[str, DurationMemory] = Leases(lambda base_url: DurationMemory())
 
 
 @dataclass
@@ -122,7 +125,8 @@ class GMICloudClient:
         clock: monotonic seconds (tests pass a fake one).
         sleep: the pause between tries and polls (tests pass a fake one).
         rng: the jitter's random source.
-        durations: where processing times are learned (default: shared by the process).
+        durations: where processing times are learned (default: with the other open
+            clients of the same ``base_url``; forgotten when the last of them closes).
 
     Example:
         ```python
@@ -163,8 +167,7 @@ class GMICloudClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._submitted_ids: set[str] = set()
-        self._durations = LEARNED_DURATIONS if durations is None else durations
-        # Waits of one model in this process share list calls (client/batch_reads.py).
+        # Waits of one model share list calls with other open clients' (client/batch_reads.py).
         self._batch = (
             BatchReads(
                 account_of(self.base_url, key, organization_id),
@@ -190,6 +193,12 @@ class GMICloudClient:
             transport=transport,
             follow_redirects=False,
         )
+        # What one wait learns of a model's processing times, the other open clients of this
+        # API use too (Prefect tasks make a client per call); given a memory, only this one.
+        self._leased_durations = durations is None
+        self._durations = (
+            SHARED_DURATIONS.acquire(self.base_url) if durations is None else durations
+        )
 
     def __repr__(self) -> str:
         return f"GMICloudClient(base_url={self.base_url!r})"
@@ -206,7 +215,12 @@ class GMICloudClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool and let go of what this client shares with others."""
+        if self._batch is not None:
+            self._batch.close()
+        if self._leased_durations:
+            self._leased_durations = False
+            SHARED_DURATIONS.release(self.base_url)
         await self._http.aclose()
 
     # -- reads ---------------------------------------------------------------------------------
