@@ -4,8 +4,9 @@ Reads are retried on transient faults. A submit is retried only when it provably
 a request; after an ambiguous failure the request is looked up in ``list_requests`` before
 anything is sent again, so one call never pays for two requests. No Prefect import here: anyone
 can use this client. Its parts live beside it: the key's URL policy and auth in ``urls``, error
-mapping and body shapes in ``responses``, the retry loop in ``retrying``, the submit lookup in
-``reconcile``, the wait's sleeps and wake-ups in ``waiting`` (its schedule in ``polling``).
+mapping and body shapes in ``responses``, the retry loop in ``retry_loop`` (its policy in
+``retry_policy``), the submit lookup in ``reconcile``, the wait's sleeps and wake-ups in
+``wait_sleep`` (its schedule in ``wait_schedule``), batched status reads in ``batch_reads``.
 """
 
 from __future__ import annotations
