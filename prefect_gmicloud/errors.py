@@ -215,6 +215,11 @@ class MediaError(GMICloudError, RuntimeError):
     """ffmpeg could not do what was asked; the message carries its last words."""
 
 
+class LocalStackError(GMICloudError, RuntimeError):
+    """The local stack (simulator and S3 server) could not start; the message says why and what
+    to do."""
+
+
 class ContentMismatchError(IntegrityError):
     """A downloaded file is not what it claims: an HTML page, JSON or nothing instead of a video."""
 
@@ -279,11 +284,6 @@ class BoardLockUnshared(GMICloudError):
             "may pay for the board (set PREFECT_API_URL, e.g. after `prefect server start`): "
             "a run's temporary server would lock no other run out"
         )
-
-
-class LocalStackError(GMICloudError, RuntimeError):
-    """The local stack (simulator and S3 server) could not start; the message says why and what
-    to do."""
 
 
 class UnsafeStore(StorageError):
