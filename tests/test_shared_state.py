@@ -12,6 +12,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from prefect_gmicloud.client import GMICloudClient, GMIRequest, RequestStatus
 from prefect_gmicloud.client.batch_reads import OBSERVERS, BatchSettings
 from prefect_gmicloud.client.http import SHARED_DURATIONS
@@ -73,6 +75,29 @@ async def test_clients_of_the_same_settings_share_an_observer_dropped_with_the_l
     assert len(OBSERVERS) == held + 1
     await other.aclose()
     await other.aclose()  # closing twice lets go once
+    assert len(OBSERVERS) == held
+
+
+async def test_a_wait_outliving_its_client_holds_no_observer(
+    make_simulator: Callable[..., Simulator],
+) -> None:
+    sim = make_simulator(processing_seconds=30.0)
+    held = len(OBSERVERS)
+    dozing = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        dozing.set()  # past its first read, the wait sleeps through its observer
+        await asyncio.sleep(seconds)
+
+    client = client_for(sim, sleep=sleep)
+    request = await client.submit(MODEL, R2V_PAYLOAD)
+    waiting = asyncio.ensure_future(client.wait(request.request_id, timeout=10))
+    await dozing.wait()
+    assert len(OBSERVERS) == held + 1
+    await client.aclose()
+    assert len(OBSERVERS) == held
+    with pytest.raises(RuntimeError, match="closed"):  # its next read finds the client closed
+        await waiting
     assert len(OBSERVERS) == held
 
 

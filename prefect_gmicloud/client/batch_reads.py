@@ -439,8 +439,11 @@ class BatchReads:
         self._clock, self._sleep = clock, sleep
         self._settings = settings or BatchSettings()
         self._observers: dict[str, BatchObserver] = {}
+        self._closed = False
 
     def _observer(self, model: str) -> BatchObserver:
+        if self._closed:  # a wait outliving its client shares nothing, and leases nothing
+            return BatchObserver(self._settings)
         found = self._observers.get(model)
         if found is None:
             found = OBSERVERS.acquire((self._account, model, self._settings))
@@ -449,6 +452,7 @@ class BatchReads:
 
     def close(self) -> None:
         """Let go of this client's observers (an observer no open client uses is dropped)."""
+        self._closed = True
         observers, self._observers = self._observers, {}
         for model in observers:
             OBSERVERS.release((self._account, model, self._settings))
