@@ -41,8 +41,9 @@ from unittest import mock
 
 from servers import API_KEY, Servers, local_servers, quiet_prefect
 
-from prefect_gmicloud import GMICloudClient, GMICloudCredentials, WaitPolicy
-from prefect_gmicloud.client.polling import wait_policy
+from prefect_gmicloud import GMICloudClient, GMICloudCredentials
+from prefect_gmicloud.client import WaitPolicy
+from prefect_gmicloud.client.wait_schedule import wait_policy
 from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.simulator.boards import synthetic_storyboard
 from prefect_gmicloud.storage import S3Destination, resolve_storage

@@ -16,7 +16,7 @@ Every strategy polls the same jobs, in the same run:
 Then boards: ``--boards`` storyboards of ``--shots`` jobs each, all submitted at once and
 waited for in one process, as ``run_storyboard`` does. Per shot, on the same boards: fixed 5 s;
 ours per request (learning while the board runs, sleeping waits re-planning once a model is
-learned, as ``GMICloudClient`` does); and ours with batch status reads (``client/batch.py``'s
+learned, as ``GMICloudClient`` does); and ours with batch status reads (``client/batch_reads.py``'s
 ``StatusBoard``: list calls paced by the rate requests are seen to end, each serving the waits
 due before the next; each wait's first read and its terminal read are its own
 ``GET /requests/{id}``), at the default ``list_cost`` and two others. A list call counts as one
@@ -44,9 +44,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from prefect_gmicloud import GMIRequest, WaitPolicy
-from prefect_gmicloud.client.batch import BatchSettings, StatusBoard
-from prefect_gmicloud.client.polling import DurationMemory, DurationModel, WaitTracker
+from prefect_gmicloud.client import GMIRequest, WaitPolicy
+from prefect_gmicloud.client.batch_reads import BatchSettings, StatusBoard
+from prefect_gmicloud.client.wait_schedule import DurationMemory, DurationModel, WaitTracker
 
 Row = dict[str, float | str]
 

@@ -88,7 +88,8 @@ def child(args: argparse.Namespace) -> None:
 async def produce_video(base_url: str) -> str:
     import httpx
 
-    from prefect_gmicloud import GMICloudClient, WaitPolicy
+    from prefect_gmicloud import GMICloudClient
+    from prefect_gmicloud.client import WaitPolicy
 
     async with GMICloudClient(
         "sim-local-key", base_url=base_url, wait_policy=WaitPolicy(initial_interval=0.1)

@@ -33,11 +33,11 @@ from unittest import mock
 from overhead import VIDEO_BYTES, bare_run, flow_run, timed
 from servers import local_servers, quiet_prefect
 
-from prefect_gmicloud.client.polling import wait_policy
+from prefect_gmicloud.client.wait_schedule import wait_policy
 from prefect_gmicloud.flows import shot_storage, storyboard
 from prefect_gmicloud.simulator.boards import synthetic_storyboard
 from prefect_gmicloud.storage.s3_store import S3Store
-from prefect_gmicloud.tasks.store import store_outcome
+from prefect_gmicloud.tasks.store_outcome import store_outcome
 
 NEAR_ZERO = ("--queue-seconds", "0", "--processing-seconds", "0.05")
 OPERATIONS = ("head", "read", "create", "replace", "write", "upload", "list_objects", "delete")

@@ -11,7 +11,9 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from prefect_gmicloud import DEFAULT_BASE_URL, GMICloudClient, WaitPolicy, Wan27R2VPayload
+from prefect_gmicloud import GMICloudClient
+from prefect_gmicloud.client import DEFAULT_BASE_URL, WaitPolicy
+from prefect_gmicloud.models import Wan27R2VPayload
 from prefect_gmicloud.transfer import download_file
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from prefect_gmicloud.client.records import GMIRequest
+    from prefect_gmicloud.storyboard.estimate import Estimate
 
 
 class GMICloudError(Exception):
@@ -68,6 +69,14 @@ class RateLimitError(APIError):
 
 class ServerError(APIError):
     """5xx: the API failed; transient as far as anyone can tell."""
+
+
+class UnknownListShape(APIError):
+    """``GET /requests`` answered with a body whose shape the client does not know.
+
+    The body is undocumented; reading an unknown shape as "no requests" would let a paid
+    request look absent, so it is an error instead.
+    """
 
 
 class TransportError(GMICloudError):
@@ -182,12 +191,33 @@ class StoryboardError(GMICloudError, ValueError):
         super().__init__(f"storyboard {title!r} has {len(problems)} problem(s):\n{lines}")
 
 
+class BudgetExceeded(GMICloudError, ValueError):
+    """The run would pass its budget (or cannot be checked against it); nothing was sent.
+
+    Attributes:
+        estimate: what the run would generate.
+    """
+
+    def __init__(self, title: str, reason: str, estimate: Estimate) -> None:
+        self.estimate = estimate
+        super().__init__(f"storyboard {title!r} not run, nothing was paid: {reason}")
+
+
+class BudgetUnavailable(GMICloudError):
+    """The shared budget did not give a shot its seconds; the shot was not submitted."""
+
+
 class UnsafeKeyError(GMICloudError, ValueError):
     """An object key would leave its prefix (``..``, absolute, empty or odd segments)."""
 
 
 class MediaError(GMICloudError, RuntimeError):
     """ffmpeg could not do what was asked; the message carries its last words."""
+
+
+class LocalStackError(GMICloudError, RuntimeError):
+    """The local stack (simulator and S3 server) could not start; the message says why and what
+    to do."""
 
 
 class ContentMismatchError(IntegrityError):
@@ -209,6 +239,14 @@ class StorageError(GMICloudError):
 class WriteConflict(GMICloudError):
     """A conditional write's condition did not hold: another writer created or changed the
     object first (or it is gone). Read it again and decide again."""
+
+
+class UnreadableEntry(StorageError):
+    """A ledger entry exists but is not a ledger entry (corrupted, or written by something else)."""
+
+
+class SubmitsStopped(GMICloudError):
+    """The run is stopping: no new request is submitted."""
 
 
 class VideoNotStored(GMICloudError):

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from prefect_gmicloud.errors import LocalStackError
+
 if TYPE_CHECKING:
     from prefect_gmicloud.simulator import Simulator, SimulatorConfig
     from prefect_gmicloud.storage import S3Destination
@@ -34,10 +36,6 @@ BUCKET = "gmicloud-local"
 #: it took over 120 s; a wait that long is only paid when the machine is that slow.
 STARTUP_TIMEOUT_SETTING = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
 STARTUP_TIMEOUT_SECONDS = 600
-
-
-class LocalStackError(RuntimeError):
-    """The local stack could not start; the message says why and what to do."""
 
 
 def allow_slow_prefect_start() -> None:

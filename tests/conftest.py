@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from prefect_gmicloud import GMICloudClient, GMICloudCredentials, RetryPolicy, WaitPolicy
-from prefect_gmicloud.client.polling import LEARNED_DURATIONS
+from prefect_gmicloud import GMICloudClient, GMICloudCredentials
+from prefect_gmicloud.client import RetryPolicy, WaitPolicy
 from prefect_gmicloud.simulator import Simulator, SimulatorConfig
 from prefect_gmicloud.storage import S3Destination
 
@@ -34,14 +34,6 @@ R2V_PAYLOAD: dict[str, Any] = {
     "ratio": "16:9",
     "duration": 2,
 }
-
-
-@pytest.fixture(autouse=True)
-def forget_learned_durations() -> Iterator[None]:
-    """Each test starts with nothing learned of processing times (they are per process)."""
-    LEARNED_DURATIONS.clear()
-    yield
-    LEARNED_DURATIONS.clear()
 
 
 @pytest.fixture(scope="session")

@@ -14,9 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from prefect_gmicloud import GMIRequest, RequestStatus, WaitPolicy, WaitTimeout
-from prefect_gmicloud.client.batch import BatchObserver, BatchSettings, StatusBoard
-from prefect_gmicloud.client.polling import DurationMemory
+from prefect_gmicloud import WaitTimeout
+from prefect_gmicloud.client import GMIRequest, RequestStatus, WaitPolicy
+from prefect_gmicloud.client.batch_reads import BatchObserver, BatchSettings, StatusBoard
+from prefect_gmicloud.client.wait_schedule import DurationMemory
 from prefect_gmicloud.simulator import FaultRates, Simulator
 from tests.conftest import R2V_PAYLOAD, client_for
 

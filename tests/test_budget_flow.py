@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 
-from prefect_gmicloud.errors import LimitUnusable, StoryboardIncomplete
+from prefect_gmicloud.errors import BudgetExceeded, LimitUnusable, StoryboardIncomplete
 from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import S3Destination
 from prefect_gmicloud.storyboard import Storyboard
-from prefect_gmicloud.storyboard.budget import BudgetExceeded
 from tests.conftest import credentials_for
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

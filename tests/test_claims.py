@@ -7,8 +7,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from prefect_gmicloud.client.polling import WaitPolicy
 from prefect_gmicloud.client.records import GMIRequest
+from prefect_gmicloud.client.wait_schedule import WaitPolicy
 from prefect_gmicloud.ledger.entry import Claim, LedgerEntry
 from prefect_gmicloud.ledger.shot import FRESH_CLAIM_SECONDS, ShotJob, ShotRunner
 from prefect_gmicloud.ledger.store import Ledger, Versioned
@@ -61,7 +61,7 @@ async def test_a_shot_whose_claim_was_taken_while_it_waited_does_not_pay(sim: Si
             policy=WaitPolicy(initial_interval=0.05, max_interval=0.2), slot=quota_slot,
         )  # fmt: skip
         await ledger.beat("run-a", None)
-        settling = asyncio.ensure_future(runner.settle(job()))
+        settling = asyncio.ensure_future(runner.store_shot(job()))
         await waiting.wait()
         await asyncio.sleep(FRESH_CLAIM_SECONDS + 0.2)  # a shot that waited, not a fresh claim
         # Meanwhile another run, alive, takes the shot over (it judged run-a dead).
@@ -101,7 +101,7 @@ async def test_a_shot_paid_at_once_under_a_held_lease_skips_the_confirming_write
             still_stored=nothing_stored, find_stored=none_found,
             policy=WaitPolicy(initial_interval=0.05, max_interval=0.2),
         )  # fmt: skip
-        unbeaten = await runner.settle(job())  # no heartbeat: the claim is confirmed
+        unbeaten = await runner.store_shot(job())  # no heartbeat: the claim is confirmed
         await ledger.beat("run-b", None)
         beating = ShotRunner(
             ledger=ledger, client=client, run="run-b", store=store_nothing,
@@ -109,7 +109,7 @@ async def test_a_shot_paid_at_once_under_a_held_lease_skips_the_confirming_write
             policy=WaitPolicy(initial_interval=0.05, max_interval=0.2), force=True,
         )  # fmt: skip
         writes_before = len(writes)
-        forced = await beating.settle(job())
+        forced = await beating.store_shot(job())
     print(f"\nledger replaces: without a heartbeat {writes[:writes_before]}, "
           f"with one {writes[writes_before:]}")  # fmt: skip
     assert unbeaten.state == forced.state == "stored"
@@ -143,7 +143,7 @@ async def test_a_lost_submit_is_looked_for_from_the_claim_time_on_the_stores_clo
             still_stored=nothing_stored, find_stored=none_found,
             policy=WaitPolicy(initial_interval=0.05, max_interval=0.2),
         )  # fmt: skip
-        result = await runner.settle(job())
+        result = await runner.store_shot(job())
     print(f"\nresult: {result.state} {result.how}; requests created: {sim.stats.created}")
     assert result.how == "resumed" and result.request_id == paid.request_id
     assert sim.stats.created == 1
@@ -183,6 +183,6 @@ async def test_a_shot_gives_its_slot_back_when_its_request_ends_not_once_stored(
             policy=WaitPolicy(initial_interval=0.05, max_interval=0.2), slot=slot,
             on_submitted=on_submitted,
         )  # fmt: skip
-        results = await asyncio.gather(runner.settle(first), runner.settle(second))
+        results = await asyncio.gather(runner.store_shot(first), runner.store_shot(second))
     assert [r.state for r in results] == ["stored", "stored"], [r.error for r in results]
     assert sim.stats.peak_active == 1

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from prefect_gmicloud import GMIRequest
 from prefect_gmicloud.cli import app
+from prefect_gmicloud.client import GMIRequest
 from prefect_gmicloud.simulator import Simulator
 from tests.conftest import R2V_PAYLOAD, client_for
 

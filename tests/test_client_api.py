@@ -13,12 +13,11 @@ from prefect_gmicloud import (
     GMICloudClient,
     GMICloudCredentials,
     GMICloudSyncClient,
-    ModelSummary,
     RequestFailed,
-    RequestStatus,
     WaitTimeout,
-    Wan27R2VPayload,
 )
+from prefect_gmicloud.client import ModelSummary, RequestStatus
+from prefect_gmicloud.models import Wan27R2VPayload
 from prefect_gmicloud.simulator import FaultRates, Simulator
 from tests.conftest import FAST_POLLING, FAST_RETRIES, R2V_PAYLOAD, client_for
 

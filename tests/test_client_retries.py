@@ -9,16 +9,13 @@ import pytest
 
 from prefect_gmicloud import (
     GMICloudClient,
-    InvalidRequestError,
-    NotFoundError,
     PayloadValidationError,
     RawPayload,
-    RetryPolicy,
-    ServerError,
     SubmitOutcomeUnknown,
-    TransportError,
-    Wan27R2VPayload,
 )
+from prefect_gmicloud.client import RetryPolicy
+from prefect_gmicloud.errors import InvalidRequestError, NotFoundError, ServerError, TransportError
+from prefect_gmicloud.models import Wan27R2VPayload
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.simulator.config import ScriptedFault
 from tests.conftest import FAST_RETRIES, R2V_PAYLOAD, client_for

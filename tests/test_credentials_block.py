@@ -9,7 +9,9 @@ from prefect.blocks.core import Block
 from prefect.testing.standard_test_suites.blocks import BlockStandardTestSuite
 from pydantic import ValidationError
 
-from prefect_gmicloud import DEFAULT_BASE_URL, AuthenticationError, GMICloudCredentials
+from prefect_gmicloud import GMICloudCredentials
+from prefect_gmicloud.client import DEFAULT_BASE_URL
+from prefect_gmicloud.errors import AuthenticationError
 from prefect_gmicloud.simulator import Simulator
 
 SECRET = "sk-live-do-not-leak-4242"

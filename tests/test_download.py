@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from prefect_gmicloud import DownloadError, GMIRequest, IntegrityError, RetryPolicy
+from prefect_gmicloud.client import GMIRequest, RetryPolicy
+from prefect_gmicloud.errors import DownloadError, IntegrityError
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.transfer import download_file
 from tests.conftest import FAST_RETRIES, R2V_PAYLOAD, client_for

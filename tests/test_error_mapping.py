@@ -8,17 +8,15 @@ from typing import Any
 import httpx
 import pytest
 
-from prefect_gmicloud import (
-    APIError,
+from prefect_gmicloud import APIError, GMICloudClient, RawPayload
+from prefect_gmicloud.client.responses import error_from_response
+from prefect_gmicloud.errors import (
     AuthenticationError,
-    GMICloudClient,
     InvalidRequestError,
     NotFoundError,
     RateLimitError,
-    RawPayload,
     ServerError,
 )
-from prefect_gmicloud.client.responses import error_from_response
 from prefect_gmicloud.simulator import Simulator
 from tests.conftest import R2V_PAYLOAD, client_for
 

@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 
 from prefect_gmicloud.cli import app
 from prefect_gmicloud.client.records import ModelInfo
-from prefect_gmicloud.errors import NotFoundError
+from prefect_gmicloud.errors import BudgetExceeded, NotFoundError
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storyboard import Storyboard, plan_storyboard
-from prefect_gmicloud.storyboard.budget import BudgetExceeded, check_budget
+from prefect_gmicloud.storyboard.budget_check import check_budget
 from prefect_gmicloud.storyboard.estimate import Price, estimate, fetch_prices, parse_price
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,15 +15,11 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-from prefect_gmicloud import (
-    GMICloudCredentials,
-    GMIRequest,
-    PayloadValidationError,
-    RequestFailed,
-    Wan27R2VPayload,
-)
+from prefect_gmicloud import GMICloudCredentials, PayloadValidationError, RequestFailed
+from prefect_gmicloud.client import GMIRequest
 from prefect_gmicloud.flows import collect_requests, generate_video
 from prefect_gmicloud.flows.finish import log_requests_left_running, requests_of_run
+from prefect_gmicloud.models import Wan27R2VPayload
 from prefect_gmicloud.simulator import FaultRates, Simulator
 from prefect_gmicloud.storage import S3Destination
 from prefect_gmicloud.tasks import submit_request, wait_for_request

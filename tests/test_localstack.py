@@ -10,9 +10,9 @@ import httpx
 import pytest
 from botocore.exceptions import EndpointConnectionError, NoCredentialsError
 
+from prefect_gmicloud.errors import LocalStackError
 from prefect_gmicloud.localstack import (
     STARTUP_TIMEOUT_SETTING,
-    LocalStackError,
     explain_failure,
     local_stack,
 )

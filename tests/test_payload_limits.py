@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prefect_gmicloud import (
+from prefect_gmicloud import PayloadValidationError, RawPayload, build_payload
+from prefect_gmicloud.models import (
     PAYLOAD_MODELS,
-    PayloadValidationError,
-    RawPayload,
+    GMIPayload,
     Wan26I2VPayload,
     Wan26R2VPayload,
     Wan26T2VPayload,
@@ -20,9 +20,7 @@ from prefect_gmicloud import (
     Wan27R2VPayload,
     Wan27T2VPayload,
     Wan27VideoEditPayload,
-    build_payload,
 )
-from prefect_gmicloud.models import GMIPayload
 from prefect_gmicloud.models.catalog.kling import (
     KlingV3ImageToVideoPayload,
     KlingV3TextToVideoPayload,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from prefect_gmicloud import GMIRequest, RequestStatus
+from prefect_gmicloud.client import GMIRequest, RequestStatus
 
 
 def record(**fields: Any) -> GMIRequest:

@@ -9,9 +9,10 @@ from email.utils import format_datetime
 
 import pytest
 
-from prefect_gmicloud import NotFoundError, RetryPolicy, ServerError, TransportError
-from prefect_gmicloud.client.retry import parse_retry_after
-from prefect_gmicloud.client.retrying import Retry, with_retries
+from prefect_gmicloud.client import RetryPolicy
+from prefect_gmicloud.client.retry_loop import _Retry, with_retries
+from prefect_gmicloud.client.retry_policy import parse_retry_after
+from prefect_gmicloud.errors import NotFoundError, ServerError, TransportError
 
 
 def test_backoff_grows_within_the_ceiling_and_is_jittered() -> None:
@@ -81,7 +82,7 @@ async def test_the_retry_loop_retries_until_an_answer() -> None:
     async def attempt() -> str:
         tries.append(fake.now)
         if len(tries) < 3:
-            raise Retry("503", ServerError(503, "busy"), retry_after=2.0)
+            raise _Retry("503", ServerError(503, "busy"), retry_after=2.0)
         return "done"
 
     answer = await with_retries(
@@ -101,7 +102,7 @@ async def test_the_retry_loop_raises_the_last_error_when_the_budget_is_spent() -
     cut = ConnectionResetError("cut")
 
     async def attempt() -> None:
-        raise Retry("drop", TransportError("dropped"), cause=cut, retry_after=1.0)
+        raise _Retry("drop", TransportError("dropped"), cause=cut, retry_after=1.0)
 
     with pytest.raises(TransportError, match="dropped") as caught:
         await with_retries(

@@ -13,7 +13,8 @@ import av
 import httpx
 import pytest
 
-from prefect_gmicloud import GMICloudClient, Wan27R2VPayload
+from prefect_gmicloud import GMICloudClient
+from prefect_gmicloud.models import Wan27R2VPayload
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.simulator.app import API_PREFIX
 from prefect_gmicloud.simulator.catalogue import frame_size

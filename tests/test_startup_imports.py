@@ -21,7 +21,8 @@ HEAVY = ("prefect", "prefect_aws", "boto3", "botocore")
 PROBES = {
     "client": "from prefect_gmicloud.client import GMICloudClient",
     "top-level client and models": (
-        "from prefect_gmicloud import GMICloudClient, Storyboard, Wan27R2VPayload, WaitPolicy"
+        "from prefect_gmicloud import GMICloudClient, Storyboard, build_payload\n"
+        "from prefect_gmicloud.models import Wan27R2VPayload"
     ),
     "cli --help": (
         "import sys; from prefect_gmicloud.cli import app\n"

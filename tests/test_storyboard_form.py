@@ -9,8 +9,8 @@ import pytest
 from prefect.utilities.callables import parameter_schema
 from prefect.utilities.schema_tools.validation import validate
 
-from prefect_gmicloud import Wan27T2VPayload
 from prefect_gmicloud.flows.storyboard import run_storyboard
+from prefect_gmicloud.models import Wan27T2VPayload
 from prefect_gmicloud.models.registry import PAYLOAD_MODELS, STORYBOARD_MODELS
 from prefect_gmicloud.storyboard import ShotSettings, Storyboard, StoryboardError, plan_storyboard
 from prefect_gmicloud.storyboard.schema import ShotOverrides, settings_of

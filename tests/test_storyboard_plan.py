@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from prefect_gmicloud import Wan26R2VPayload, Wan27R2VPayload
+from prefect_gmicloud.models import Wan26R2VPayload, Wan27R2VPayload
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError, plan_storyboard
 
 BARISTA = "https://refs.example/barista.mp4"

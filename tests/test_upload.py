@@ -9,9 +9,9 @@ import pytest
 from prefect_aws import AwsClientParameters, AwsCredentials
 from prefect_aws.s3 import S3Bucket
 
+from prefect_gmicloud.errors import UnsafeKeyError
 from prefect_gmicloud.storage import (
     S3Destination,
-    UnsafeKeyError,
     resolve_storage,
     safe_key,
 )

@@ -10,18 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from prefect_gmicloud import (
-    GMICloudClient,
-    GMIRequest,
-    RequestCancelled,
-    RequestFailed,
-    RequestStatus,
-    ServerError,
-    WaitPolicy,
-    WaitTimeout,
-    Wan27R2VPayload,
-)
-from prefect_gmicloud.client.polling import DurationMemory
+from prefect_gmicloud import GMICloudClient, RequestFailed, WaitTimeout
+from prefect_gmicloud.client import GMIRequest, RequestStatus, WaitPolicy
+from prefect_gmicloud.client.wait_schedule import DurationMemory
+from prefect_gmicloud.errors import RequestCancelled, ServerError
+from prefect_gmicloud.models import Wan27R2VPayload
 from prefect_gmicloud.simulator import FaultRates, Simulator, SimulatorConfig
 from prefect_gmicloud.simulator.app import API_PREFIX, SimulatorApps
 from prefect_gmicloud.simulator.config import ScriptedFault

@@ -1,13 +1,11 @@
-"""Plain clients of GMI Cloud's request queue (async and blocking); no Prefect import here."""
+"""Plain clients of GMI Cloud's request queue (async and blocking); no Prefect import here.
 
+Beside the clients: the records they return and the options they take. Errors are in
+``prefect_gmicloud.errors``.
+"""
+
+from prefect_gmicloud.client.batch_reads import BatchSettings
 from prefect_gmicloud.client.http import DEFAULT_BASE_URL, ClientStats, GMICloudClient
-from prefect_gmicloud.client.polling import (
-    LEARNED_DURATIONS,
-    DurationMemory,
-    DurationModel,
-    WaitPolicy,
-    WaitTracker,
-)
 from prefect_gmicloud.client.records import (
     GMIRequest,
     MediaAsset,
@@ -16,56 +14,24 @@ from prefect_gmicloud.client.records import (
     ModelSummary,
     RequestStatus,
 )
-from prefect_gmicloud.client.retry import RetryPolicy
+from prefect_gmicloud.client.retry_policy import RetryPolicy
 from prefect_gmicloud.client.sync import GMICloudSyncClient
-from prefect_gmicloud.errors import (
-    APIError,
-    AuthenticationError,
-    DownloadError,
-    GMICloudError,
-    IntegrityError,
-    InvalidRequestError,
-    NotFoundError,
-    PayloadValidationError,
-    RateLimitError,
-    RequestCancelled,
-    RequestFailed,
-    ServerError,
-    SubmitOutcomeUnknown,
-    TransportError,
-    WaitTimeout,
-)
+from prefect_gmicloud.client.wait_schedule import DurationMemory, DurationModel, WaitPolicy
 
 __all__ = [
     "DEFAULT_BASE_URL",
-    "LEARNED_DURATIONS",
-    "APIError",
-    "AuthenticationError",
+    "BatchSettings",
     "ClientStats",
-    "DownloadError",
     "DurationMemory",
     "DurationModel",
     "GMICloudClient",
-    "GMICloudError",
     "GMICloudSyncClient",
     "GMIRequest",
-    "IntegrityError",
-    "InvalidRequestError",
     "MediaAsset",
     "ModelInfo",
     "ModelParameter",
     "ModelSummary",
-    "NotFoundError",
-    "PayloadValidationError",
-    "RateLimitError",
-    "RequestCancelled",
-    "RequestFailed",
     "RequestStatus",
     "RetryPolicy",
-    "ServerError",
-    "SubmitOutcomeUnknown",
-    "TransportError",
     "WaitPolicy",
-    "WaitTimeout",
-    "WaitTracker",
 ]

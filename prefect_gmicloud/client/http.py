@@ -4,8 +4,9 @@ Reads are retried on transient faults. A submit is retried only when it provably
 a request; after an ambiguous failure the request is looked up in ``list_requests`` before
 anything is sent again, so one call never pays for two requests. No Prefect import here: anyone
 can use this client. Its parts live beside it: the key's URL policy and auth in ``urls``, error
-mapping and body shapes in ``responses``, the retry loop in ``retrying``, the submit lookup in
-``reconcile``, the wait's sleeps and wake-ups in ``waiting`` (its schedule in ``polling``).
+mapping and body shapes in ``responses``, the retry loop in ``retry_loop`` (its policy in
+``retry_policy``), the submit lookup in ``reconcile``, the wait's sleeps and wake-ups in
+``wait_sleep`` (its schedule in ``wait_schedule``), batched status reads in ``batch_reads``.
 """
 
 from __future__ import annotations
@@ -26,13 +27,7 @@ import httpx
 from pydantic import SecretStr
 
 from prefect_gmicloud.client import reconcile, served
-from prefect_gmicloud.client.batch import BatchReads, BatchSettings, account_of
-from prefect_gmicloud.client.polling import (
-    LEARNED_DURATIONS,
-    DurationMemory,
-    WaitPolicy,
-    WaitTracker,
-)
+from prefect_gmicloud.client.batch_reads import BatchReads, BatchSettings, account_of
 from prefect_gmicloud.client.records import GMIRequest, ModelInfo, ModelSummary, RequestStatus
 from prefect_gmicloud.client.responses import (
     error_from_response,
@@ -40,13 +35,14 @@ from prefect_gmicloud.client.responses import (
     model_ids,
     request_records,
 )
-from prefect_gmicloud.client.retry import (
+from prefect_gmicloud.client.retry_loop import _Retry, with_retries
+from prefect_gmicloud.client.retry_policy import (
     RETRYABLE_STATUS_CODES,
     SUBMIT_REFUSED_STATUS_CODES,
     RetryPolicy,
     parse_retry_after,
 )
-from prefect_gmicloud.client.retrying import Retry, with_retries
+from prefect_gmicloud.client.shared import Leases
 from prefect_gmicloud.client.tls import shared_ssl_context
 from prefect_gmicloud.client.urls import (
     DEFAULT_BASE_URL,
@@ -56,7 +52,12 @@ from prefect_gmicloud.client.urls import (
     resolve_api_key,
     user_agent,
 )
-from prefect_gmicloud.client.waiting import pause, with_learned
+from prefect_gmicloud.client.wait_schedule import (
+    DurationMemory,
+    WaitPolicy,
+    WaitTracker,
+)
+from prefect_gmicloud.client.wait_sleep import pause, with_learned
 from prefect_gmicloud.errors import (
     NotFoundError,
     RateLimitError,
@@ -78,6 +79,9 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # Failures after which the request cannot have reached the server.
 _NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _AMBIGUOUS_STATUS_CODES = RETRYABLE_STATUS_CODES - SUBMIT_REFUSED_STATUS_CODES
+
+#: What the open clients of each API (by base URL) learned of its models' processing times.
+SHARED_DURATIONS: Leases[str, DurationMemory] = Leases(lambda base_url: DurationMemory())
 
 
 @dataclass
@@ -122,11 +126,13 @@ class GMICloudClient:
         clock: monotonic seconds (tests pass a fake one).
         sleep: the pause between tries and polls (tests pass a fake one).
         rng: the jitter's random source.
-        durations: where processing times are learned (default: shared by the process).
+        durations: where processing times are learned (default: with the other open
+            clients of the same ``base_url``; forgotten when the last of them closes).
 
     Example:
         ```python
-        from prefect_gmicloud import GMICloudClient, Wan27R2VPayload
+        from prefect_gmicloud import GMICloudClient
+        from prefect_gmicloud.models import Wan27R2VPayload
 
         async with GMICloudClient() as client:  # the key from $GMI_CLOUD_API_KEY
             request = await client.submit(
@@ -162,8 +168,7 @@ class GMICloudClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._submitted_ids: set[str] = set()
-        self._durations = LEARNED_DURATIONS if durations is None else durations
-        # Waits of one model in this process share list calls (client/batch.py).
+        # Waits of one model share list calls with other open clients' (client/batch_reads.py).
         self._batch = (
             BatchReads(
                 account_of(self.base_url, key, organization_id),
@@ -189,6 +194,12 @@ class GMICloudClient:
             transport=transport,
             follow_redirects=False,
         )
+        # What one wait learns of a model's processing times, the other open clients of this
+        # API use too (Prefect tasks make a client per call); given a memory, only this one.
+        self._leased_durations = durations is None
+        self._durations = (
+            SHARED_DURATIONS.acquire(self.base_url) if durations is None else durations
+        )
 
     def __repr__(self) -> str:
         return f"GMICloudClient(base_url={self.base_url!r})"
@@ -205,7 +216,12 @@ class GMICloudClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool and let go of what this client shares with others."""
+        if self._batch is not None:
+            self._batch.close()
+        if self._leased_durations:
+            self._leased_durations = False
+            SHARED_DURATIONS.release(self.base_url)
         await self._http.aclose()
 
     # -- reads ---------------------------------------------------------------------------------
@@ -278,23 +294,23 @@ class GMICloudClient:
                 response = await self._http.request(method, url, params=params)
             except httpx.TransportError as exc:
                 kind = type(exc).__name__
-                raise Retry(kind, TransportError(f"{method} {url}: {kind}"), cause=exc) from exc
+                raise _Retry(kind, TransportError(f"{method} {url}: {kind}"), cause=exc) from exc
             if response.is_success:
                 return json_body(response)
             error = error_from_response(response, request_id)
             if response.status_code not in RETRYABLE_STATUS_CODES:
                 raise error
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise Retry(str(response.status_code), error, retry_after=retry_after)
+            raise _Retry(str(response.status_code), error, retry_after=retry_after)
 
-        def retried(failure: Retry, tries: int, delay: float) -> None:
+        def retried(failure: _Retry, tries: int, delay: float) -> None:
             self.stats.retries[failure.kind] += 1
             logger.debug("%s %s: %s, retry %d in %.2fs", method, url, failure.kind, tries, delay)
 
         return await self._with_retries(attempt, retried)
 
     def _with_retries(
-        self, attempt: Callable[[], Awaitable[Any]], on_retry: Callable[[Retry, int, float], None]
+        self, attempt: Callable[[], Awaitable[Any]], on_retry: Callable[[_Retry, int, float], None]
     ) -> Awaitable[Any]:
         return with_retries(
             attempt,
@@ -335,13 +351,13 @@ class GMICloudClient:
                 response = await self._http.post("/requests", json=body)
             except _NOT_SENT_ERRORS as exc:
                 kind = type(exc).__name__
-                raise Retry(kind, TransportError(f"submit: {kind}"), cause=exc) from exc
+                raise _Retry(kind, TransportError(f"submit: {kind}"), cause=exc) from exc
             except httpx.TransportError as exc:
                 found = await self._reconcile(body, started_wall, exc)
                 if found is not None:
                     return found
                 error = TransportError(f"submit: {type(exc).__name__}")
-                raise Retry("lost", error, cause=exc) from exc
+                raise _Retry("lost", error, cause=exc) from exc
             if response.is_success:
                 return self._accepted(json_body(response))
             api_error = error_from_response(response)
@@ -353,9 +369,9 @@ class GMICloudClient:
             elif status not in SUBMIT_REFUSED_STATUS_CODES:
                 raise api_error
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise Retry(str(status), api_error, retry_after=retry_after)
+            raise _Retry(str(status), api_error, retry_after=retry_after)
 
-        def retried(failure: Retry, tries: int, delay: float) -> None:
+        def retried(failure: _Retry, tries: int, delay: float) -> None:
             self.stats.retries[f"submit {failure.kind}"] += 1
             logger.info(
                 "submit of a %s request: %s, retrying in %.1fs", body["model"], failure.kind, delay
@@ -451,7 +467,7 @@ class GMICloudClient:
         With ``batch_reads`` (the default), waits of one model in flight together in this
         process read their statuses with shared ``GET /requests?model_id=`` calls and are woken
         when a list shows their request changed; a terminal status is always read with
-        ``GET /requests/{id}`` before it is returned (``client/batch.py``).
+        ``GET /requests/{id}`` before it is returned (``client/batch_reads.py``).
 
         Args:
             request: the request (as ``submit`` returned it) or its id.

@@ -30,14 +30,11 @@ class RequestStatus(StrEnum):
 TERMINAL_STATUSES = frozenset(
     {RequestStatus.SUCCESS, RequestStatus.FAILED, RequestStatus.CANCELLED}
 )
-#: Statuses before work starts: time spent in them counts against the queue deadline.
-WAITING_STATUSES = frozenset(
-    {RequestStatus.CREATED, RequestStatus.DISPATCHED, RequestStatus.QUEUED}
-)
 
-MediaKind = Literal["video", "image", "audio", "other"]
+#: What an outcome file is, from its field or its URL ("other" when neither tells).
+AssetKind = Literal["video", "image", "audio", "other"]
 
-_EXTENSION_KINDS: dict[str, MediaKind] = {
+_EXTENSION_KINDS: dict[str, AssetKind] = {
     ".mp4": "video",
     ".mov": "video",
     ".webm": "video",
@@ -55,7 +52,7 @@ _EXTENSION_KINDS: dict[str, MediaKind] = {
 }
 
 # Outcome keys that hold a URL, with what they hold. "thumbnail" comes before "image" on purpose.
-_FLAT_OUTCOME_KEYS: dict[str, tuple[str, MediaKind]] = {
+_FLAT_OUTCOME_KEYS: dict[str, tuple[str, AssetKind]] = {
     "video_url": ("video", "video"),
     "thumbnail_image_url": ("thumbnail", "image"),
     "thumbnail_url": ("thumbnail", "image"),
@@ -107,7 +104,7 @@ class MediaAsset(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     url: str
-    kind: MediaKind
+    kind: AssetKind
     role: str
     id: str | None = None
 
@@ -117,7 +114,7 @@ class MediaAsset(BaseModel):
         return PurePosixPath(urlsplit(self.url).path).name
 
 
-def _kind_from_url(url: str) -> MediaKind:
+def _kind_from_url(url: str) -> AssetKind:
     suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
     return _EXTENSION_KINDS.get(suffix, "other")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from prefect_gmicloud.client.retry import parse_retry_after
+from prefect_gmicloud.client.retry_policy import parse_retry_after
 from prefect_gmicloud.errors import (
     APIError,
     AuthenticationError,
@@ -20,6 +20,7 @@ from prefect_gmicloud.errors import (
     NotFoundError,
     RateLimitError,
     ServerError,
+    UnknownListShape,
 )
 
 _ERROR_KINDS: dict[int, type[APIError]] = {
@@ -75,14 +76,6 @@ def json_body(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         raise APIError(response.status_code, "the response is not JSON") from None
-
-
-class UnknownListShape(APIError):
-    """``GET /requests`` answered with a body whose shape the client does not know.
-
-    The body is undocumented; reading an unknown shape as "no requests" would let a paid
-    request look absent, so it is an error instead.
-    """
 
 
 def request_records(body: Any) -> list[dict[str, Any]]:

@@ -17,9 +17,9 @@ from pydantic import SecretStr
 from typing_extensions import Unpack
 
 from prefect_gmicloud.client.http import ClientOptions, GMICloudClient
-from prefect_gmicloud.client.polling import WaitPolicy
 from prefect_gmicloud.client.records import GMIRequest, ModelInfo, ModelSummary
 from prefect_gmicloud.client.urls import DEFAULT_BASE_URL
+from prefect_gmicloud.client.wait_schedule import WaitPolicy
 from prefect_gmicloud.models.base import GMIPayload
 from prefect_gmicloud.models.registry import AnyPayload
 from prefect_gmicloud.models.served import ServedPayload
@@ -39,7 +39,8 @@ class GMICloudSyncClient:
 
     Example:
         ```python
-        from prefect_gmicloud import GMICloudSyncClient, Wan27T2VPayload
+        from prefect_gmicloud import GMICloudSyncClient
+        from prefect_gmicloud.models import Wan27T2VPayload
 
         with GMICloudSyncClient() as client:  # the key from $GMI_CLOUD_API_KEY
             request = client.submit(Wan27T2VPayload(prompt="a red fox in snow", duration=5))

@@ -17,7 +17,7 @@ import httpx
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
 from prefect_gmicloud.client.http import GMICloudClient
-from prefect_gmicloud.client.retry import RetryPolicy
+from prefect_gmicloud.client.retry_policy import RetryPolicy
 from prefect_gmicloud.client.served import model_drift, unserved_problems
 from prefect_gmicloud.client.tls import shared_ssl_context
 from prefect_gmicloud.doctor.clocks import ClockReading, DatedTransport, gmi_clock, store_clock

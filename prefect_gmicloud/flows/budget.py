@@ -26,14 +26,14 @@ from prefect import get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.concurrency.asyncio import rate_limit
 
-from prefect_gmicloud.errors import GMICloudError
+from prefect_gmicloud.errors import BudgetUnavailable, GMICloudError
 from prefect_gmicloud.ledger.shot import BeforeSubmit, ShotJob
 from prefect_gmicloud.ledger.store import Ledger
 from prefect_gmicloud.models.base import GMIPayload
-from prefect_gmicloud.storyboard.budget import check_budget
+from prefect_gmicloud.reporting import best_effort
+from prefect_gmicloud.storyboard.budget_check import check_budget
 from prefect_gmicloud.storyboard.estimate import Estimate, estimate, fetch_prices
 from prefect_gmicloud.storyboard.plan import PlannedShot
-from prefect_gmicloud.tasks.progress import best_effort
 
 if TYPE_CHECKING:
     from prefect_gmicloud.blocks.credentials import GMICloudCredentials
@@ -41,10 +41,6 @@ if TYPE_CHECKING:
 
 #: The shortest wait for the shared budget: the time Prefect's API takes to answer, with room.
 MIN_BUDGET_WAIT_SECONDS = 1.0
-
-
-class BudgetUnavailable(GMICloudError):
-    """The shared budget did not give a shot its seconds; the shot was not submitted."""
 
 
 async def estimate_run(

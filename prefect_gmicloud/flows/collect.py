@@ -11,7 +11,7 @@ from prefect import flow, get_run_logger
 from prefect_aws.s3 import S3Bucket
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
-from prefect_gmicloud.client.polling import wait_policy
+from prefect_gmicloud.client.wait_schedule import wait_policy
 from prefect_gmicloud.errors import GMICloudError, StorageError
 from prefect_gmicloud.flows.finish import finish_request, log_requests_left_running
 from prefect_gmicloud.flows.generate import load_credentials

@@ -21,13 +21,13 @@ from prefect.logging.loggers import flow_run_logger
 from prefect_aws.s3 import S3Bucket
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
-from prefect_gmicloud.client.polling import WaitPolicy
 from prefect_gmicloud.client.records import GMIRequest
+from prefect_gmicloud.client.wait_schedule import WaitPolicy
 from prefect_gmicloud.errors import RequestCancelled, RequestFailed
 from prefect_gmicloud.flows.results import GeneratedVideo
+from prefect_gmicloud.reporting import best_effort
 from prefect_gmicloud.storage.destination import S3Destination
-from prefect_gmicloud.tasks.progress import best_effort
-from prefect_gmicloud.tasks.store import store_outcome
+from prefect_gmicloud.tasks.store_outcome import store_outcome
 from prefect_gmicloud.tasks.wait import wait_for_request
 from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES
 

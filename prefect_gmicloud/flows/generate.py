@@ -16,7 +16,7 @@ from prefect import flow, runtime
 from prefect_aws.s3 import S3Bucket
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
-from prefect_gmicloud.client.polling import wait_policy
+from prefect_gmicloud.client.wait_schedule import wait_policy
 from prefect_gmicloud.errors import GMICloudError, RequestCancelled, RequestFailed, VideoNotStored
 from prefect_gmicloud.flows.finish import (
     log_requests_left_running,
@@ -127,7 +127,7 @@ async def generate_video(
             force=force,
         )
         async with ledger.alive(runner.run, flow_run_id):
-            outcome = await runner.settle(job)
+            outcome = await runner.store_shot(job)
     return await _result(outcome, validated.model_id, name, storage)
 
 

@@ -15,7 +15,7 @@ from prefect_gmicloud.client.records import GMIRequest
 from prefect_gmicloud.ledger.shot import ShotJob, Store
 from prefect_gmicloud.storage.destination import S3Destination
 from prefect_gmicloud.storage.location import StorageLocation, StoredObject
-from prefect_gmicloud.tasks.store import VERIFIED_METADATA, store_outcome
+from prefect_gmicloud.tasks.store_outcome import VERIFIED_METADATA, store_outcome
 from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES
 
 #: Object metadata naming the inputs a shot's files were made from.

@@ -18,7 +18,7 @@ from prefect_aws.s3 import S3Bucket
 from pydantic import BaseModel
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
-from prefect_gmicloud.client.polling import wait_policy
+from prefect_gmicloud.client.wait_schedule import wait_policy
 from prefect_gmicloud.errors import StoryboardError, StoryboardIncomplete, StoryboardNotApproved
 from prefect_gmicloud.flows.budget import budget_seconds, estimate_run
 from prefect_gmicloud.flows.generate import load_credentials
@@ -45,6 +45,7 @@ from prefect_gmicloud.ledger.shot import ShotJob, ShotResult, ShotRunner, replay
 from prefect_gmicloud.ledger.store import Ledger
 from prefect_gmicloud.media import concatenate, contact_sheet
 from prefect_gmicloud.models.base import GMIPayload
+from prefect_gmicloud.reporting import best_effort
 from prefect_gmicloud.storage import (
     MAX_LINK_SECONDS,
     S3Destination,
@@ -57,7 +58,6 @@ from prefect_gmicloud.storyboard.plan import PlannedShot
 from prefect_gmicloud.storyboard.reference_checks import plan_checked, video_seconds
 from prefect_gmicloud.storyboard.schema import Storyboard
 from prefect_gmicloud.storyboard.staging import StagedReferences
-from prefect_gmicloud.tasks.progress import best_effort
 from prefect_gmicloud.tasks.upload import upload_to_s3
 
 #: How often a run paused for review asks Prefect whether it was answered.

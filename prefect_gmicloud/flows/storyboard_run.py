@@ -23,9 +23,9 @@ from prefect_gmicloud.ledger import journal
 from prefect_gmicloud.ledger.entry import LedgerEntry, ReviewMark
 from prefect_gmicloud.ledger.shot import ShotJob, ShotResult, ShotRunner
 from prefect_gmicloud.ledger.store import Ledger
+from prefect_gmicloud.reporting import best_effort
 from prefect_gmicloud.storyboard.manifest import Manifest, ManifestStore, ShotRecord, ShotVersion
 from prefect_gmicloud.storyboard.plan import PlannedShot
-from prefect_gmicloud.tasks.progress import best_effort
 
 #: After SIGTERM/SIGINT/cancellation, how long submits under way get to record their ids.
 STOP_GRACE_SECONDS = 10.0
@@ -116,7 +116,7 @@ class StoryboardRun:
                 if shot.continues is not None and (source is None or source.state != "stored"):
                     outcome = _source_not_stored(job, shot.continues, source, causes)
                 else:
-                    outcome = await self.runner.settle(job)
+                    outcome = await self.runner.store_shot(job)
             finally:
                 # Shots continuing this one learn its outcome, or that it has none (stopped).
                 settled[shot.shot_id].set_result(outcome)

@@ -7,13 +7,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from prefect_gmicloud.errors import GMICloudError
+from prefect_gmicloud.errors import SubmitsStopped
 
 T = TypeVar("T")
-
-
-class SubmitsStopped(GMICloudError):
-    """The run is stopping: no new request is submitted."""
 
 
 class SubmitGate:

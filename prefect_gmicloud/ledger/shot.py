@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from prefect_gmicloud.client.http import GMICloudClient
-from prefect_gmicloud.client.polling import WaitPolicy
 from prefect_gmicloud.client.records import GMIRequest, RequestStatus
+from prefect_gmicloud.client.wait_schedule import WaitPolicy
 from prefect_gmicloud.errors import (
     AuthenticationError,
     GMICloudError,
@@ -164,7 +164,7 @@ class ShotRunner:
     def _claim(self) -> Claim:
         return Claim.new(self.run, self.flow_run_id)
 
-    async def settle(self, job: ShotJob) -> ShotResult:
+    async def store_shot(self, job: ShotJob) -> ShotResult:
         """Bring the shot to "stored", paying only if no live or past request can give it.
 
         Every error that is not a stop is returned as a failed result naming the shot and,

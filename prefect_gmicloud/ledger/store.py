@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ValidationError
 
-from prefect_gmicloud.errors import StorageError, WriteConflict
+from prefect_gmicloud.errors import UnreadableEntry, WriteConflict
 from prefect_gmicloud.ledger.entry import LedgerEntry
 from prefect_gmicloud.storage.location import StorageLocation
 from prefect_gmicloud.storage.port import ObjectInfo
@@ -89,10 +89,6 @@ class Heartbeat(BaseModel):
     pid: int
     beat_at: float
     flow_run_id: str | None = None
-
-
-class UnreadableEntry(StorageError):
-    """A ledger entry exists but is not a ledger entry (corrupted, or written by something else)."""
 
 
 def age_on_store_clock(info: ObjectInfo) -> float | None:

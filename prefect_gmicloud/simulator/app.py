@@ -36,10 +36,10 @@ from prefect_gmicloud.simulator.catalogue import (
 from prefect_gmicloud.simulator.media import ClipSpec, MediaRenderer
 from prefect_gmicloud.simulator.references import (
     ReferenceFetcher,
-    ReferenceFetchError,
+    _ReferenceFetchError,
     reference_urls,
 )
-from prefect_gmicloud.simulator.sound import SoundUnavailable, render_sound
+from prefect_gmicloud.simulator.sound import _SoundUnavailable, render_sound
 from prefect_gmicloud.simulator.state import TERMINAL, SimRequest, SimulatorState
 from prefect_gmicloud.simulator.stills import render_still
 
@@ -48,7 +48,7 @@ API_PREFIX = "/api/v1/ie/requestqueue/apikey"
 ALTERNATE_MODELS_PATH = "/api/v1/apikey/models"
 
 
-class SimulatedDisconnect(Exception):
+class _SimulatedDisconnect(Exception):
     """Raised inside a response to cut the connection, as a flaky network would."""
 
 
@@ -67,7 +67,7 @@ class _CutResponse(Response):
         )
         for part in self._parts:
             await send({"type": "http.response.body", "body": part, "more_body": True})
-        raise SimulatedDisconnect("simulated dropped connection")
+        raise _SimulatedDisconnect("simulated dropped connection")
 
 
 def _cut_json() -> Response:
@@ -280,7 +280,7 @@ class SimulatorApps:
         if request.fetching:
             try:
                 request.fetched = await self.fetcher.fetch_all(request.payload)
-            except ReferenceFetchError as exc:
+            except _ReferenceFetchError as exc:
                 request.ends, request.error_message = "failed", str(exc)
             finally:
                 request.fetched_wall = time.time()
@@ -293,7 +293,7 @@ class SimulatorApps:
                 await asyncio.to_thread(self._render_output, request)
             elif not self.state.config.video_bytes:
                 await asyncio.to_thread(self.renderer.video, self.spec(request))
-        except (SoundUnavailable, subprocess.CalledProcessError) as exc:
+        except (_SoundUnavailable, subprocess.CalledProcessError) as exc:
             request.ends, request.error_message = "failed", f"simulator: {exc}"
 
     def _render_output(self, request: SimRequest) -> Path:
@@ -477,5 +477,5 @@ class _StreamedFile(Response):
         finally:
             os.close(fd)
         if self._cut:
-            raise SimulatedDisconnect("simulated truncated download")
+            raise _SimulatedDisconnect("simulated truncated download")
         await send({"type": "http.response.body", "body": b"", "more_body": False})

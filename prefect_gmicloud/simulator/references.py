@@ -112,7 +112,7 @@ def image_suffix(head: bytes) -> str | None:
     return next((suffix for magic, suffix in _IMAGE_MAGIC.items() if head.startswith(magic)), None)
 
 
-class ReferenceFetchError(Exception):
+class _ReferenceFetchError(Exception):
     """One or more references could not be fetched; the message names each field and why."""
 
 
@@ -163,7 +163,7 @@ class ReferenceFetcher:
         """Fetch every reference of ``payload`` that is not a placeholder, all at once.
 
         Raises:
-            ReferenceFetchError: naming every reference that failed, e.g.
+            _ReferenceFetchError: naming every reference that failed, e.g.
                 ``reference_video[0] could not be fetched: HTTP 403``.
 
         Args:
@@ -181,12 +181,12 @@ class ReferenceFetcher:
             results = await asyncio.gather(
                 *(self._fetch(http, label, url) for label, url in wanted), return_exceptions=True
             )
-        problems = [str(r) for r in results if isinstance(r, ReferenceFetchError)]
+        problems = [str(r) for r in results if isinstance(r, _ReferenceFetchError)]
         for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, ReferenceFetchError):
+            if isinstance(result, BaseException) and not isinstance(result, _ReferenceFetchError):
                 raise result
         if problems:
-            raise ReferenceFetchError("; ".join(problems))
+            raise _ReferenceFetchError("; ".join(problems))
         kept = {
             label: path
             for (label, _), path in zip(wanted, results, strict=True)
@@ -210,7 +210,7 @@ class ReferenceFetcher:
             reason = f"no answer within {self.timeout:g} s"
         except httpx.HTTPError as exc:
             reason = f"{type(exc).__name__} ({exc})" if str(exc) else type(exc).__name__
-        raise ReferenceFetchError(f"{label} could not be fetched: {reason}")
+        raise _ReferenceFetchError(f"{label} could not be fetched: {reason}")
 
     async def _download(
         self, http: httpx.AsyncClient, label: str, url: str, keep: bool
@@ -218,18 +218,18 @@ class ReferenceFetcher:
         limit = f"more than the {self.max_bytes} bytes a reference may have"
         async with http.stream("GET", url) as response:
             if not response.is_success:
-                raise ReferenceFetchError(
+                raise _ReferenceFetchError(
                     f"{label} could not be fetched: HTTP {response.status_code}"
                 )
             announced = response.headers.get("content-length", "")
             if announced.isdigit() and int(announced) > self.max_bytes:
-                raise ReferenceFetchError(f"{label} could not be fetched: {limit}")
+                raise _ReferenceFetchError(f"{label} could not be fetched: {limit}")
             parts: list[bytes] = []
             size = 0
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > self.max_bytes:
-                    raise ReferenceFetchError(f"{label} could not be fetched: {limit}")
+                    raise _ReferenceFetchError(f"{label} could not be fetched: {limit}")
                 if keep:
                     parts.append(chunk)
         return await asyncio.to_thread(self._keep, b"".join(parts)) if keep else None

@@ -12,7 +12,7 @@ from typing import Self
 
 import uvicorn
 
-from prefect_gmicloud.simulator.app import API_PREFIX, SimulatedDisconnect, SimulatorApps
+from prefect_gmicloud.simulator.app import API_PREFIX, SimulatorApps, _SimulatedDisconnect
 from prefect_gmicloud.simulator.config import SimulatorConfig
 from prefect_gmicloud.simulator.media import MediaRenderer
 from prefect_gmicloud.simulator.state import SimulatorState, SimulatorStats
@@ -24,7 +24,7 @@ class _HideSimulatedDisconnects(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         while error is not None:
-            if isinstance(error, SimulatedDisconnect):
+            if isinstance(error, _SimulatedDisconnect):
                 return False
             nested = getattr(error, "exceptions", None)
             error = nested[0] if nested else error.__cause__ or error.__context__

@@ -27,7 +27,7 @@ DEFAULT_SAMPLE_RATE = 32_000
 MUSIC_SECONDS = 12
 
 
-class SoundUnavailable(RuntimeError):
+class _SoundUnavailable(RuntimeError):
     """The simulator cannot make this sound here (``espeak-ng`` is not installed)."""
 
 
@@ -54,7 +54,7 @@ def render_sound(renderer: MediaRenderer, spec: SoundSpec) -> Path:
         spec: What to make.
 
     Raises:
-        SoundUnavailable: speech was asked for and ``espeak-ng`` is not installed.
+        _SoundUnavailable: speech was asked for and ``espeak-ng`` is not installed.
     """
     make = _speak if spec.kind == "speech" else _music
     return renderer.cached(f"{spec.key()}.{spec.format}", lambda out: make(renderer, spec, out))
@@ -76,7 +76,7 @@ def _encode(renderer: MediaRenderer, source: list[str], spec: SoundSpec, out: Pa
 def _speak(renderer: MediaRenderer, spec: SoundSpec, out: Path) -> None:
     espeak = shutil.which("espeak-ng")
     if espeak is None:
-        raise SoundUnavailable(
+        raise _SoundUnavailable(
             "the simulator speaks with espeak-ng, which is not installed "
             "(apt-get install -y espeak-ng)"
         )

@@ -1,6 +1,5 @@
 """Where outputs go: S3 or any S3-compatible store, through one storage port (``port.py``)."""
 
-from prefect_gmicloud.errors import UnsafeKeyError
 from prefect_gmicloud.storage.destination import S3Destination
 from prefect_gmicloud.storage.keys import safe_key
 from prefect_gmicloud.storage.location import (
@@ -18,7 +17,6 @@ __all__ = [
     "S3Destination",
     "StorageLocation",
     "StoredObject",
-    "UnsafeKeyError",
     "resolve_storage",
     "safe_key",
 ]

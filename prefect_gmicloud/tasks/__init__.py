@@ -1,8 +1,8 @@
 """Prefect tasks: thin wrappers over the client, the downloader and the S3 uploader."""
 
 from prefect_gmicloud.tasks.check import check_storage
-from prefect_gmicloud.tasks.download import download_outcome
-from prefect_gmicloud.tasks.store import StoredFile, store_outcome
+from prefect_gmicloud.tasks.download_outcome import download_outcome
+from prefect_gmicloud.tasks.store_outcome import StoredFile, store_outcome
 from prefect_gmicloud.tasks.submit import submit_request
 from prefect_gmicloud.tasks.upload import upload_to_s3
 from prefect_gmicloud.tasks.wait import wait_for_request

@@ -25,7 +25,8 @@ async def submit_request(
     Example:
         ```python
         from prefect import flow
-        from prefect_gmicloud import GMICloudCredentials, Wan27T2VPayload
+        from prefect_gmicloud import GMICloudCredentials
+        from prefect_gmicloud.models import Wan27T2VPayload
         from prefect_gmicloud.tasks import submit_request
 
         @flow

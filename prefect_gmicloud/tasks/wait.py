@@ -7,9 +7,9 @@ from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifa
 from prefect.cache_policies import NO_CACHE
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
-from prefect_gmicloud.client.polling import WaitPolicy
 from prefect_gmicloud.client.records import GMIRequest, RequestStatus
-from prefect_gmicloud.tasks.progress import best_effort
+from prefect_gmicloud.client.wait_schedule import WaitPolicy
+from prefect_gmicloud.reporting import best_effort
 
 # The API reports no percentage; its phases are what progress can show.
 _PHASE_PROGRESS: dict[str, float] = {

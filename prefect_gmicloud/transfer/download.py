@@ -22,8 +22,12 @@ from typing import IO
 import httpx
 from pydantic import BaseModel
 
-from prefect_gmicloud.client.retry import RETRYABLE_STATUS_CODES, RetryPolicy, parse_retry_after
-from prefect_gmicloud.client.retrying import Retry, with_retries
+from prefect_gmicloud.client.retry_loop import _Retry, with_retries
+from prefect_gmicloud.client.retry_policy import (
+    RETRYABLE_STATUS_CODES,
+    RetryPolicy,
+    parse_retry_after,
+)
 from prefect_gmicloud.client.tls import shared_ssl_context
 from prefect_gmicloud.errors import DownloadError, IntegrityError
 
@@ -140,11 +144,11 @@ async def download_file(
             total, content_type = await _fetch_into(client, url, part, max_bytes)
         except _Cut as cut:
             error = DownloadError(f"{url}: gave up after {tries} tries ({cut})")
-            raise Retry(str(cut), error, retry_after=cut.retry_after) from None
+            raise _Retry(str(cut), error, retry_after=cut.retry_after) from None
         if total is not None and part.size > total:
             raise IntegrityError(f"{url}: got {part.size} bytes, the server announced {total}")
 
-    def retried(failure: Retry, number: int, delay: float) -> None:
+    def retried(failure: _Retry, number: int, delay: float) -> None:
         nonlocal resumed
         resumed += 1 if part.size else 0
         logger.info("download of %s cut at %d bytes (%s); resuming", url, part.size, failure.kind)

@@ -20,9 +20,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from prefect_gmicloud import PAYLOAD_MODELS, GMICloudCredentials, PayloadValidationError
+from prefect_gmicloud import GMICloudCredentials, PayloadValidationError
 from prefect_gmicloud.cli import app
 from prefect_gmicloud.errors import UnsafeKeyError
+from prefect_gmicloud.models import PAYLOAD_MODELS
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import S3Destination, resolve_storage
 from tests.conftest import client_for
@@ -360,9 +361,7 @@ def _optional_text(model: str) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries({}, optional=optional)
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=60, deadline=None, suppress_health_check=ONE_SIMULATOR_FOR_ALL_EXAMPLES)
 @given(data=st.data())
 def test_valid_payloads_reach_the_api_exactly_as_given(sim: Simulator, data: st.DataObject) -> None:
     model = data.draw(st.sampled_from(MODELS))
@@ -376,9 +375,7 @@ def test_valid_payloads_reach_the_api_exactly_as_given(sim: Simulator, data: st.
     assert sim.state.requests[request_id].payload == payload
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=60, deadline=None, suppress_health_check=ONE_SIMULATOR_FOR_ALL_EXAMPLES)
 @given(data=st.data())
 def test_payloads_past_a_limit_never_reach_the_api(sim: Simulator, data: st.DataObject) -> None:
     model = data.draw(st.sampled_from(WAN_MODELS))

@@ -2,8 +2,9 @@
 
 A storyboard has tens to thousands of requests of one model in flight at once. Read one by one,
 each costs a status call per poll; listed, one call shows them all. Waits of the same API, key,
-organization and model in one process share a :class:`BatchObserver` (whichever client, event
-loop or thread they run in), which:
+organization and model whose clients batch with the same :class:`BatchSettings` share a
+:class:`BatchObserver` while one of those clients is open (whichever client, event loop or
+thread they run in), which:
 
 - serves a wait's poll from a list call made after its last read and at most ``window``
   seconds ago, and otherwise makes one (waits due at the same moment join it);
@@ -41,8 +42,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from prefect_gmicloud.client.polling import WaitTracker
 from prefect_gmicloud.client.records import GMIRequest
+from prefect_gmicloud.client.shared import Leases
+from prefect_gmicloud.client.wait_schedule import WaitTracker
 from prefect_gmicloud.errors import GMICloudError
 
 logger = logging.getLogger("prefect_gmicloud.client")
@@ -387,23 +389,12 @@ class BatchObserver:
             listener.cancel()
 
 
-class _Registry:
-    """The process's observers, by (API, key, organization) and model."""
+#: Who a list shows requests of (:func:`account_of`), the model, and how reads are batched.
+ObserverKey = tuple[str, str, BatchSettings]
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._observers: dict[tuple[str, str], BatchObserver] = {}
-
-    def observer(self, account: str, model: str, settings: BatchSettings) -> BatchObserver:
-        with self._lock:
-            found = self._observers.get((account, model))
-            if found is None:
-                found = self._observers[(account, model)] = BatchObserver(settings)
-            return found
-
-
-#: Every observer of this process (waits of several clients share them).
-OBSERVERS = _Registry()
+#: The observers of the open clients, by account, model and settings: clients that share all
+#: three share an observer; it is dropped when the last of them closes.
+OBSERVERS: Leases[ObserverKey, BatchObserver] = Leases(lambda key: BatchObserver(key[2]))
 
 
 def account_of(base_url: str, api_key: SecretStr, organization_id: str | None) -> str:
@@ -428,7 +419,8 @@ class BatchReads:
         get: the client's single read (``GET /requests/{id}``).
         clock: the client's monotonic clock.
         sleep: the client's sleep.
-        settings: how reads are batched (the first client of an account and model sets them).
+        settings: how reads are batched; waits of clients with other settings do not share
+            list calls with this client's.
     """
 
     def __init__(
@@ -446,6 +438,24 @@ class BatchReads:
         self._read, self._parse, self._get = read, parse, get
         self._clock, self._sleep = clock, sleep
         self._settings = settings or BatchSettings()
+        self._observers: dict[str, BatchObserver] = {}
+        self._closed = False
+
+    def _observer(self, model: str) -> BatchObserver:
+        if self._closed:  # a wait outliving its client shares nothing, and leases nothing
+            return BatchObserver(self._settings)
+        found = self._observers.get(model)
+        if found is None:
+            found = OBSERVERS.acquire((self._account, model, self._settings))
+            self._observers[model] = found
+        return found
+
+    def close(self) -> None:
+        """Let go of this client's observers (an observer no open client uses is dropped)."""
+        self._closed = True
+        observers, self._observers = self._observers, {}
+        for model in observers:
+            OBSERVERS.release((self._account, model, self._settings))
 
     async def read(self, tracker: WaitTracker) -> GMIRequest:
         """The next status of the wait ``tracker`` follows (after its first read)."""
@@ -458,8 +468,7 @@ class BatchReads:
             records = [GMIRequest.model_validate(item) for item in self._parse(body)]
             return [r for r in records if r.model in (model, "")], list_total(body)
 
-        observer = OBSERVERS.observer(self._account, model, self._settings)
-        return await observer.read(
+        return await self._observer(model).read(
             tracker.request_id,
             tracker.last_read,
             clock=self._clock,
@@ -469,8 +478,7 @@ class BatchReads:
 
     async def sleep(self, tracker: WaitTracker, seconds: float) -> None:
         """Sleep ``seconds`` between polls of ``tracker``'s wait, or until a list call serves it."""
-        observer = OBSERVERS.observer(self._account, tracker.model, self._settings)
-        await observer.sleep(
+        await self._observer(tracker.model).sleep(
             tracker.request_id,
             tracker.last_status,
             seconds,

@@ -2,20 +2,8 @@
 
 from __future__ import annotations
 
-from prefect_gmicloud.errors import GMICloudError
+from prefect_gmicloud.errors import BudgetExceeded
 from prefect_gmicloud.storyboard.estimate import Estimate
-
-
-class BudgetExceeded(GMICloudError, ValueError):
-    """The run would pass its budget (or cannot be checked against it); nothing was sent.
-
-    Attributes:
-        estimate: what the run would generate.
-    """
-
-    def __init__(self, title: str, reason: str, estimate: Estimate) -> None:
-        self.estimate = estimate
-        super().__init__(f"storyboard {title!r} not run, nothing was paid: {reason}")
 
 
 def check_budget(

@@ -55,9 +55,6 @@ class RetryPolicy:
         return attempt < self.max_attempts and elapsed + next_delay <= self.max_total
 
 
-NO_RETRY = RetryPolicy(max_attempts=1, reconcile_delay=0.0)
-
-
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Read a ``Retry-After`` header: delta-seconds or an HTTP date. ``None`` when absent or bad."""
     if value is None:

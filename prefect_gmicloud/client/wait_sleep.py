@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from prefect_gmicloud.client.polling import DurationMemory, WaitPolicy, WaitTracker
+from prefect_gmicloud.client.wait_schedule import DurationMemory, WaitPolicy, WaitTracker
 
 
 def with_learned(policy: WaitPolicy, memory: DurationMemory, api: str, model: str) -> WaitPolicy:

@@ -300,8 +300,8 @@ class DurationModel:
 class DurationMemory:
     """The last processing times seen per (API, model); a :class:`DurationModel` fitted to them.
 
-    One memory is shared by every client in a process (``GMICloudClient`` uses
-    :data:`LEARNED_DURATIONS` unless given another), since Prefect tasks make a client per call.
+    The open clients of one API share a memory unless given their own (``GMICloudClient``'s
+    ``durations``), since Prefect tasks make a client per call.
     Nothing is planned from fewer than ``min_samples`` times: a wrong plan costs more than
     polling on the default schedule.
     """
@@ -344,12 +344,3 @@ class DurationMemory:
         if len(recent) < self.min_samples:
             return None
         return DurationModel.from_samples(recent)
-
-    def clear(self) -> None:
-        """Forget everything learned."""
-        with self._lock:
-            self.seen.clear()
-
-
-#: What this process has learned of each model's processing time (see ``DurationMemory``).
-LEARNED_DURATIONS = DurationMemory()

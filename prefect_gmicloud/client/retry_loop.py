@@ -1,6 +1,6 @@
 """The one retry loop of the package: API reads, submits refused before they were sent, downloads.
 
-An attempt either returns, raises an error that ends the call, or raises :class:`Retry` to say
+An attempt either returns, raises an error that ends the call, or raises :class:`_Retry` to say
 it is worth another try (and what to raise if none is left). :func:`with_retries` spaces the
 tries by :class:`RetryPolicy` (capped exponential backoff, full jitter, ``Retry-After`` wins)
 within its attempt and time budget. The clock, the sleep and the random source are injected.
@@ -12,12 +12,12 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from prefect_gmicloud.client.retry import RetryPolicy
+from prefect_gmicloud.client.retry_policy import RetryPolicy
 
 T = TypeVar("T")
 
 
-class Retry(Exception):
+class _Retry(Exception):
     """Raised by an attempt that failed in a way worth another try.
 
     Args:
@@ -43,7 +43,7 @@ class Retry(Exception):
 
 
 #: Called before each pause: the failure, the number of the try that failed, the pause.
-OnRetry = Callable[[Retry, int, float], None]
+OnRetry = Callable[[_Retry, int, float], None]
 
 
 async def with_retries(
@@ -55,11 +55,11 @@ async def with_retries(
     sleep: Callable[[float], Awaitable[None]],
     on_retry: OnRetry | None = None,
 ) -> T:
-    """Run ``attempt`` until it returns, raises something else than :class:`Retry`, or the
-    policy allows no further try (then the last ``Retry.error`` is raised).
+    """Run ``attempt`` until it returns, raises something else than :class:`_Retry`, or the
+    policy allows no further try (then the last ``_Retry.error`` is raised).
 
     Args:
-        attempt: one try; raises :class:`Retry` when another may succeed.
+        attempt: one try; raises :class:`_Retry` when another may succeed.
         policy: how many tries, how far apart, within how long.
         rng: the jitter's random source.
         clock: monotonic seconds, to hold ``policy.max_total``.
@@ -72,7 +72,7 @@ async def with_retries(
         tries += 1
         try:
             return await attempt()
-        except Retry as failure:
+        except _Retry as failure:
             delay = policy.backoff(tries, rng, failure.retry_after)
             if not policy.allows(tries, clock() - started, delay):
                 raise failure.error from failure.cause
