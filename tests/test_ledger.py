@@ -12,11 +12,16 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from prefect_gmicloud.errors import ContentMismatchError, StorageError, WriteConflict
+from prefect_gmicloud.errors import (
+    ContentMismatchError,
+    StorageError,
+    SubmitsStopped,
+    WriteConflict,
+)
 from prefect_gmicloud.ledger import journal
 from prefect_gmicloud.ledger import store as ledger_store
 from prefect_gmicloud.ledger.entry import Attempt, Claim, LedgerEntry
-from prefect_gmicloud.ledger.gate import SubmitGate, SubmitsStopped
+from prefect_gmicloud.ledger.gate import SubmitGate
 from prefect_gmicloud.ledger.store import Ledger, UnreadableEntry, lease_seconds
 from prefect_gmicloud.simulator.media import ClipSpec, MediaRenderer
 from prefect_gmicloud.storage import S3Destination, StorageLocation, resolve_storage

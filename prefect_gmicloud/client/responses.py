@@ -8,6 +8,7 @@ shape nobody has seen is an error rather than "no requests".
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -16,15 +17,19 @@ from prefect_gmicloud.client.retry import parse_retry_after
 from prefect_gmicloud.errors import (
     APIError,
     AuthenticationError,
+    InsufficientCreditsError,
     InvalidRequestError,
+    ModelNotEntitledError,
     NotFoundError,
     RateLimitError,
     ServerError,
+    UnknownListShape,
 )
 
 _ERROR_KINDS: dict[int, type[APIError]] = {
     400: InvalidRequestError,
     401: AuthenticationError,
+    402: InsufficientCreditsError,
     403: AuthenticationError,
     404: NotFoundError,
     422: InvalidRequestError,
@@ -50,15 +55,24 @@ def error_message(response: httpx.Response) -> str:
     return json.dumps(body)[:500]
 
 
-def error_from_response(response: httpx.Response, request_id: str | None = None) -> APIError:
+#: How GMI answers a model the key is not entitled to: a 5xx wrapping its backend's 401.
+_NOT_ENTITLED = re.compile(r"backend error \(\s*40[13]\s*\)", re.IGNORECASE)
+
+
+def error_from_response(
+    response: httpx.Response, request_id: str | None = None, model: str | None = None
+) -> APIError:
     """Map an error response onto the exception hierarchy.
 
     Args:
         response: an answer with an error status.
         request_id: the request concerned, when known (it goes into the message).
+        model: the model concerned, when known (a submit's).
     """
     status = response.status_code
     message = error_message(response)
+    if status >= 500 and _NOT_ENTITLED.search(message):
+        return ModelNotEntitledError(status, message, model)
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return RateLimitError(status, message, request_id, retry_after=retry_after)
@@ -77,12 +91,33 @@ def json_body(response: httpx.Response) -> Any:
         raise APIError(response.status_code, "the response is not JSON") from None
 
 
-class UnknownListShape(APIError):
-    """``GET /requests`` answered with a body whose shape the client does not know.
+#: Keys that say a list body is one page of more (none is documented; seen in other APIs).
+_NEXT_PAGE_KEYS = ("next", "next_page", "next_cursor", "next_page_token", "cursor", "has_more")
+_PAGE_SIZE_KEYS = ("page_size", "limit", "per_page")
 
-    The body is undocumented; reading an unknown shape as "no requests" would let a paid
-    request look absent, so it is an error instead.
+
+def partial_list(body: Any) -> str | None:
+    """Why a ``GET /requests`` body shows only part of the list, or ``None`` if nothing says so.
+
+    The list is undocumented beyond ``{requests, total}``: a ``total`` above the records held,
+    a next-page marker, or a page size the records reach all mean some requests are not shown.
     """
+    if not isinstance(body, dict):
+        return None
+    records = request_records(body)
+    shown = len(records)
+    total = body.get("total")
+    if isinstance(total, int) and not isinstance(total, bool) and total > shown:
+        return f"total {total}, {shown} shown"
+    for key in _NEXT_PAGE_KEYS:
+        marker = body.get(key)
+        if marker not in (None, False, "", 0):
+            return f"{key!r} marks a next page"
+    for key in _PAGE_SIZE_KEYS:
+        size = body.get(key)
+        if isinstance(size, int) and not isinstance(size, bool) and 0 < size <= shown:
+            return f"{shown} shown, the page size {key}={size}"
+    return None
 
 
 def request_records(body: Any) -> list[dict[str, Any]]:

@@ -37,6 +37,8 @@ class SimRequest:
     processing_seconds: float
     ends: str = "success"  # or "failed", or "stuck"
     odd_statuses: bool = False
+    #: The statuses shown in turn while it waits to be processed.
+    queue_statuses: tuple[str, ...] = ("queued",)
     media_urls: bool = False
     sync: bool = False
     #: How its files are served: ``media`` (real files), ``html`` (an error page with status
@@ -57,7 +59,10 @@ class SimRequest:
             return self.ends if done and self.ends == "failed" else "success"
         elapsed = now - self.created_at
         if elapsed < self.queue_seconds:
-            return UNKNOWN_STATUSES[0] if self.odd_statuses else "queued"
+            if self.odd_statuses:
+                return UNKNOWN_STATUSES[0]
+            turn = int(len(self.queue_statuses) * elapsed / self.queue_seconds)
+            return self.queue_statuses[min(turn, len(self.queue_statuses) - 1)]
         if (
             self.ends == "stuck"
             or self.fetching
@@ -157,6 +162,16 @@ class SimulatorState:
         """Reference downloads per URL without its query string (``stats.reference_fetches``)."""
         return self.stats.reference_fetches
 
+    def gmi_time(self) -> float:
+        """GMI's Unix time: the host's, off by ``clock_offset_seconds``."""
+        return time.time() + self.config.clock_offset_seconds
+
+    @property
+    def credits_left(self) -> bool:
+        """Whether the account can pay for another request."""
+        limit = self.config.credits_for_requests
+        return limit is None or self.stats.created < limit
+
     # -- faults --------------------------------------------------------------------------------
 
     def serve_next(self, *outcomes: OutcomeFault) -> None:
@@ -214,6 +229,7 @@ class SimulatorState:
             ),
             ends=ends,
             odd_statuses=roll() < rates.unknown_status,
+            queue_statuses=tuple(config.queue_statuses),
             media_urls=roll() < rates.media_urls,
             sync=model in config.sync_models,
             served=self._outcomes.popleft() if self._outcomes else "media",
