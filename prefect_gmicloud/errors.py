@@ -314,7 +314,7 @@ class StoryboardHalted(GMICloudError):
         not_submitted: list[str],
         ledger_uri: str,
     ) -> None:
-        self.reason = reason
+        self.reason = reason = reason.rstrip(". ")
         self.paid = paid
         self.not_submitted = not_submitted
         listed = ", ".join(not_submitted) or "none"

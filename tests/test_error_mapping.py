@@ -12,6 +12,7 @@ from prefect_gmicloud import (
     APIError,
     AuthenticationError,
     GMICloudClient,
+    InsufficientCreditsError,
     InvalidRequestError,
     NotFoundError,
     RateLimitError,
@@ -43,7 +44,8 @@ def response(
         (500, ServerError),
         (502, ServerError),
         (503, ServerError),
-        (402, APIError),
+        (402, InsufficientCreditsError),
+        (418, APIError),
     ],
 )
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Plain clients of GMI Cloud's request queue (async and blocking); no Prefect import here."""
 
+from prefect_gmicloud.client.clock import GMIClock
 from prefect_gmicloud.client.http import DEFAULT_BASE_URL, ClientStats, GMICloudClient
 from prefect_gmicloud.client.polling import (
     LEARNED_DURATIONS,
@@ -14,6 +15,7 @@ from prefect_gmicloud.client.records import (
     ModelInfo,
     ModelParameter,
     ModelSummary,
+    RequestList,
     RequestStatus,
 )
 from prefect_gmicloud.client.retry import RetryPolicy
@@ -23,8 +25,10 @@ from prefect_gmicloud.errors import (
     AuthenticationError,
     DownloadError,
     GMICloudError,
+    InsufficientCreditsError,
     IntegrityError,
     InvalidRequestError,
+    ModelNotEntitledError,
     NotFoundError,
     PayloadValidationError,
     RateLimitError,
@@ -45,14 +49,17 @@ __all__ = [
     "DownloadError",
     "DurationMemory",
     "DurationModel",
+    "GMIClock",
     "GMICloudClient",
     "GMICloudError",
     "GMICloudSyncClient",
     "GMIRequest",
+    "InsufficientCreditsError",
     "IntegrityError",
     "InvalidRequestError",
     "MediaAsset",
     "ModelInfo",
+    "ModelNotEntitledError",
     "ModelParameter",
     "ModelSummary",
     "NotFoundError",
@@ -60,6 +67,7 @@ __all__ = [
     "RateLimitError",
     "RequestCancelled",
     "RequestFailed",
+    "RequestList",
     "RequestStatus",
     "RetryPolicy",
     "ServerError",

@@ -218,6 +218,7 @@ class SimulatorApps:
         """The request as the API shows it (``full=False``: the submit answer's fields)."""
         now = self.state.clock()
         status = request.status(now)
+        self.state.stats.statuses_shown[status] += 1
         offset = self.state.config.clock_offset_seconds
         created = int(request.created_wall + offset)
         updated = int(request.finished_wall() + offset) if status in TERMINAL else created

@@ -90,6 +90,8 @@ class SimulatorStats:
     calls: Counter[str] = field(default_factory=Counter)
     submits_by_payload: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
+    #: How often each status was shown in a record (``GET /requests/{id}``, lists, submits).
+    statuses_shown: Counter[str] = field(default_factory=Counter)
     created: int = 0
     peak_active: int = 0
     http_in_flight: int = 0
