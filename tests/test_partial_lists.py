@@ -44,7 +44,8 @@ def test_a_whole_list_is_whole(body: Any) -> None:
 
 def _older_requests(sim: Simulator, count: int) -> None:
     for number in range(count):
-        sim.state.create(PAYLOAD.model_id, {**PAYLOAD.to_payload(), "seed": number}, "org")
+        older = {**PAYLOAD.to_payload(), "prompt": f"Video1 an older take {number}"}
+        sim.state.create(PAYLOAD.model_id, older, "org")
 
 
 async def test_a_lost_submit_not_on_the_page_is_undecided_not_paid_again(
