@@ -47,12 +47,12 @@ from prefect_gmicloud.client.responses import (
     model_ids,
     partial_list,
     request_records,
+    retry_after,
 )
 from prefect_gmicloud.client.retry import (
     RETRYABLE_STATUS_CODES,
     SUBMIT_REFUSED_STATUS_CODES,
     RetryPolicy,
-    parse_retry_after,
 )
 from prefect_gmicloud.client.retrying import Retry, with_retries
 from prefect_gmicloud.client.tls import shared_ssl_context
@@ -322,8 +322,7 @@ class GMICloudClient:
             error = error_from_response(response, request_id)
             if response.status_code not in RETRYABLE_STATUS_CODES or _permanent(error):
                 raise error
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise Retry(str(response.status_code), error, retry_after=retry_after)
+            raise Retry(str(response.status_code), error, retry_after=retry_after(response))
 
         def retried(failure: Retry, tries: int, delay: float) -> None:
             self.stats.retries[failure.kind] += 1
@@ -400,8 +399,7 @@ class GMICloudClient:
                     return found
             elif status not in SUBMIT_REFUSED_STATUS_CODES:
                 raise api_error
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise Retry(str(status), api_error, retry_after=retry_after)
+            raise Retry(str(status), api_error, retry_after=retry_after(response))
 
         def retried(failure: Retry, tries: int, delay: float) -> None:
             self.stats.retries[f"submit {failure.kind}"] += 1

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -34,6 +36,23 @@ _ERROR_KINDS: dict[int, type[APIError]] = {
     404: NotFoundError,
     422: InvalidRequestError,
 }
+
+
+def answer_time(response: httpx.Response) -> datetime | None:
+    """When the server says it answered (its ``Date``); ``None`` when absent or unreadable.
+
+    A ``Retry-After`` date is read against it: both are the server's clock, whatever ours says.
+    """
+    try:
+        when = parsedate_to_datetime(response.headers.get("Date", ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """The answer's ``Retry-After`` in seconds (a date read on the server's own clock)."""
+    return parse_retry_after(response.headers.get("Retry-After"), answer_time(response))
 
 
 def error_message(response: httpx.Response) -> str:
@@ -74,8 +93,7 @@ def error_from_response(
     if status >= 500 and _NOT_ENTITLED.search(message):
         return ModelNotEntitledError(status, message, model)
     if status == 429:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return RateLimitError(status, message, request_id, retry_after=retry_after)
+        return RateLimitError(status, message, request_id, retry_after=retry_after(response))
     if status in _ERROR_KINDS:
         return _ERROR_KINDS[status](status, message, request_id)
     if status >= 500:
