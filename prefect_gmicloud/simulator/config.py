@@ -31,6 +31,7 @@ class FaultRates(BaseModel):
 
 
 ScriptedFault = Literal[
+    "none",  # answered as asked: a placeholder, so the next fault goes to a later call
     "500",
     "502",
     "503",

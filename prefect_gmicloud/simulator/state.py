@@ -188,6 +188,8 @@ class SimulatorState:
         """The fault to apply to this call: a scripted one first, else one drawn by the rates."""
         scripted = self._scripted.get(endpoint)
         fault = scripted.popleft() if scripted else self._random_fault(endpoint)
+        if fault == "none":
+            return None
         if fault is not None:
             self.stats.faults[f"{endpoint}:{fault}"] += 1
         return fault
