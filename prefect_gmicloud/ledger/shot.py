@@ -319,9 +319,9 @@ class ShotRunner:
         return await self._finish(job, current, "resumed")
 
     async def _submit(self, job: ShotJob, current: Versioned) -> ShotResult:
+        payload = await self.prepare(job)
         model = job.payload.model_id
         self.gate.check(model)  # refused (credits, model, stopping): no budget taken, unpaid
-        payload = await self.prepare(job)
 
         async def paid() -> tuple[GMIRequest, Versioned]:
             confirmed = await self._confirm(current)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from tests.reliability.boards import (
     storyboard_command,
     unrecorded_paid_ids,
 )
-from tests.reliability.skew import skewed, skewed_time
+from tests.reliability.faketime import faketime_command, faketime_env
 
 pytestmark = pytest.mark.timeout(480)
 
@@ -50,13 +51,17 @@ class Board:
     env: dict[str, str]
 
     def run(
-        self, bucket: S3Destination, sim: Simulator, *extra: str, skew: float | None = None
+        self, bucket: S3Destination, sim: Simulator, *extra: str, skew: str | None = None
     ) -> tuple[int, str]:
-        """The CLI once, to its end: exit status and output (whitespace made single)."""
+        """The CLI once, to its end: exit status and output (whitespace made single).
+
+        ``skew``: run it under libfaketime with its wall clock this far off (``"+5m"``).
+        """
         command = storyboard_command(self.file, bucket, sim, *extra)
         env = self.env
         if skew is not None:
-            command, env = skewed(command, env, skew)
+            command = faketime_command(skew, *command)
+            env = faketime_env(env, self.file.parent / "faketime-shim")
         done = subprocess.run(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             timeout=300,
@@ -98,6 +103,13 @@ def paid_not_in_ledger(
 
 def states(bucket: S3Destination, board: Board) -> list[str]:
     return sorted(entry.state for entry in ledger_entries(bucket, board.title))
+
+
+def skewed_now(offset: str, folder: Path) -> float:
+    """What a Python process started under ``faketime offset`` reads as the time now."""
+    probe = faketime_command(offset, sys.executable, "-c", "import time; print(time.time())")
+    env = faketime_env(dict(os.environ), folder / "probe-shim")
+    return float(subprocess.run(probe, env=env, capture_output=True, text=True, timeout=60).stdout)
 
 
 def older_requests(sim: Simulator, count: int) -> set[str]:
@@ -159,12 +171,13 @@ def test_a_worker_clock_ahead_of_gmi_with_lost_submit_answers_pays_once(
     bucket: S3Destination,
     make_board: Callable[..., Board],
     where: str,
+    tmp_path: Path,
 ) -> None:
     # The worker's clock is 5 minutes ahead of GMI's: GMI's clock set back in the simulator,
     # or the CLI's own clock set forward by libfaketime (monotonic clocks kept real).
-    skew = SKEW_SECONDS if where == "faketime" else None
+    skew = f"+{SKEW_SECONDS:.0f}s" if where == "faketime" else None
     if skew is not None:
-        assert abs(skewed_time(skew) - time.time() - skew) < 30, "faketime did not skew"
+        assert abs(skewed_now(skew, tmp_path) - time.time() - SKEW_SECONDS) < 30, "not skewed"
     offset = -SKEW_SECONDS if where == "simulator-offset" else 0.0
     sim = make_simulator(api_key=SECRET_KEY, clock_offset_seconds=offset)
     lost: list[ScriptedFault] = ["drop_after_create"] * 12
