@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-__all__ = ["GMIClock", "clock_for"]
+__all__ = ["GMIClock", "OffsetBounds"]
 
 #: How many recent answers' bounds are kept (older ones may predate a local clock step).
 KEPT_READINGS = 16
@@ -101,18 +101,3 @@ class GMIClock:
         nothing is learned."""
         bounds = self.bounds()
         return None if bounds is None else local + bounds.low
-
-    def forget(self) -> None:
-        """Drop every reading (tests, or after this machine's clock was set)."""
-        with self._lock:
-            self._readings.clear()
-
-
-_CLOCKS: dict[str, GMIClock] = {}
-_CLOCKS_LOCK = threading.Lock()
-
-
-def clock_for(base_url: str) -> GMIClock:
-    """The process's clock of the API at ``base_url``: every client of it learns together."""
-    with _CLOCKS_LOCK:
-        return _CLOCKS.setdefault(base_url, GMIClock())

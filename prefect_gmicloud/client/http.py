@@ -27,7 +27,7 @@ from pydantic import SecretStr
 
 from prefect_gmicloud.client import reconcile, served
 from prefect_gmicloud.client.batch import BatchReads, BatchSettings, account_of
-from prefect_gmicloud.client.clock import GMIClock, clock_for
+from prefect_gmicloud.client.clock import GMIClock
 from prefect_gmicloud.client.polling import (
     LEARNED_DURATIONS,
     DurationMemory,
@@ -140,8 +140,8 @@ class GMICloudClient:
         rng: the jitter's random source.
         durations: where processing times are learned (default: shared by the process).
         batch_reads: share status reads of one model's waits in list calls (or how).
-        gmi_clock: where GMI's clock is learned from its answers (default: shared by the
-            process's clients of ``base_url``); a lost submit is looked for on it.
+        gmi_clock: where GMI's clock is learned from its answers (default: this client's
+            own; every lookup's list answer teaches it too); a lost submit is looked for on it.
 
     Example:
         ```python
@@ -175,7 +175,7 @@ class GMICloudClient:
     ) -> None:
         key = resolve_api_key(api_key)
         self.base_url = check_base_url(base_url)
-        self.gmi_clock = gmi_clock or clock_for(self.base_url)
+        self.gmi_clock = gmi_clock or GMIClock()
         self.retry_policy = retry_policy or RetryPolicy()
         self.wait_policy = wait_policy or WaitPolicy()
         self.stats = ClientStats()
