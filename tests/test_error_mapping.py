@@ -12,7 +12,6 @@ from prefect_gmicloud import (
     APIError,
     AuthenticationError,
     GMICloudClient,
-    InsufficientCreditsError,
     InvalidRequestError,
     NotFoundError,
     RateLimitError,
@@ -20,6 +19,7 @@ from prefect_gmicloud import (
     ServerError,
 )
 from prefect_gmicloud.client.responses import error_from_response
+from prefect_gmicloud.errors import InsufficientCreditsError
 from prefect_gmicloud.simulator import Simulator
 from tests.conftest import R2V_PAYLOAD, client_for
 

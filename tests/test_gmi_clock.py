@@ -9,9 +9,9 @@ from email.utils import formatdate
 import httpx
 import pytest
 
-from prefect_gmicloud import Wan27R2VPayload
-from prefect_gmicloud.client import GMIClock
+from prefect_gmicloud.client.clock import GMIClock
 from prefect_gmicloud.client.reconcile import WINDOW_MARGIN_SECONDS, window_start
+from prefect_gmicloud.models import Wan27R2VPayload
 from prefect_gmicloud.simulator import Simulator
 from tests.conftest import R2V_PAYLOAD, client_for
 

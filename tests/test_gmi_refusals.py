@@ -8,16 +8,16 @@ from collections.abc import Callable
 
 import pytest
 
-from prefect_gmicloud import (
+from prefect_gmicloud.client import WaitPolicy
+from prefect_gmicloud.errors import (
     InsufficientCreditsError,
     InvalidRequestError,
     ModelNotEntitledError,
     SubmitsStopped,
-    WaitPolicy,
     WaitTimeout,
-    Wan27R2VPayload,
 )
 from prefect_gmicloud.ledger.gate import SubmitGate
+from prefect_gmicloud.models import Wan27R2VPayload
 from prefect_gmicloud.simulator import Simulator
 from tests.conftest import R2V_PAYLOAD, client_for
 

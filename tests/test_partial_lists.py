@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from prefect_gmicloud import SubmitOutcomeUnknown, Wan27R2VPayload
 from prefect_gmicloud.client.responses import partial_list
+from prefect_gmicloud.errors import SubmitOutcomeUnknown
+from prefect_gmicloud.models import Wan27R2VPayload
 from prefect_gmicloud.simulator import Simulator
 from tests.conftest import R2V_PAYLOAD, client_for
 

@@ -1,6 +1,5 @@
 """Plain clients of GMI Cloud's request queue (async and blocking); no Prefect import here."""
 
-from prefect_gmicloud.client.clock import GMIClock
 from prefect_gmicloud.client.http import DEFAULT_BASE_URL, ClientStats, GMICloudClient
 from prefect_gmicloud.client.polling import (
     LEARNED_DURATIONS,
@@ -15,7 +14,6 @@ from prefect_gmicloud.client.records import (
     ModelInfo,
     ModelParameter,
     ModelSummary,
-    RequestList,
     RequestStatus,
 )
 from prefect_gmicloud.client.retry import RetryPolicy
@@ -25,10 +23,8 @@ from prefect_gmicloud.errors import (
     AuthenticationError,
     DownloadError,
     GMICloudError,
-    InsufficientCreditsError,
     IntegrityError,
     InvalidRequestError,
-    ModelNotEntitledError,
     NotFoundError,
     PayloadValidationError,
     RateLimitError,
@@ -49,17 +45,14 @@ __all__ = [
     "DownloadError",
     "DurationMemory",
     "DurationModel",
-    "GMIClock",
     "GMICloudClient",
     "GMICloudError",
     "GMICloudSyncClient",
     "GMIRequest",
-    "InsufficientCreditsError",
     "IntegrityError",
     "InvalidRequestError",
     "MediaAsset",
     "ModelInfo",
-    "ModelNotEntitledError",
     "ModelParameter",
     "ModelSummary",
     "NotFoundError",
@@ -67,7 +60,6 @@ __all__ = [
     "RateLimitError",
     "RequestCancelled",
     "RequestFailed",
-    "RequestList",
     "RequestStatus",
     "RetryPolicy",
     "ServerError",
