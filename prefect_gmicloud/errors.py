@@ -248,6 +248,11 @@ class WriteConflict(GMICloudError):
     object first (or it is gone). Read it again and decide again."""
 
 
+class SubmitsStopped(GMICloudError):
+    """No new request is submitted in this run: it is stopping, GMI refused a submit for the
+    whole account (no credits), or for the shot's model (not entitled). Nothing was paid."""
+
+
 class VideoNotStored(GMICloudError):
     """A request was paid for but its files are not stored (a wait deadline passed, or the
     download or upload failed). Nothing is lost: the request id is in the ledger.
@@ -289,11 +294,6 @@ class UnsafeStore(StorageError):
     """The store does not honour conditional writes, so two runs could both believe they own a
     shot and pay for it twice. Raised before anything is paid, naming the store and what it did.
     """
-
-
-class SubmitsStopped(GMICloudError):
-    """No new request is submitted in this run: it is stopping, GMI refused a submit for the
-    whole account (no credits), or for the shot's model (not entitled). Nothing was paid."""
 
 
 class StoryboardHalted(GMICloudError):
