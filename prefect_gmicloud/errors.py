@@ -71,6 +71,34 @@ class ServerError(APIError):
     """5xx: the API failed; transient as far as anyone can tell."""
 
 
+class InsufficientCreditsError(APIError):
+    """402 on a submit: the account has no credits left; nothing was created or paid.
+
+    Every further submit fails the same way until credits are added, so a storyboard stops
+    submitting at once (:class:`StoryboardHalted`).
+    """
+
+
+class ModelNotEntitledError(APIError):
+    """``500 {"error": "Backend error (401)"}``: the key is not entitled to this model.
+
+    A 5xx that is permanent: retrying or submitting again never helps, so it is neither
+    retried nor resubmitted, and a storyboard submits no other shot of the model.
+
+    Attributes:
+        model: the model refused.
+    """
+
+    def __init__(self, status_code: int, message: str, model: str | None = None) -> None:
+        self.model = model
+        which = f"model {model!r}" if model else "this model"
+        super().__init__(
+            status_code,
+            f"{message}: this API key is not entitled to {which} (nothing was paid; not "
+            "retried). Ask GMI Cloud to enable the model for your organization, or use another",
+        )
+
+
 class UnknownListShape(APIError):
     """``GET /requests`` answered with a body whose shape the client does not know.
 
@@ -92,6 +120,7 @@ class SubmitOutcomeUnknown(TransportError):
 
     def __init__(self, model: str, detail: str) -> None:
         self.model = model
+        self.detail = detail
         super().__init__(
             f"submit of a {model} request may have reached GMI Cloud but its outcome is unknown "
             f"({detail}); not resubmitted to avoid paying twice. Check list_requests("
@@ -246,7 +275,8 @@ class UnreadableEntry(StorageError):
 
 
 class SubmitsStopped(GMICloudError):
-    """The run is stopping: no new request is submitted."""
+    """No new request is submitted in this run: it is stopping, GMI refused a submit for the
+    whole account (no credits), or for the shot's model (not entitled). Nothing was paid."""
 
 
 class VideoNotStored(GMICloudError):
@@ -299,6 +329,36 @@ class UnsafeStore(StorageError):
     """The store does not honour conditional writes, so two runs could both believe they own a
     shot and pay for it twice. Raised before anything is paid, naming the store and what it did.
     """
+
+
+class StoryboardHalted(GMICloudError):
+    """GMI refused a submit for the whole account (``402 Insufficient credits``): the run
+    submitted nothing more from then on. Shots already paid were still waited for and stored.
+
+    Attributes:
+        reason: GMI's refusal.
+        paid: shot -> request id of every shot this board has a paid request for.
+        not_submitted: the shots left without a request.
+    """
+
+    def __init__(
+        self,
+        title: str,
+        reason: str,
+        paid: dict[str, str],
+        not_submitted: list[str],
+        ledger_uri: str,
+    ) -> None:
+        self.reason = reason = reason.rstrip(". ")
+        self.paid = paid
+        self.not_submitted = not_submitted
+        listed = ", ".join(not_submitted) or "none"
+        super().__init__(
+            f"storyboard {title!r} halted: {reason}. {len(paid)} shot(s) paid (their requests "
+            f"are recorded in {ledger_uri}); no further submit was sent; {len(not_submitted)} "
+            f"shot(s) not submitted ({listed}). Add credits, then run the storyboard again: "
+            "paid shots are collected, not paid again, and only the others are submitted."
+        )
 
 
 class StoryboardInterrupted(GMICloudError):

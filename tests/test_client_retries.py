@@ -66,10 +66,14 @@ async def test_retry_after_is_honoured(make_simulator: Callable[..., Simulator])
     assert slept == [0.3]
 
 
+@pytest.mark.parametrize("gmi_clock_off", [0.0, -300.0, 300.0])
 async def test_retry_after_as_http_date_is_honoured(
-    make_simulator: Callable[..., Simulator],
+    make_simulator: Callable[..., Simulator], gmi_clock_off: float
 ) -> None:
-    sim = make_simulator(retry_after_seconds=2, retry_after_as_date=True)
+    # The date is read against the answer's own Date: GMI's clock, whatever ours says.
+    sim = make_simulator(
+        retry_after_seconds=2, retry_after_as_date=True, clock_offset_seconds=gmi_clock_off
+    )
     slept: list[float] = []
 
     async def record_sleep(seconds: float) -> None:

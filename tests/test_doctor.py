@@ -197,7 +197,7 @@ def test_json_has_one_row_per_check_with_status_detail_and_fix(
 
 @pytest.mark.parametrize(
     ("offset", "gmi", "store"),
-    [(0.4, "ok", "ok"), (-45.0, "warn", "ok"), (600.0, "fail", "warn"), (-1200.0, "fail", "fail")],
+    [(0.4, "ok", "ok"), (-45.0, "ok", "ok"), (600.0, "warn", "warn"), (-1200.0, "warn", "fail")],
 )
 def test_clock_offsets_are_judged_by_what_they_break(offset: float, gmi: str, store: str) -> None:
     from prefect_gmicloud.doctor.clocks import ClockReading, gmi_clock, store_clock

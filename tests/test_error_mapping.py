@@ -12,6 +12,7 @@ from prefect_gmicloud import APIError, GMICloudClient, RawPayload
 from prefect_gmicloud.client.responses import error_from_response
 from prefect_gmicloud.errors import (
     AuthenticationError,
+    InsufficientCreditsError,
     InvalidRequestError,
     NotFoundError,
     RateLimitError,
@@ -41,7 +42,8 @@ def response(
         (500, ServerError),
         (502, ServerError),
         (503, ServerError),
-        (402, APIError),
+        (402, InsufficientCreditsError),
+        (418, APIError),
     ],
 )
 @pytest.mark.parametrize(

@@ -28,19 +28,27 @@ from pydantic import SecretStr
 
 from prefect_gmicloud.client import reconcile, served
 from prefect_gmicloud.client.batch_reads import BatchReads, BatchSettings, account_of
-from prefect_gmicloud.client.records import GMIRequest, ModelInfo, ModelSummary, RequestStatus
+from prefect_gmicloud.client.clock import GMIClock
+from prefect_gmicloud.client.records import (
+    GMIRequest,
+    ModelInfo,
+    ModelSummary,
+    RequestList,
+    RequestStatus,
+)
 from prefect_gmicloud.client.responses import (
     error_from_response,
     json_body,
     model_ids,
+    partial_list,
     request_records,
+    retry_after,
 )
 from prefect_gmicloud.client.retry_loop import _Retry, with_retries
 from prefect_gmicloud.client.retry_policy import (
     RETRYABLE_STATUS_CODES,
     SUBMIT_REFUSED_STATUS_CODES,
     RetryPolicy,
-    parse_retry_after,
 )
 from prefect_gmicloud.client.shared import Leases
 from prefect_gmicloud.client.tls import shared_ssl_context
@@ -59,6 +67,7 @@ from prefect_gmicloud.client.wait_schedule import (
 )
 from prefect_gmicloud.client.wait_sleep import pause, with_learned
 from prefect_gmicloud.errors import (
+    ModelNotEntitledError,
     NotFoundError,
     RateLimitError,
     RequestCancelled,
@@ -75,6 +84,12 @@ __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "ClientStats", "GMICloudClient
 logger = logging.getLogger("prefect_gmicloud.client")
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+def _permanent(error: BaseException) -> bool:
+    """An answer that no retry, and no new submit, can change."""
+    return isinstance(error, ModelNotEntitledError)
+
 
 # Failures after which the request cannot have reached the server.
 _NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -110,6 +125,7 @@ class ClientOptions(TypedDict, total=False):
     rng: random.Random | None
     durations: DurationMemory | None
     batch_reads: bool | BatchSettings
+    gmi_clock: GMIClock | None
 
 
 class GMICloudClient:
@@ -128,6 +144,8 @@ class GMICloudClient:
         rng: the jitter's random source.
         durations: where processing times are learned (default: with the other open
             clients of the same ``base_url``; forgotten when the last of them closes).
+        gmi_clock: where GMI's clock is learned from its answers (default: this client's
+            own; every lookup's list answer teaches it too); a lost submit is looked for on it.
 
     Example:
         ```python
@@ -158,9 +176,11 @@ class GMICloudClient:
         rng: random.Random | None = None,
         durations: DurationMemory | None = None,
         batch_reads: bool | BatchSettings = True,
+        gmi_clock: GMIClock | None = None,
     ) -> None:
         key = resolve_api_key(api_key)
         self.base_url = check_base_url(base_url)
+        self.gmi_clock = gmi_clock or GMIClock()
         self.retry_policy = retry_policy or RetryPolicy()
         self.wait_policy = wait_policy or WaitPolicy()
         self.stats = ClientStats()
@@ -234,10 +254,25 @@ class GMICloudClient:
         return GMIRequest.model_validate(body)
 
     async def list_requests(self, model_id: str | None = None) -> list[GMIRequest]:
-        """Your organization's requests, optionally for one model (``GET /requests``)."""
+        """Your organization's requests, optionally for one model (``GET /requests``).
+
+        The answer may be one page of a longer list (:meth:`request_list` says).
+        """
+        return (await self.request_list(model_id)).requests
+
+    async def request_list(self, model_id: str | None = None) -> RequestList:
+        """``GET /requests`` as answered: its records, and whether it shows only part of them
+        (``RequestList.partial``: a ``total`` above the records held, a next-page marker).
+
+        Args:
+            model_id: only this model's requests.
+        """
         params = {"model_id": model_id} if model_id else None
         body = await self._read("GET", "/requests", params=params)
-        return [GMIRequest.model_validate(item) for item in request_records(body)]
+        return RequestList(
+            requests=[GMIRequest.model_validate(item) for item in request_records(body)],
+            partial=partial_list(body),
+        )
 
     async def list_models(self) -> list[ModelSummary]:
         """The models your key may use (``GET /models``; the vendor's other path as fallback).
@@ -290,18 +325,19 @@ class GMICloudClient:
         self.stats.calls[label or f"{method} {url}"] += 1
 
         async def attempt() -> Any:
+            sent = time.time()
             try:
                 response = await self._http.request(method, url, params=params)
             except httpx.TransportError as exc:
                 kind = type(exc).__name__
                 raise _Retry(kind, TransportError(f"{method} {url}: {kind}"), cause=exc) from exc
+            self.gmi_clock.observe_date(response.headers.get("Date"), sent, time.time())
             if response.is_success:
                 return json_body(response)
             error = error_from_response(response, request_id)
-            if response.status_code not in RETRYABLE_STATUS_CODES:
+            if response.status_code not in RETRYABLE_STATUS_CODES or _permanent(error):
                 raise error
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise _Retry(str(response.status_code), error, retry_after=retry_after)
+            raise _Retry(str(response.status_code), error, retry_after=retry_after(response))
 
         def retried(failure: _Retry, tries: int, delay: float) -> None:
             self.stats.retries[failure.kind] += 1
@@ -337,6 +373,11 @@ class GMICloudClient:
                 or names a field GMI does not serve.
             SubmitOutcomeUnknown: the submit may have created a request that could not be
                 found; nothing was resubmitted.
+            InsufficientCreditsError: 402, the account has no credits; nothing was created.
+            ModelNotEntitledError: ``500 Backend error (401)``, the key may not use the
+                model; not retried, nothing was created.
+            InvalidRequestError: 400, the payload was refused (content policy, invalid
+                input), with GMI's reason; nothing was created.
         """
         if isinstance(payload, str):
             payload = await self.validate(payload, data or {})
@@ -347,6 +388,7 @@ class GMICloudClient:
 
         async def attempt() -> GMIRequest:
             self.stats.calls["POST /requests"] += 1
+            sent = time.time()
             try:
                 response = await self._http.post("/requests", json=body)
             except _NOT_SENT_ERRORS as exc:
@@ -358,18 +400,21 @@ class GMICloudClient:
                     return found
                 error = TransportError(f"submit: {type(exc).__name__}")
                 raise _Retry("lost", error, cause=exc) from exc
+            received = time.time()
+            self.gmi_clock.observe_date(response.headers.get("Date"), sent, received)
             if response.is_success:
-                return self._accepted(json_body(response))
-            api_error = error_from_response(response)
+                return self._accepted(json_body(response), sent, received)
+            api_error = error_from_response(response, model=payload.model_id)
             status = response.status_code
+            if _permanent(api_error):
+                raise api_error  # GMI refused it for good: no request was made, none is sent
             if status in _AMBIGUOUS_STATUS_CODES:
                 found = await self._reconcile(body, started_wall, api_error)
                 if found is not None:
                     return found
             elif status not in SUBMIT_REFUSED_STATUS_CODES:
                 raise api_error
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise _Retry(str(status), api_error, retry_after=retry_after)
+            raise _Retry(str(status), api_error, retry_after=retry_after(response))
 
         def retried(failure: _Retry, tries: int, delay: float) -> None:
             self.stats.retries[f"submit {failure.kind}"] += 1
@@ -380,8 +425,10 @@ class GMICloudClient:
         request: GMIRequest = await self._with_retries(attempt, retried)
         return request
 
-    def _accepted(self, body: Any) -> GMIRequest:
+    def _accepted(self, body: Any, sent: float, received: float) -> GMIRequest:
         request = GMIRequest.model_validate(body)
+        if request.created_at is not None:
+            self.gmi_clock.observe(request.created_at.timestamp(), sent, received)
         self._submitted_ids.add(request.request_id)
         logger.info("submitted %s request %s", request.model, request.request_id)
         return request
@@ -430,8 +477,9 @@ class GMICloudClient:
         Args:
             model: the model id submitted.
             payload: the payload submitted.
-            created_after: Unix time the submit began (records a little older are accepted,
-                for clock skew).
+            created_after: this machine's Unix time the submit began; it is placed on GMI's
+                clock as learned from its answers (the list's own among them), and records
+                a little older are accepted.
             exclude: request ids that are known to be other submits'.
             why: what made the outcome uncertain, for the error message.
 
@@ -439,8 +487,9 @@ class GMICloudClient:
             The request, or ``None`` when the list shows none (a submit is then safe).
 
         Raises:
-            SubmitOutcomeUnknown: the lookup failed or its answer could not be read, so whether
-                a request was created cannot be decided.
+            SubmitOutcomeUnknown: the lookup failed, its answer could not be read, or it shows
+                only part of the list (a ``total`` above its records, a next page) and none of
+                what it shows matches: whether a request was created cannot be decided.
         """
         return await reconcile.find_request(
             self, model, payload, created_after=created_after, exclude=exclude, why=why

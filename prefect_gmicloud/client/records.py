@@ -212,6 +212,21 @@ class GMIRequest(BaseModel):
         return None
 
 
+class RequestList(BaseModel):
+    """One answer of ``GET /requests``: the records it holds, and whether that is all of them.
+
+    Attributes:
+        requests: the records in the body.
+        partial: why the body shows only part of the list (a ``total`` above the records
+            held, a next-page marker, a full page); ``None`` when nothing says so.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    requests: list[GMIRequest]
+    partial: str | None = None
+
+
 class ModelSummary(BaseModel):
     """A model the key may use, as ``GET /models`` lists it (ids only: see ``get_model``).
 

@@ -19,7 +19,12 @@ from pydantic import BaseModel
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
 from prefect_gmicloud.client.wait_schedule import wait_policy
-from prefect_gmicloud.errors import StoryboardError, StoryboardIncomplete, StoryboardNotApproved
+from prefect_gmicloud.errors import (
+    StoryboardError,
+    StoryboardHalted,
+    StoryboardIncomplete,
+    StoryboardNotApproved,
+)
 from prefect_gmicloud.flows.budget import budget_seconds, estimate_run
 from prefect_gmicloud.flows.generate import load_credentials
 from prefect_gmicloud.flows.limit_checks import require_limits
@@ -126,7 +131,11 @@ async def run_storyboard(
     followed, not paid again. A failed shot does not stop the others: the run ends failed,
     naming the shots to re-run (and the paid requests not stored yet), once the rest is stored.
     SIGTERM, SIGINT and cancellation stop new submits, let submits under way record their ids,
-    and end the run with the requests left running.
+    and end the run with the requests left running. GMI refusing a submit for the account
+    (``402 Insufficient credits``) stops every further submit of the run at once (the shots
+    already paid are still stored) and ends it with ``StoryboardHalted``; a model the key is
+    not entitled to fails that model's shots, one submit in all; a shot whose content GMI
+    refuses fails alone, with GMI's reason.
 
     With ``review``, once every shot is stored the run pauses for a person (the run page shows
     each shot): approve them, or reject some with a new prompt or seed; rejected shots are paid
@@ -267,6 +276,15 @@ async def run_storyboard(
     await best_effort(_table(manifest, location))
     if not_stored:
         outcomes = current.outcomes.values()
+        halted = runner.gate.halted
+        if halted is not None:
+            raise StoryboardHalted(
+                title,
+                halted.message,
+                {o.shot_id: o.request_id for o in outcomes if o.request_id},
+                [o.shot_id for o in outcomes if o.request_id is None and o.state != "stored"],
+                ledger.uri,
+            )
         paid = {o.shot_id: o.request_id for o in outcomes if o.paid_not_stored and o.request_id}
         raise StoryboardIncomplete(
             title, not_stored, len(planned) - len(not_stored), paid, ledger.uri

@@ -33,6 +33,7 @@ from prefect_gmicloud.errors import (
     RequestFailed,
     ServerError,
     StorageError,
+    SubmitOutcomeUnknown,
     TransportError,
     WaitTimeout,
     WriteConflict,
@@ -336,14 +337,19 @@ class ShotRunner:
         self, job: ShotJob, current: Versioned, slot: contextlib.AsyncExitStack
     ) -> ShotResult:
         payload = await self.prepare(job)
+        model = job.payload.model_id
+        self.gate.check(model)  # refused (credits, model, stopping): no budget taken, unpaid
 
         async def paid() -> tuple[GMIRequest, Versioned]:
             confirmed = await self._confirm(current)
-            request = await self.client.submit(payload)
+            try:
+                request = await self.client.submit(payload)
+            except SubmitOutcomeUnknown as exc:
+                raise SubmitOutcomeUnknown(model, f"shot {job.shot_id}: {exc.detail}") from exc
             return request, await self._record(job, confirmed, request.request_id, time.time())
 
         async with self.before_submit(job):
-            request, current = await self.gate.paid(paid)
+            request, current = await self.gate.paid(paid, model)
         with contextlib.suppress(Exception):  # reporting never costs a paid request
             await self.on_submitted(job, request)
         return await self._finish(job, current, "submitted", slot)

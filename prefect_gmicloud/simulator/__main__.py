@@ -36,6 +36,31 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="accept reference URLs without downloading them (placeholder hosts never are)",
     )
     parser.add_argument(
+        "--clock-offset-seconds",
+        type=float,
+        default=0.0,
+        help="GMI's clock minus this host's (created_at, updated_at, the Date header)",
+    )
+    parser.add_argument(
+        "--credits-for-requests",
+        type=int,
+        default=None,
+        help="accept this many requests, then answer 402 Insufficient credits",
+    )
+    parser.add_argument(
+        "--unentitled-model",
+        dest="unentitled_models",
+        action="append",
+        default=[],
+        help='answer this model\'s submits 500 "Backend error (401)" (repeatable)',
+    )
+    parser.add_argument(
+        "--list-page-limit",
+        type=int,
+        default=None,
+        help="GET /requests shows this many records, with the full total",
+    )
+    parser.add_argument(
         "--stats-file", type=Path, default=None, help="write the counters here (JSON) on exit"
     )
     for name, field in FaultRates.model_fields.items():
@@ -60,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         faults=faults,
         video_bytes=args.video_bytes,
         fetch_references=args.fetch_references,
+        clock_offset_seconds=args.clock_offset_seconds,
+        credits_for_requests=args.credits_for_requests,
+        unentitled_models=args.unentitled_models,
+        list_page_limit=args.list_page_limit,
     )
     simulator = Simulator(config, host=args.host, port=args.port, files_port=args.files_port)
     print(f"GMI simulator: base_url={simulator.base_url}", flush=True)

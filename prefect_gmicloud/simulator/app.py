@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prefect_gmicloud.simulator.catalogue import (
     CATALOGUE,
@@ -94,6 +94,28 @@ class InFlightCounter:
             stats.http_in_flight -= 1
 
 
+class GMIDate:
+    """ASGI wrapper giving every answer GMI's ``Date`` (its clock, off by the configured offset);
+    the server's own Date header is turned off for this app."""
+
+    def __init__(self, app: ASGIApp, state: SimulatorState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                date = formatdate(self.state.gmi_time(), usegmt=True).encode()
+                message["headers"] = [*message.get("headers", []), (b"date", date)]
+            await send(message)
+
+        await self.app(scope, receive, dated)
+
+
 class SimulatorApps:
     """Builds the API app and the file app over one :class:`SimulatorState`."""
 
@@ -125,7 +147,7 @@ class SimulatorApps:
     def _retry_after(self) -> dict[str, str]:
         seconds = self.state.config.retry_after_seconds
         if self.state.config.retry_after_as_date:
-            return {"Retry-After": formatdate(time.time() + seconds, usegmt=True)}
+            return {"Retry-After": formatdate(self.state.gmi_time() + seconds, usegmt=True)}
         return {"Retry-After": f"{seconds:g}"}
 
     def _refusal(self, request: Request) -> Response | None:
@@ -196,8 +218,10 @@ class SimulatorApps:
         """The request as the API shows it (``full=False``: the submit answer's fields)."""
         now = self.state.clock()
         status = request.status(now)
-        created = int(request.created_wall)
-        updated = int(request.finished_wall()) if status in TERMINAL else created
+        self.state.stats.statuses_shown[status] += 1
+        offset = self.state.config.clock_offset_seconds
+        created = int(request.created_wall + offset)
+        updated = int(request.finished_wall() + offset) if status in TERMINAL else created
         body: dict[str, Any] = {
             "request_id": request.request_id,
             "model": request.model,
@@ -247,6 +271,9 @@ class SimulatorApps:
             problems = served.problems(payload)
         if problems:
             return self._error(400, "; ".join(problems))
+        refusal = self._account_refusal(model, payload)
+        if refusal is not None:
+            return refusal
         sim_request = self.state.create(
             model, payload, request.headers.get("x-organization-id", "org-sim")
         )
@@ -257,6 +284,22 @@ class SimulatorApps:
         if fault == "slow_after_create":
             await asyncio.sleep(self.state.config.slow_response_seconds)
         return JSONResponse(self.record(sim_request, full=False))
+
+    def _account_refusal(self, model: str, payload: dict[str, Any]) -> Response | None:
+        """How GMI refuses a valid submit for the account or its content, before creating it."""
+        config = self.state.config
+        if model in config.unentitled_models:
+            return self._error(500, "Backend error (401)")
+        marker = config.content_policy_marker
+        if any(isinstance(v, str) and marker in v for v in payload.values()):
+            return self._error(
+                400, "the input was rejected by the content policy: it may contain unsafe content"
+            )
+        if not self.state.credits_left:
+            return self._error(
+                402, "Insufficient credits. Please add more credits to your account."
+            )
+        return None
 
     def _start_work(self, request: SimRequest) -> None:
         """Fetch the references and render while the request "processes", in the background.
@@ -362,7 +405,7 @@ class SimulatorApps:
             Route(ALTERNATE_MODELS_PATH, self.list_models, methods=["GET"]),
             Route(f"{API_PREFIX}/models/{{model_id}}", self.get_model, methods=["GET"]),
         ]
-        return InFlightCounter(Starlette(routes=routes), self.state)
+        return GMIDate(InFlightCounter(Starlette(routes=routes), self.state), self.state)
 
     # -- file host -----------------------------------------------------------------------------
 

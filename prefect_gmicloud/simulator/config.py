@@ -31,6 +31,7 @@ class FaultRates(BaseModel):
 
 
 ScriptedFault = Literal[
+    "none",  # answered as asked: a placeholder, so the next fault goes to a later call
     "500",
     "502",
     "503",
@@ -84,6 +85,41 @@ class SimulatorConfig(BaseModel):
             "When set, GET /requests shows only the first this many matching requests (in"
             " creation order), with the full count in 'total'."
         ),
+    )
+    clock_offset_seconds: float = Field(
+        0.0,
+        description=(
+            "GMI's clock minus this host's, in seconds: every created_at, updated_at and the"
+            " API's Date header read the host's time plus this (a worker's clock off GMI's)."
+        ),
+    )
+    queue_statuses: list[str] = Field(
+        default_factory=lambda: ["queued"],
+        min_length=1,
+        description=(
+            "The statuses a request shows, in turn, while it waits to be processed (the SDK's"
+            " 'created' and 'dispatched' come before 'queued')."
+        ),
+    )
+    credits_for_requests: int | None = Field(
+        None,
+        ge=0,
+        description=(
+            "When set, the account's credits pay for this many requests; every later submit is"
+            " answered 402 Insufficient credits, as GMI does."
+        ),
+    )
+    unentitled_models: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Served models the key is not entitled to: a submit is answered"
+            ' 500 {"error": "Backend error (401)"}, as GMI does.'
+        ),
+    )
+    content_policy_marker: str = Field(
+        "[content-policy]",
+        min_length=1,
+        description="A payload text containing this is refused with 400 (content policy).",
     )
     faults: FaultRates = Field(default_factory=FaultRates)
     fetch_references: bool = Field(

@@ -80,7 +80,10 @@ class Simulator:
         self.apps.files_base_url = f"http://{url_host}:{self.files_port}"
         self._servers = [
             uvicorn.Server(
-                uvicorn.Config(self.apps.api_app(), log_level="warning", access_log=False)
+                # The API dates its answers on GMI's clock itself (GMIDate).
+                uvicorn.Config(
+                    self.apps.api_app(), log_level="warning", access_log=False, date_header=False
+                )
             ),
             uvicorn.Server(
                 uvicorn.Config(self.apps.files_app(), log_level="warning", access_log=False)

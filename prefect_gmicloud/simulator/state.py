@@ -37,6 +37,8 @@ class SimRequest:
     processing_seconds: float
     ends: str = "success"  # or "failed", or "stuck"
     odd_statuses: bool = False
+    #: The statuses shown in turn while it waits to be processed.
+    queue_statuses: tuple[str, ...] = ("queued",)
     media_urls: bool = False
     sync: bool = False
     #: How its files are served: ``media`` (real files), ``html`` (an error page with status
@@ -57,7 +59,10 @@ class SimRequest:
             return self.ends if done and self.ends == "failed" else "success"
         elapsed = now - self.created_at
         if elapsed < self.queue_seconds:
-            return UNKNOWN_STATUSES[0] if self.odd_statuses else "queued"
+            if self.odd_statuses:
+                return UNKNOWN_STATUSES[0]
+            turn = int(len(self.queue_statuses) * elapsed / self.queue_seconds)
+            return self.queue_statuses[min(turn, len(self.queue_statuses) - 1)]
         if (
             self.ends == "stuck"
             or self.fetching
@@ -85,6 +90,8 @@ class SimulatorStats:
     calls: Counter[str] = field(default_factory=Counter)
     submits_by_payload: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
+    #: How often each status was shown in a record (``GET /requests/{id}``, lists, submits).
+    statuses_shown: Counter[str] = field(default_factory=Counter)
     created: int = 0
     peak_active: int = 0
     http_in_flight: int = 0
@@ -158,6 +165,16 @@ class SimulatorState:
         """Reference downloads per URL without its query string (``stats.reference_fetches``)."""
         return self.stats.reference_fetches
 
+    def gmi_time(self) -> float:
+        """GMI's Unix time: the host's, off by ``clock_offset_seconds``."""
+        return time.time() + self.config.clock_offset_seconds
+
+    @property
+    def credits_left(self) -> bool:
+        """Whether the account can pay for another request."""
+        limit = self.config.credits_for_requests
+        return limit is None or self.stats.created < limit
+
     # -- faults --------------------------------------------------------------------------------
 
     def serve_next(self, *outcomes: OutcomeFault) -> None:
@@ -172,6 +189,8 @@ class SimulatorState:
         """The fault to apply to this call: a scripted one first, else one drawn by the rates."""
         scripted = self._scripted.get(endpoint)
         fault = scripted.popleft() if scripted else self._random_fault(endpoint)
+        if fault == "none":
+            return None
         if fault is not None:
             self.stats.faults[f"{endpoint}:{fault}"] += 1
         return fault
@@ -215,6 +234,7 @@ class SimulatorState:
             ),
             ends=ends,
             odd_statuses=roll() < rates.unknown_status,
+            queue_statuses=tuple(config.queue_statuses),
             media_urls=roll() < rates.media_urls,
             sync=model in config.sync_models,
             served=self._outcomes.popleft() if self._outcomes else "media",

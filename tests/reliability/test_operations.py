@@ -169,9 +169,10 @@ def test_an_s3_outage_while_submitting_loses_no_paid_id(
     sim = make_simulator(
         api_key=SECRET_KEY, queue_seconds=0.1, processing_seconds=3.0, slow_response_seconds=2.0
     )
-    # One of the first two submits is answered 2 s after its request exists: the storage goes
-    # away in between, so that paid id cannot be recorded until it comes back.
-    sim.state.inject("submit", "slow_after_create")
+    # The second submit is answered 2 s after its request exists (the first goes alone: the
+    # run's first submit of a model does): the storage goes away in between, so that paid id
+    # cannot be recorded until it comes back.
+    sim.state.inject("submit", "none", "slow_after_create")
     target = urlsplit(s3_endpoint)
     with SwitchableProxy(str(target.hostname), int(target.port or 80)) as proxy:
         through_proxy = bucket.model_copy(update={"endpoint_url": proxy.url})
