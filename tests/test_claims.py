@@ -11,8 +11,8 @@ import pytest
 
 from prefect_gmicloud.client.polling import WaitPolicy
 from prefect_gmicloud.client.records import GMIRequest
-from prefect_gmicloud.ledger.entry import Claim, LedgerEntry
 from prefect_gmicloud.ledger import shot as shot_module
+from prefect_gmicloud.ledger.entry import Claim, LedgerEntry
 from prefect_gmicloud.ledger.shot import FRESH_CLAIM_SECONDS, ShotJob, ShotResult, ShotRunner
 from prefect_gmicloud.ledger.store import LEASE_ENV, Ledger, Versioned
 from prefect_gmicloud.models import Wan27T2VPayload
