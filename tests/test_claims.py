@@ -253,3 +253,28 @@ async def test_a_run_judged_with_a_shorter_lease_than_its_own_is_not_paid_twice(
     assert isinstance(result_b, ShotResult)
     assert result_a.state == result_b.state == "stored", (result_a.error, result_b.error)
     assert sim.stats.created == 1, "the shot was paid twice"
+
+
+async def test_a_slot_that_cannot_be_given_back_costs_neither_the_files_nor_the_run(
+    sim: Simulator,
+) -> None:
+    # The slot is given back when the request ends, before the files are stored: an error doing
+    # so (Prefect's API down as the slot is released) must not leave a paid shot unstored.
+    ledger = memory_ledger()
+
+    @contextlib.asynccontextmanager
+    async def slot() -> AsyncIterator[None]:
+        yield
+        raise RuntimeError("Prefect API unreachable while releasing the slot")
+
+    async with client_for(sim) as client:
+        runner = ShotRunner(
+            ledger=ledger, client=client, run="run-a", store=store_nothing,
+            still_stored=nothing_stored, find_stored=none_found,
+            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2), slot=slot,
+        )  # fmt: skip
+        result = await runner.settle(job())
+    stored = await ledger.read(job().inputs_hash)
+    assert result.state == "stored", result.error
+    assert stored is not None and stored.entry.state == "stored"
+    assert sim.stats.created == 1
