@@ -7,11 +7,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import pytest
+
 from prefect_gmicloud.client.records import GMIRequest
 from prefect_gmicloud.client.wait_schedule import WaitPolicy
+from prefect_gmicloud.ledger import shot as shot_module
 from prefect_gmicloud.ledger.entry import Claim, LedgerEntry
-from prefect_gmicloud.ledger.shot import FRESH_CLAIM_SECONDS, ShotJob, ShotRunner
-from prefect_gmicloud.ledger.store import Ledger, Versioned
+from prefect_gmicloud.ledger.shot import FRESH_CLAIM_SECONDS, ShotJob, ShotResult, ShotRunner
+from prefect_gmicloud.ledger.store import LEASE_ENV, Ledger, Versioned
 from prefect_gmicloud.models import Wan27T2VPayload
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import StorageLocation, StoredObject
@@ -186,3 +189,92 @@ async def test_a_shot_gives_its_slot_back_when_its_request_ends_not_once_stored(
         results = await asyncio.gather(runner.store_shot(first), runner.store_shot(second))
     assert [r.state for r in results] == ["stored", "stored"], [r.error for r in results]
     assert sim.stats.peak_active == 1
+
+
+async def test_a_run_judged_with_a_shorter_lease_than_its_own_is_not_paid_twice(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Run A's worker keeps a 60 s lease (a beat every 10 s); run B was started on another worker
+    # with a 1 s lease ("a re-run after a crash starts sooner"). A's heartbeat, 1.5 s old, is
+    # fresh to A but dead to a judge that goes by its own lease: B takes A's fresh claim over in
+    # the moment before A pays, and A, sure of its lease, does not confirm the claim.
+    monkeypatch.setattr(shot_module, "FRESH_CLAIM_SECONDS", 30.0)  # however fast B is
+    ledger_a = memory_ledger()
+    ledger_b = Ledger(ledger_a.location, ledger_a.folder)  # another worker's process
+    judged = asyncio.Event()
+    b_submitted = asyncio.Event()
+    verdicts: list[bool] = []
+    is_alive = ledger_b.is_alive
+
+    async def judging(run: str) -> bool:
+        monkeypatch.setenv(LEASE_ENV, "1")  # B's worker's lease, for B's own calls
+        try:
+            verdicts.append(await is_alive(run))
+        finally:
+            monkeypatch.setenv(LEASE_ENV, "60")
+        judged.set()
+        return verdicts[-1]
+
+    ledger_b.is_alive = judging  # type: ignore[method-assign]
+
+    async def b_paid(job: ShotJob, request: GMIRequest) -> None:
+        b_submitted.set()
+
+    async with client_for(sim) as client:
+        runner_b = ShotRunner(
+            ledger=ledger_b, client=client, run="run-b", store=store_nothing,
+            still_stored=nothing_stored, find_stored=none_found,
+            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2), on_submitted=b_paid,
+        )  # fmt: skip
+        b_settling: list[asyncio.Future[object]] = []
+
+        @contextlib.asynccontextmanager
+        async def meanwhile_b_looks(job: ShotJob) -> AsyncIterator[None]:
+            # A holds its fresh claim and is about to pay: B reads the shot now.
+            b_settling.append(asyncio.ensure_future(runner_b.store_shot(job)))
+            await asyncio.wait_for(judged.wait(), timeout=30)
+            if not verdicts[-1]:
+                await asyncio.wait_for(b_submitted.wait(), timeout=30)
+            yield
+
+        runner_a = ShotRunner(
+            ledger=ledger_a, client=client, run="run-a", store=store_nothing,
+            still_stored=nothing_stored, find_stored=none_found,
+            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2),
+            before_submit=meanwhile_b_looks,
+        )  # fmt: skip
+        monkeypatch.setenv(LEASE_ENV, "60")  # A's worker's lease
+        await ledger_a.beat("run-a", None)
+        await ledger_b.beat("run-b", None)
+        await asyncio.sleep(1.5)  # A's last beat: well within A's lease, past B's
+        result_a = await asyncio.wait_for(runner_a.store_shot(job()), timeout=60)
+        result_b = await asyncio.wait_for(b_settling[0], timeout=60)
+    print(f"\nB judged A alive: {verdicts}; requests created: {sim.stats.created}")
+    assert isinstance(result_b, ShotResult)
+    assert result_a.state == result_b.state == "stored", (result_a.error, result_b.error)
+    assert sim.stats.created == 1, "the shot was paid twice"
+
+
+async def test_a_slot_that_cannot_be_given_back_costs_neither_the_files_nor_the_run(
+    sim: Simulator,
+) -> None:
+    # The slot is given back when the request ends, before the files are stored: an error doing
+    # so (Prefect's API down as the slot is released) must not leave a paid shot unstored.
+    ledger = memory_ledger()
+
+    @contextlib.asynccontextmanager
+    async def slot() -> AsyncIterator[None]:
+        yield
+        raise RuntimeError("Prefect API unreachable while releasing the slot")
+
+    async with client_for(sim) as client:
+        runner = ShotRunner(
+            ledger=ledger, client=client, run="run-a", store=store_nothing,
+            still_stored=nothing_stored, find_stored=none_found,
+            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2), slot=slot,
+        )  # fmt: skip
+        result = await runner.store_shot(job())
+    stored = await ledger.read(job().inputs_hash)
+    assert result.state == "stored", result.error
+    assert stored is not None and stored.entry.state == "stored"
+    assert sim.stats.created == 1

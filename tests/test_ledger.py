@@ -106,14 +106,36 @@ async def test_heartbeats_are_judged_on_the_stores_clock_not_this_machines(
 ) -> None:
     # A worker ten minutes ahead would see every live heartbeat as dead, one ten minutes
     # behind would see a dead one alive for ten minutes more; the store's clock decides.
+    monkeypatch.setenv("PREFECT_GMICLOUD_LEASE_SECONDS", "2")
     await ledger.beat("run-a", None)  # by a run on a machine whose clock is right
     # Judged from a machine whose clock is off (the S3 server runs in this process: only the
     # ledger's own clock is skewed).
     skewed = types.SimpleNamespace(time=lambda: time.time() + skew)
     monkeypatch.setattr(ledger_store, "time", skewed)
     assert await ledger.is_alive("run-a")
-    monkeypatch.setenv("PREFECT_GMICLOUD_LEASE_SECONDS", "1")
-    await asyncio.sleep(2.1)  # S3 dates have a resolution of one second
+    await asyncio.sleep(3.1)  # S3 dates have a resolution of one second
+    assert not await ledger.is_alive("run-a")
+
+
+async def test_a_run_is_judged_by_its_own_lease_when_the_judges_is_shorter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A run beats six times its own lease: a judge going by a shorter lease of its own would
+    # find it dead between beats and take its claims over while it pays.
+    now = [1_000_000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    store.create_bucket("b")
+    ledger = Ledger(StorageLocation(store, "b", ""), "board/ledger")
+    monkeypatch.setenv("PREFECT_GMICLOUD_LEASE_SECONDS", "600")
+    await ledger.beat("run-a", None)
+    monkeypatch.setenv("PREFECT_GMICLOUD_LEASE_SECONDS", "10")
+    await ledger.beat("run-b", None)
+    now[0] += 300
+    assert await ledger.is_alive("run-a")  # within its 600 s, past the judge's 10 s
+    assert not await ledger.is_alive("run-b")  # its own lease and the judge's both passed
+    monkeypatch.setenv("PREFECT_GMICLOUD_LEASE_SECONDS", "600")
+    assert await ledger.is_alive("run-b")  # a judge's longer lease still holds
+    now[0] += 301
     assert not await ledger.is_alive("run-a")
 
 
@@ -158,13 +180,16 @@ async def test_a_lease_is_held_only_while_dated_beats_are_recent(
     assert not ledger.holds_lease("run-a")  # no beat yet
     await ledger.beat("run-a", None)
     assert ledger.holds_lease("run-a")
-    monkeypatch.setenv("PREFECT_GMICLOUD_LEASE_SECONDS", "0.3")
-    await asyncio.sleep(0.25)  # two thirds of the lease passed: no longer sure
+    monkeypatch.setenv("PREFECT_GMICLOUD_LEASE_SECONDS", "3")
+    await asyncio.sleep(1.1)  # past the lease less its margin (at least 2 s): no longer sure
     assert not ledger.holds_lease("run-a")
     await ledger.beat("run-a", None)
     assert ledger.holds_lease("run-a")
     await ledger.end("run-a")
     assert not ledger.holds_lease("run-a")
+    monkeypatch.setenv("PREFECT_GMICLOUD_LEASE_SECONDS", "2")
+    await ledger.beat("run-a", None)
+    assert not ledger.holds_lease("run-a")  # a lease within S3's date resolution: never sure
 
 
 def test_paid_request_ids_include_the_history() -> None:

@@ -7,6 +7,8 @@ carries the hash of the inputs it was made from, so a run can tell its own work 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Collection
 
 from prefect_aws.s3 import S3Bucket
@@ -26,16 +28,26 @@ Place = Callable[[ShotJob, GMIRequest], tuple[tuple[str, ...], str | None]]
 
 
 def shot_storer(
-    storage: S3Bucket | S3Destination, place: Place, max_bytes: int = DEFAULT_MAX_BYTES
+    storage: S3Bucket | S3Destination,
+    place: Place,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    at_once: int | None = None,
 ) -> Store:
     """Store a shot's files, verified, where ``place`` says, in a task run named after the
-    stem ``place`` gives (``store <shot>``); a file larger than ``max_bytes`` is refused."""
+    stem ``place`` gives (``store <shot>``); a file larger than ``max_bytes`` is refused.
+
+    A shot gives its quota slot back when its request ends, before its files are stored;
+    ``at_once`` bounds how many shots download and upload at the same time (none: no bound).
+    """
+    storing = asyncio.Semaphore(at_once) if at_once else contextlib.nullcontext()
 
     async def store(job: ShotJob, request: GMIRequest) -> dict[str, StoredObject]:
         folder, stem = place(job, request)
-        files = await store_outcome(
-            request, storage, folder, stem, {INPUTS_HASH_METADATA: job.inputs_hash}, max_bytes
-        )
+        async with storing:
+            files = await store_outcome(
+                request, storage, folder, stem, {INPUTS_HASH_METADATA: job.inputs_hash},
+                max_bytes,
+            )  # fmt: skip
         by_url = {f.url: f.stored for f in files}
         objects = {f.role: f.stored for f in files}
         for role, asset in (("video", request.video), ("thumbnail", request.thumbnail)):

@@ -147,7 +147,8 @@ async def run_storyboard(
         storage: Where videos, thumbnails, the manifest, the ledger and the final cut go: an
             S3Bucket block, or a bucket and prefix (S3Destination, keys from the AWS chain).
         credentials: A GMICloudCredentials block, or the name of a saved one.
-        max_concurrency: At most this many shots generate at once in this run.
+        max_concurrency: At most this many shots generate at once in this run (and as many
+            store their files at once).
         concurrency_limit: The name of a Prefect global concurrency limit shared by all runs
             and workers (one slot per request in flight: one GMI quota); none when empty.
         final_cut: Join the shots into ``final.mp4`` and tile a ``contact-sheet.jpg`` once
@@ -240,7 +241,7 @@ async def run_storyboard(
             ledger=ledger,
             client=client,
             run=run,
-            store=shot_storer(storage, in_board(title)),
+            store=shot_storer(storage, in_board(title), at_once=max_concurrency),
             still_stored=lambda job, objects: still_stored(location, job, objects),
             find_stored=lambda job: find_stored(
                 location,

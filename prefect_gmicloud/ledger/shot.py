@@ -459,7 +459,14 @@ class ShotRunner:
             result = self._result(current.entry, "submitted", how, error=str(exc))
             result.failure = exc
             return result
-        await slot.aclose()  # the request has ended: it no longer holds a quota slot
+        try:
+            await slot.aclose()  # the request has ended: it no longer holds a quota slot
+        except Exception as exc:  # its files are paid for: store them anyway
+            logger.warning(
+                "shot %s: its quota slot was not given back (%s); a Prefect slot is freed when "
+                "its lease expires",
+                job.shot_id, exc,
+            )  # fmt: skip
         waited = time.monotonic() - started
         if done.status != RequestStatus.SUCCESS:
             reason = done.failure_reason or "no reason given"

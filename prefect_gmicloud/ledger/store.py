@@ -33,9 +33,14 @@ from prefect_gmicloud.storage.port import ObjectInfo
 logger = logging.getLogger("prefect_gmicloud.ledger")
 
 #: Sets the lease: a run whose heartbeat is older is presumed dead and its claims may be taken
-#: over. Longer survives longer storage outages; shorter lets a re-run after a crash start sooner.
+#: over. Longer survives longer storage outages; shorter lets a re-run after a crash start sooner
+#: (a run is judged by the longer of the judge's lease and the one its own heartbeat states).
 LEASE_ENV = "PREFECT_GMICLOUD_LEASE_SECONDS"
 DEFAULT_LEASE_SECONDS = 90.0
+
+
+#: The least margin by which a run trusts its own lease (see ``Ledger.holds_lease``).
+LEASE_MARGIN_SECONDS = 2.0
 
 
 def lease_seconds() -> float:
@@ -82,13 +87,20 @@ class Versioned:
 
 
 class Heartbeat(BaseModel):
-    """A run's proof of life (its time is the writer's, for people; the store's decides)."""
+    """A run's proof of life (its time is the writer's, for people; the store's decides).
+
+    Attributes:
+        lease_seconds: the lease its run keeps (it beats six times a lease): a judge whose own
+            lease is shorter waits this long instead, so a worker started with a shorter lease
+            never takes a live run's claims over (older heartbeats have none).
+    """
 
     run: str
     host: str
     pid: int
     beat_at: float
     flow_run_id: str | None = None
+    lease_seconds: float | None = None
 
 
 def age_on_store_clock(info: ObjectInfo) -> float | None:
@@ -241,6 +253,7 @@ class Ledger:
             pid=os.getpid(),
             beat_at=time.time(),
             flow_run_id=flow_run_id,
+            lease_seconds=lease_seconds(),
         ).model_dump_json()
         sent = time.monotonic()
         info = await self.location.store.write(
@@ -254,15 +267,19 @@ class Ledger:
         a claim of it.
 
         True while this process's latest heartbeat of ``run`` was sent (and dated by the
-        store, the clock every judge uses) less than the lease ago, less a safety margin of a
-        third of the lease: its ``Last-Modified`` is at least that recent on the store's own
-        clock, whatever this machine's clock says. False when unsure (no dated beat yet, beats
-        failing, the run ended).
+        store, the clock every judge uses) less than the lease ago, less a safety margin (a
+        third of the lease, at least ``LEASE_MARGIN_SECONDS``: S3's dates are whole seconds,
+        and a store's hosts may differ a little): its ``Last-Modified`` is at least that recent
+        on the store's own
+        clock, whatever this machine's clock says, and every judge waits at least this lease
+        (the heartbeat states it, see ``is_alive``), whatever its own. False when unsure (no
+        dated beat yet, beats failing, the run ended).
         """
         sent = self._beats_sent.get(run)
         if sent is None:
             return False
-        return time.monotonic() - sent < lease_seconds() * 2 / 3
+        lease = lease_seconds()
+        return time.monotonic() - sent < lease - max(lease / 3, LEASE_MARGIN_SECONDS)
 
     async def end(self, run: str) -> None:
         """Say ``run`` has ended: its claims may be taken over at once."""
@@ -297,31 +314,28 @@ class Ledger:
     async def is_alive(self, run: str) -> bool:
         """Whether ``run`` renewed its heartbeat within the lease, on the store's clock.
 
-        A store that gives no ``Last-Modified`` or ``Date`` cannot be judged so; then (and only
-        then) the heartbeat's own time is compared with this machine's clock, and a warning
-        says so.
+        The lease is the longer of this process's and the one the heartbeat states (its run's):
+        a run beats six times its own lease, so a judge with a shorter one would find it dead
+        between beats. A store that gives no ``Last-Modified`` or ``Date`` cannot be judged so;
+        then (and only then) the heartbeat's own time is compared with this machine's clock,
+        and a warning says so.
         """
         key = self._heartbeat_key(run)
-        info = await self.location.store.head(self.location.bucket, key)
-        if info is None:
+        body = await self.location.store.read(self.location.bucket, key)
+        if body is None:
             return False
-        age = age_on_store_clock(info)
-        if age is None:
-            age = await self._age_on_local_clock(key)
-        return age < lease_seconds()
-
-    async def _age_on_local_clock(self, key: str) -> float:
-        logger.warning(
-            "the store at %s gives no Last-Modified or Date: heartbeat %s judged on this "
-            "machine's clock",
-            self.location.store.endpoint,
-            self.location.uri(key),
-        )
-        document = await self.location.read_json(key)
-        if document is None:
-            return float("inf")
         try:
-            beat = Heartbeat.model_validate(document.value)
+            beat: Heartbeat | None = Heartbeat.model_validate_json(body.data)
         except ValidationError:
-            return float("inf")
-        return time.time() - beat.beat_at
+            beat = None
+        lease = max(lease_seconds(), (beat.lease_seconds or 0.0) if beat else 0.0)
+        age = age_on_store_clock(body.info)
+        if age is None:
+            logger.warning(
+                "the store at %s gives no Last-Modified or Date: heartbeat %s judged on this "
+                "machine's clock",
+                self.location.store.endpoint,
+                self.location.uri(key),
+            )
+            age = time.time() - beat.beat_at if beat else float("inf")
+        return age < lease
