@@ -147,7 +147,22 @@ def _widen(name: str, kinds: list[Any]) -> Any:
         low = min(bound[0] for bound in bounds if bound is not None)
         high = max(bound[1] for bound in bounds if bound is not None)
         return Annotated[int, Field(ge=low, le=high)]
-    raise TypeError(f"storyboard setting {name!r} has types no one form field can hold: {kinds}")
+    if all(_is_text(kind) for kind in distinct):
+        return str
+    # Families spell one setting differently (Wan's 5, Kling's "5", a range of either): the
+    # form admits each, and the shot's own model checks its limits when the board is planned.
+    return typing.Union[tuple(distinct)]  # noqa: UP007 (a union built from a list)
+
+
+def _is_text(kind: Any) -> bool:
+    """Whether a setting's type is text: ``str``, a limited ``str`` or a choice of strings."""
+    if kind is str:
+        return True
+    if typing.get_origin(kind) is Annotated:
+        return typing.get_args(kind)[0] is str
+    if typing.get_origin(kind) is Literal:
+        return all(isinstance(value, str) for value in typing.get_args(kind))
+    return False
 
 
 def _int_bounds(kind: Any) -> tuple[int, int] | None:
