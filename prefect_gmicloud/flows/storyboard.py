@@ -373,7 +373,7 @@ def _link_seconds(
     """
     seconds = int(queue_timeout + processing_timeout) + LINK_MARGIN_SECONDS
     stored = any(
-        references.is_stored(url) for shot in planned for _, url in shot.payload.media_urls()
+        references.is_stored(url) for shot in planned for _, url in shot.media_urls()
     )
     if seconds > MAX_LINK_SECONDS and stored:
         most = MAX_LINK_SECONDS - LINK_MARGIN_SECONDS
@@ -395,7 +395,7 @@ async def _stage_source_frame(
     """
     video = source.objects.get("video")
     wanted = references.frame_url(source.inputs_hash)
-    if video is None or wanted not in dict(shot.payload.media_urls()).values():
+    if video is None or wanted not in dict(shot.media_urls()).values():
         raise StoryboardError(
             shot.shot_id,
             [f"planned from another version of shot {source_id}: run the storyboard again"],

@@ -44,6 +44,7 @@ from prefect_gmicloud.storyboard.references import (
     map_references,
     resolve_path,
 )
+from prefect_gmicloud.storyboard.stills_sound import Narration, Sound, Still, StillId
 
 #: Shot ids become object keys: a slug, never a path.
 ShotId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -118,6 +119,9 @@ class Character(_FormModel):
     )
     image: Reference | None = Field(
         None, description="A reference image: an https URL, an s3://bucket/key, or a file path."
+    )
+    still: StillId | None = Field(
+        None, description="The id of a still the board makes, as the reference image."
     )
 
 
@@ -299,6 +303,14 @@ class Shot(_FormModel):
         description="The id of an earlier shot this one starts from: its last frame becomes "
         "this shot's first frame (models that take one: " + ", ".join(CONTINUING_MODELS) + ").",
     )
+    starts_from: StillId | None = Field(
+        None,
+        description="The id of a still the board makes: the shot's first frame (models that "
+        "take one, as for continues).",
+    )
+    narration: Narration | None = Field(
+        None, description="A line spoken from the shot's start, over its own sound."
+    )
     settings: ShotOverrides = Field(
         default_factory=ShotOverrides,
         title="Settings of this shot",
@@ -339,6 +351,14 @@ class Storyboard(_FormModel):
         min_length=1,
         max_length=2000,
         description=SHOTS_HELP,
+    )
+    stills: list[Still] = Field(
+        default_factory=list,
+        description="Images the board makes first: shots start from them (starts_from), "
+        "characters wear them (still).",
+    )
+    sound: Sound | None = Field(
+        None, description="The voice of the shots' narration, and a music bed under the cut."
     )
 
     @field_validator("characters", mode="before")
