@@ -13,6 +13,7 @@ from prefect_aws.s3 import S3Bucket
 
 from prefect_gmicloud.client.records import GMIRequest
 from prefect_gmicloud.ledger.shot import ShotJob, Store
+from prefect_gmicloud.models.base import GMIPayload
 from prefect_gmicloud.storage.destination import S3Destination
 from prefect_gmicloud.storage.location import StorageLocation, StoredObject
 from prefect_gmicloud.tasks.store import VERIFIED_METADATA, store_outcome
@@ -54,15 +55,40 @@ def in_board(title: str) -> Place:
 async def still_stored(
     location: StorageLocation, job: ShotJob, objects: dict[str, StoredObject]
 ) -> bool:
-    """Whether a stored shot's video (and thumbnail) are still there, from these inputs."""
-    wanted = [objects[role] for role in ("video", "thumbnail") if role in objects]
-    if not wanted or "video" not in objects:
+    """Whether a stored shot's video (and thumbnail) are still there, from these inputs; for
+    a board's still or sound (no video), every file it stored."""
+    if _makes_video(job):
+        wanted = [objects[role] for role in ("video", "thumbnail") if role in objects]
+        if "video" not in objects:
+            return False
+    else:
+        wanted = list(objects.values())
+    if not wanted:
         return False
     for stored in wanted:
         found = await location.find(stored.key)
         if found is None or not made_from(found.metadata, job):
             return False
     return True
+
+
+def _makes_video(job: ShotJob) -> bool:
+    # A payload without a typed spec is a board's still or sound: storyboard shots are typed.
+    return isinstance(job.payload, GMIPayload) and job.payload.spec.output == "video"
+
+
+def still_image(objects: dict[str, StoredObject]) -> StoredObject | None:
+    """The image a board's still stored (its outcome's first image)."""
+    return objects.get("thumbnail") or objects.get("image")
+
+
+def sound_file(objects: dict[str, StoredObject]) -> StoredObject | None:
+    """The audio file a board's narration or music stored (``audio_url``, or its first
+    ``media_urls`` entry)."""
+    found = objects.get("audio")
+    if found is not None:
+        return found
+    return next((obj for role, obj in sorted(objects.items()) if role.startswith("media")), None)
 
 
 async def find_stored(

@@ -56,7 +56,7 @@ def stop_on_signals(stop: Callable[[str], None]) -> Iterator[None]:
 
 
 def job_of(shot: PlannedShot) -> ShotJob:
-    return ShotJob(shot.shot_id, shot.inputs_hash, shot.payload)
+    return ShotJob(shot.shot_id, shot.inputs_hash, shot.payload, shot.output)
 
 
 @dataclass

@@ -58,7 +58,7 @@ def mix_soundtrack(
     output: Path,
     narration: Sequence[Spoken] = (),
     music: Path | None = None,
-    music_volume: float = 0.5,
+    music_volume: float = 0.3,
 ) -> Path:
     """``cut`` with narration and a music bed mixed into its sound; the video is copied.
 

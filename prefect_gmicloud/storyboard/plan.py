@@ -13,7 +13,8 @@ from prefect_gmicloud.errors import PayloadValidationError, StoryboardError
 from prefect_gmicloud.models.base import GMIPayload, RawPayload
 from prefect_gmicloud.models.registry import DEFAULT_STORYBOARD_MODEL, STORYBOARD_MODELS
 from prefect_gmicloud.models.served import ServedPayload
-from prefect_gmicloud.storyboard.media_plan import MediaItem, plan_media, still_job
+from prefect_gmicloud.models.spec import OutputKind
+from prefect_gmicloud.storyboard.media_plan import OUTPUTS, MediaItem, plan_media, still_job
 from prefect_gmicloud.storyboard.references import (
     PlaceholderURLs,
     ReferenceURLs,
@@ -55,6 +56,11 @@ class PlannedShot:
     kind: PlannedKind = "shot"
     #: The shot a narration is spoken over.
     for_shot: str | None = None
+
+    @property
+    def output(self) -> OutputKind:
+        """What its request makes: a video for a shot, else what its kind needs."""
+        return "video" if self.kind == "shot" else OUTPUTS[self.kind]
 
     def media_urls(self) -> list[tuple[str, str]]:
         """Each ``(field, url)`` of the media the payload names (none for a payload without a

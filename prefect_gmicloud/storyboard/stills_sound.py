@@ -29,7 +29,7 @@ StillId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 #: The voice a board speaks with when neither it nor a narration says.
 DEFAULT_VOICE_MODEL = "minimax-tts-speech-2.8-hd"
 #: How loud the music bed plays under the clips' own sound (a factor), before ducking.
-DEFAULT_MUSIC_VOLUME = 0.5
+DEFAULT_MUSIC_VOLUME = 0.3
 
 
 def _plain(schema: dict[str, Any]) -> None:
