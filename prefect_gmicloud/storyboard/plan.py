@@ -14,7 +14,14 @@ from prefect_gmicloud.models.base import GMIPayload, RawPayload
 from prefect_gmicloud.models.registry import DEFAULT_STORYBOARD_MODEL, STORYBOARD_MODELS
 from prefect_gmicloud.models.served import ServedPayload
 from prefect_gmicloud.models.spec import OutputKind
-from prefect_gmicloud.storyboard.media_plan import OUTPUTS, MediaItem, plan_media, still_job
+from prefect_gmicloud.storyboard.media_plan import (
+    MUSIC_ID,
+    OUTPUTS,
+    MediaItem,
+    narration_job,
+    plan_media,
+    still_job,
+)
 from prefect_gmicloud.storyboard.references import (
     PlaceholderURLs,
     ReferenceURLs,
@@ -143,7 +150,7 @@ def plan_shots(
     shots = [planned[id(shot)] for shot in board.shots if id(shot) in planned]
     sounds = [_planned(item) for item in media if item.kind != "still"]
     ordered = [*stills.values(), *shots, *sounds]
-    problems.extend(_clashing_ids(board, [item.job_id for item in media]))
+    problems.extend(_clashing_ids(board))
     problems.extend(_same_videos(ordered))
     return ordered, problems
 
@@ -152,9 +159,12 @@ def _planned(item: MediaItem) -> PlannedShot:
     return PlannedShot(item.job_id, item.payload, kind=item.kind, for_shot=item.for_shot)
 
 
-def _clashing_ids(board: Storyboard, media_ids: list[str]) -> list[str]:
+def _clashing_ids(board: Storyboard) -> list[str]:
     """Stills and sound share the shots' ledger and manifest: their ids must differ."""
     shots = {shot.id for shot in board.shots}
+    media_ids = [still_job(still.id) for still in board.stills]
+    media_ids += [narration_job(shot.id) for shot in board.shots if shot.narration is not None]
+    media_ids += [MUSIC_ID] if board.sound is not None and board.sound.music is not None else []
     return [
         f"shot {job}: the id of a still or sound of the board (still-<id>, narration-<shot>, "
         "music): rename the shot"
