@@ -13,7 +13,6 @@ from prefect_aws.s3 import S3Bucket
 
 from prefect_gmicloud.client.records import GMIRequest
 from prefect_gmicloud.ledger.shot import ShotJob, Store
-from prefect_gmicloud.models.base import GMIPayload
 from prefect_gmicloud.storage.destination import S3Destination
 from prefect_gmicloud.storage.location import StorageLocation, StoredObject
 from prefect_gmicloud.tasks.store import VERIFIED_METADATA, store_outcome
@@ -57,7 +56,7 @@ async def still_stored(
 ) -> bool:
     """Whether a stored shot's video (and thumbnail) are still there, from these inputs; for
     a board's still or sound (no video), every file it stored."""
-    if _makes_video(job):
+    if job.output == "video":
         wanted = [objects[role] for role in ("video", "thumbnail") if role in objects]
         if "video" not in objects:
             return False
@@ -70,11 +69,6 @@ async def still_stored(
         if found is None or not made_from(found.metadata, job):
             return False
     return True
-
-
-def _makes_video(job: ShotJob) -> bool:
-    # A payload without a typed spec is a board's still or sound: storyboard shots are typed.
-    return isinstance(job.payload, GMIPayload) and job.payload.spec.output == "video"
 
 
 def still_image(objects: dict[str, StoredObject]) -> StoredObject | None:
