@@ -342,6 +342,15 @@ async def _review_rounds(
             note = f" Unknown shot(s) {', '.join(unknown)}: nothing was changed; answer again."
             logger.warning("review named unknown shot(s) %s; asking again", ", ".join(unknown))
             continue
+        fixed = sorted(c.shot for c in answer.reject if plans[c.shot].kind != "shot")
+        if fixed:
+            # A review changes a shot's prompt or seed; a still's or sound's are the board's.
+            note = (
+                f" {', '.join(fixed)}: stills and sound are changed in the board itself, not "
+                "by review: nothing was changed; answer again."
+            )
+            logger.warning("review rejected %s; asking again", ", ".join(fixed))
+            continue
         note = ""
         rejected = {c.shot: c.note for c in answer.reject}
         await current.review(
