@@ -70,7 +70,10 @@ def plain_optionals(schema: dict[str, Any]) -> None:
     """
     for prop in schema.get("properties", {}).values():
         options = prop.get("anyOf")
-        if options and {"type": "boolean"} in options:
+        # An optional part of the board (a shot's narration, the music bed) is likewise left
+        # unset: shown open, its required fields would hold up every form left without one.
+        part = options and {"type": "null"} in options and any("$ref" in o for o in options)
+        if options and ({"type": "boolean"} in options or part):
             # A switch has no "unset": the UI would send false for every switch left alone
             # (prompt_extend off, audio off, or a setting the shot's model does not take).
             # Unset, on and off are three answers: the type toggle stays, starting on None
