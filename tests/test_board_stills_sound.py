@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from prefect_gmicloud.errors import ModelNotServed, StoryboardError
+from prefect_gmicloud.errors import ModelNotServed, StoryboardError, StoryboardIncomplete
 from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.media.frames import first_frame, frame_difference, last_frame
 from prefect_gmicloud.simulator import Simulator
@@ -227,3 +227,34 @@ async def test_a_veo_duration_given_as_a_number_is_refused_before_any_request(
         await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
     assert "defaults: duration: not a setting of Veo3" in str(refused.value)
     assert sim.stats.created == 0 and sim.stats.calls["submit"] == 0
+
+
+async def test_a_failed_still_fails_the_shots_using_it_unpaid(
+    make_simulator: Callable[..., Simulator], bucket: S3Destination
+) -> None:
+    # GMI's worker cannot fetch the still's own reference image (nothing listens there), so
+    # the still fails; the shot starting from it is never paid for, the other shot is stored.
+    sim = make_simulator()
+    board = Storyboard.parse(
+        {
+            "title": "broken-still",
+            "stills": [
+                {"id": "sea", "model": "seedream-5.0-lite", "prompt": "the sea",
+                 "settings": {"image": ["http://127.0.0.1:9/gone.png"]}},
+            ],
+            "shots": [
+                {"id": "wave", "prompt": "a wave", "starts_from": "sea",
+                 "settings": {"model": "kling-v2-6", "duration": "5"}},
+                {"id": "sky", "prompt": "the sky", "settings": {"model": "Veo3",
+                 "durationSeconds": "4"}},
+            ],
+        }
+    )  # fmt: skip
+    with pytest.raises(StoryboardIncomplete) as incomplete:
+        await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+    message = str(incomplete.value)
+    assert "still-sea: GMI request" in message and "image[0] could not be fetched" in message
+    assert "wave: uses still sea, which is not stored" in message
+    assert "nothing was paid for this shot" in message
+    assert sim.stats.created == 2  # the still and the sky: never the wave
+    assert {r.model for r in sim.state.requests.values()} == {"seedream-5.0-lite", "Veo3"}
