@@ -95,7 +95,9 @@ def test_continuity_problems_are_named_with_the_rest() -> None:
         "shot a: continues itself through a -> b -> a",
         "shot c: continues unknown shot 'nowhere'",
         "shot d: continues e, but wan2.7-t2v takes no first frame "
-        "(models that do: wan2.7-r2v, wan2.6-i2v, wan2.7-i2v)",
+        "(models that do: wan2.7-r2v, kling-v2-6, kling-v3-image-to-video, MiniMax-H3, "
+        "seedance-1-0-pro-250528, seedance-1-5-pro-251215, seedance-2-0-260128, "
+        "seedance-2-0-fast-260128, wan2.6-i2v, wan2.7-i2v)",
         "shot f: continues e and sets first_frame: choose one first frame",
     ]
 

@@ -66,9 +66,15 @@ def in_board(title: str) -> Place:
 async def still_stored(
     location: StorageLocation, job: ShotJob, objects: dict[str, StoredObject]
 ) -> bool:
-    """Whether a stored shot's video (and thumbnail) are still there, from these inputs."""
-    wanted = [objects[role] for role in ("video", "thumbnail") if role in objects]
-    if not wanted or "video" not in objects:
+    """Whether a stored shot's video (and thumbnail) are still there, from these inputs; for
+    a board's still or sound (no video), every file it stored."""
+    if job.output == "video":
+        wanted = [objects[role] for role in ("video", "thumbnail") if role in objects]
+        if "video" not in objects:
+            return False
+    else:
+        wanted = list(objects.values())
+    if not wanted:
         return False
     for stored in wanted:
         found = await location.find(stored.key)
@@ -82,6 +88,20 @@ async def stored_keys(location: StorageLocation, folder: str) -> frozenset[str]:
     can be found without a HEAD per shot."""
     listed = await location.store.list_objects(location.bucket, location.key(folder) + "/")
     return frozenset(info.key for info in listed)
+
+
+def still_image(objects: dict[str, StoredObject]) -> StoredObject | None:
+    """The image a board's still stored (its outcome's first image)."""
+    return objects.get("thumbnail") or objects.get("image")
+
+
+def sound_file(objects: dict[str, StoredObject]) -> StoredObject | None:
+    """The audio file a board's narration or music stored (``audio_url``, or its first
+    ``media_urls`` entry)."""
+    found = objects.get("audio")
+    if found is not None:
+        return found
+    return next((obj for role, obj in sorted(objects.items()) if role.startswith("media")), None)
 
 
 async def find_stored(

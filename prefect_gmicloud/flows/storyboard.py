@@ -26,8 +26,10 @@ from prefect_gmicloud.errors import (
     StoryboardNotApproved,
 )
 from prefect_gmicloud.flows.budget import budget_seconds, estimate_run
+from prefect_gmicloud.flows.cut_sound import CutSound, cut_sound
 from prefect_gmicloud.flows.generate import load_credentials
 from prefect_gmicloud.flows.limit_checks import require_limits
+from prefect_gmicloud.flows.media_checks import served_checked
 from prefect_gmicloud.flows.model_checks import check_models
 from prefect_gmicloud.flows.report import report_storyboard
 from prefect_gmicloud.flows.review import (
@@ -40,6 +42,7 @@ from prefect_gmicloud.flows.shot_storage import (
     find_stored,
     in_board,
     shot_storer,
+    still_image,
     still_stored,
     stored_keys,
 )
@@ -49,7 +52,8 @@ from prefect_gmicloud.ledger.entry import ReviewMark, new_run_token
 from prefect_gmicloud.ledger.shot import ShotJob, ShotResult, ShotRunner, replay_journal
 from prefect_gmicloud.ledger.store import Ledger
 from prefect_gmicloud.media import concatenate, contact_sheet
-from prefect_gmicloud.models.base import GMIPayload
+from prefect_gmicloud.media.mix import Spoken, mix_soundtrack, shot_starts
+from prefect_gmicloud.models.registry import AnyPayload
 from prefect_gmicloud.reporting import best_effort
 from prefect_gmicloud.storage import (
     MAX_LINK_SECONDS,
@@ -196,6 +200,7 @@ async def run_storyboard(
     )  # fmt: skip
     await check_models(gmi, (shot.payload.model_id for shot in planned))
     await require_limits(concurrency_limit, budget_limit)
+    planned = await served_checked(gmi, title, planned)
     guard = await guard_storage(location, title, board_lock)
     uploaded = await references.upload()
     if uploaded:
@@ -229,11 +234,13 @@ async def run_storyboard(
 
     plans = {shot.shot_id: shot for shot in planned}
 
-    async def prepare(job: ShotJob) -> GMIPayload:
+    async def prepare(job: ShotJob) -> AnyPayload:
         shot = plans[job.shot_id]
         if shot.continues is not None:
             source = current.outcomes[shot.continues]
             await _stage_source_frame(references, shot, shot.continues, source)
+        for still in shot.after:
+            await _stage_still(references, shot, still, current.outcomes[still])
         return references.sign(shot.payload, link_seconds)
 
     async with gmi.get_client() as client:
@@ -271,7 +278,8 @@ async def run_storyboard(
 
     not_stored = _not_stored(current)
     if final_cut and not not_stored:
-        await _final_cut(manifest, previous, location, storage, title)
+        sound = cut_sound(board, plans, current.outcomes)
+        await _final_cut(manifest, previous, location, storage, title, sound)
         result.final_cut, result.contact_sheet = manifest.final_cut, manifest.contact_sheet
     await best_effort(store.save(manifest))
     await best_effort(_table(manifest, location))
@@ -359,6 +367,15 @@ async def _review_rounds(
             note = f" Unknown shot(s) {', '.join(unknown)}: nothing was changed; answer again."
             logger.warning("review named unknown shot(s) %s; asking again", ", ".join(unknown))
             continue
+        fixed = sorted(c.shot for c in answer.reject if plans[c.shot].kind != "shot")
+        if fixed:
+            # A review changes a shot's prompt or seed; a still's or sound's are the board's.
+            note = (
+                f" {', '.join(fixed)}: stills and sound are changed in the board itself, not "
+                "by review: nothing was changed; answer again."
+            )
+            logger.warning("review rejected %s; asking again", ", ".join(fixed))
+            continue
         note = ""
         rejected = {c.shot: c.note for c in answer.reject}
         await current.review(
@@ -383,7 +400,8 @@ async def _review_rounds(
         # The rejected shots, and every shot continuing one of them (its first frame changes).
         replanned = plan_checked(apply_changes(board, changes), references)
         again = [s for s in replanned if s.inputs_hash != plans[s.shot_id].inputs_hash]
-        plans.update({shot.shot_id: shot for shot in replanned})
+        # Only what changed: a still's or sound's payload stays the one checked against GMI.
+        plans.update({shot.shot_id: shot for shot in again})
         logger.info("regenerating %s after review", ", ".join(s.shot_id for s in again))
         _count(result, await current.settle(again))
         if _not_stored(current):
@@ -402,9 +420,7 @@ def _link_seconds(
         ValueError: the deadlines exceed what a presigned link can last (7 days).
     """
     seconds = int(queue_timeout + processing_timeout) + LINK_MARGIN_SECONDS
-    stored = any(
-        references.is_stored(url) for shot in planned for _, url in shot.payload.media_urls()
-    )
+    stored = any(references.is_stored(url) for shot in planned for _, url in shot.media_urls())
     if seconds > MAX_LINK_SECONDS and stored:
         most = MAX_LINK_SECONDS - LINK_MARGIN_SECONDS
         raise ValueError(
@@ -425,12 +441,31 @@ async def _stage_source_frame(
     """
     video = source.objects.get("video")
     wanted = references.frame_url(source.inputs_hash)
-    if video is None or wanted not in dict(shot.payload.media_urls()).values():
+    if video is None or wanted not in dict(shot.media_urls()).values():
         raise StoryboardError(
             shot.shot_id,
             [f"planned from another version of shot {source_id}: run the storyboard again"],
         )
     await references.stage_frame(video, source.inputs_hash)
+
+
+async def _stage_still(
+    references: StagedReferences, shot: PlannedShot, still_id: str, still: ShotResult
+) -> None:
+    """Stage the stored still ``still`` where ``shot``'s payload names it (a PNG).
+
+    Raises:
+        StoryboardError: the still has no stored image, or the payload was planned from
+            another version of it.
+    """
+    image = still_image(still.objects)
+    wanted = references.still_url(still.inputs_hash)
+    if image is None or wanted not in [url for _, url in shot.media_urls()]:
+        raise StoryboardError(
+            shot.shot_id,
+            [f"planned from another version of {still_id}: run the storyboard again"],
+        )
+    await references.stage_still(image, still.inputs_hash)
 
 
 async def _previous_manifest(store: ManifestStore) -> Manifest | None:
@@ -448,11 +483,15 @@ async def _final_cut(
     location: StorageLocation,
     storage: S3Bucket | S3Destination,
     title: str,
+    sound: CutSound,
 ) -> None:
-    """Join the shots in order and tile their thumbnails; reused when the shots are unchanged."""
-    videos = [s.video for s in manifest.shots if s.video is not None]
-    thumbs = [s.thumbnail for s in manifest.shots if s.thumbnail is not None]
-    source = hashlib.sha256(",".join(v.sha256 or v.etag for v in videos).encode()).hexdigest()
+    """Join the shots in order, mix in the board's narration and music, and tile the shots'
+    thumbnails; reused when the shots and the sound are unchanged."""
+    with_video = [s for s in manifest.shots if s.video is not None]
+    videos = [s.video for s in with_video if s.video is not None]
+    thumbs = [s.thumbnail for s in with_video if s.thumbnail is not None]
+    made_from = [v.sha256 or v.etag for v in videos] + sound.made_from()
+    source = hashlib.sha256(",".join(made_from).encode()).hexdigest()
     if previous and previous.final_cut_source == source and previous.final_cut:
         manifest.final_cut, manifest.contact_sheet = previous.final_cut, previous.contact_sheet
         manifest.final_cut_source = source
@@ -460,16 +499,38 @@ async def _final_cut(
     with tempfile.TemporaryDirectory(prefix="gmicloud-cut-") as workdir:
         folder = Path(workdir)
 
+        fetched = 0
+
         async def fetch(objects: list[StoredObject]) -> list[Path]:
+            nonlocal fetched
             paths = []
-            for number, obj in enumerate(objects):
-                path = folder / f"{number:04d}{Path(obj.key).suffix}"
+            for obj in objects:
+                fetched += 1
+                path = folder / f"{fetched:04d}{Path(obj.key).suffix}"
                 await location.download(obj, path)
                 paths.append(path)
             return paths
 
         video_paths = await fetch(videos)
-        cut = await asyncio.to_thread(concatenate, video_paths, folder / "final.mp4")
+        cut = await asyncio.to_thread(concatenate, video_paths, folder / "joined.mp4")
+        if sound.narration or sound.music is not None:
+            starts = dict(
+                zip(
+                    [s.shot_id for s in with_video],
+                    await asyncio.to_thread(shot_starts, video_paths),
+                    strict=True,
+                )
+            )
+            lines = list(sound.narration.items())
+            line_paths = await fetch([obj for _, obj in lines])
+            spoken = [
+                Spoken(path, starts[shot])
+                for (shot, _), path in zip(lines, line_paths, strict=True)
+            ]
+            music = (await fetch([sound.music]))[0] if sound.music is not None else None
+            cut = await asyncio.to_thread(
+                mix_soundtrack, cut, folder / "final.mp4", spoken, music, sound.music_volume
+            )
         upload_cut = upload_to_s3.with_options(task_run_name="upload final.mp4")
         manifest.final_cut = await upload_cut(cut, f"{title}/final.mp4", storage)
         if thumbs:

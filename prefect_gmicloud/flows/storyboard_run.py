@@ -56,7 +56,7 @@ def stop_on_signals(stop: Callable[[str], None]) -> Iterator[None]:
 
 
 def job_of(shot: PlannedShot) -> ShotJob:
-    return ShotJob(shot.shot_id, shot.inputs_hash, shot.payload)
+    return ShotJob(shot.shot_id, shot.inputs_hash, shot.payload, shot.output)
 
 
 @dataclass
@@ -101,20 +101,28 @@ class StoryboardRun:
             shot.shot_id: loop.create_future() for shot in shots
         }
 
-        async def source_of(shot: PlannedShot) -> ShotResult | None:
-            if shot.continues is None:
-                return None
-            if shot.continues in settled:
-                return await asyncio.shield(settled[shot.continues])
-            return self.outcomes.get(shot.continues)
+        async def outcome_of(job_id: str) -> ShotResult | None:
+            if job_id in settled:
+                return await asyncio.shield(settled[job_id])
+            return self.outcomes.get(job_id)
+
+        async def missing_source(shot: PlannedShot) -> tuple[str, ShotResult | None] | None:
+            """The first shot or still this one needs that is not stored, and its outcome."""
+            for source_id in [*([shot.continues] if shot.continues else []), *shot.after]:
+                source = await outcome_of(source_id)
+                if source is None or source.state != "stored":
+                    return source_id, source
+            return None
 
         async def one(shot: PlannedShot) -> ShotResult:
             job = job_of(shot)
             outcome: ShotResult | None = None
             try:
-                source = await source_of(shot)
-                if shot.continues is not None and (source is None or source.state != "stored"):
-                    outcome = _source_not_stored(job, shot.continues, source, causes)
+                missing = await missing_source(shot)
+                if missing is not None:
+                    source_id, source = missing
+                    still = source_id in shot.after
+                    outcome = _source_not_stored(job, source_id, source, causes, still)
                 else:
                     outcome = await self.runner.store_shot(job)
             finally:
@@ -198,7 +206,11 @@ class StoryboardRun:
 
 
 def _source_not_stored(
-    job: ShotJob, source: str, outcome: ShotResult | None, causes: dict[str, str]
+    job: ShotJob,
+    source: str,
+    outcome: ShotResult | None,
+    causes: dict[str, str],
+    still: bool = False,
 ) -> ShotResult:
     """A shot not attempted (nothing claimed, nothing paid) because its source is not stored.
 
@@ -207,12 +219,17 @@ def _source_not_stored(
     """
     why = outcome.error or outcome.state if outcome is not None else "it did not finish"
     causes[job.shot_id] = causes.get(source, f"shot {source}: {why}")
+    uses = (
+        f"uses still {source.removeprefix('still-')}"
+        if still
+        else f"starts from the last frame of shot {source}"
+    )
     return ShotResult(
         job.shot_id,
         job.inputs_hash,
         "failed",
-        error=f"starts from the last frame of shot {source}, which is not stored "
-        f"({causes[job.shot_id]}); nothing was paid for this shot",
+        error=f"{uses}, which is not stored ({causes[job.shot_id]}); nothing was paid for "
+        "this shot",
     )
 
 

@@ -43,6 +43,7 @@ from prefect_gmicloud.ledger.entry import Attempt, Claim, LedgerEntry
 from prefect_gmicloud.ledger.gate import SubmitGate
 from prefect_gmicloud.ledger.store import Ledger, Versioned
 from prefect_gmicloud.models.registry import AnyPayload
+from prefect_gmicloud.models.spec import OutputKind
 from prefect_gmicloud.storage.location import StoredObject
 
 logger = logging.getLogger("prefect_gmicloud.ledger")
@@ -66,6 +67,8 @@ class ShotJob:
     shot_id: str
     inputs_hash: str
     payload: AnyPayload
+    #: What its request must make to be stored: a board's stills make images, its sound audio.
+    output: OutputKind = "video"
 
 
 @dataclass
@@ -475,8 +478,9 @@ class ShotRunner:
             cancelled = done.status == RequestStatus.CANCELLED
             failed.failure = RequestCancelled(done) if cancelled else RequestFailed(done)
             return failed
-        if done.video is None:
-            error = f"GMI request {request_id} succeeded without a video (only {_roles(done)})"
+        if not any(asset.kind == job.output for asset in done.assets):
+            made = "a video" if job.output == "video" else f"an {job.output}"
+            error = f"GMI request {request_id} succeeded without {made} (only {_roles(done)})"
             return await self._mark_failed(job, current, how, error)
         try:
             objects = await self.store(job, done)

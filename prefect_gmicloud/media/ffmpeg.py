@@ -67,6 +67,18 @@ def has_audio(path: Path) -> bool:
     return "Audio:" in _inspect(path)
 
 
+def shot_seconds(path: Path) -> float:
+    """How long a video's video stream lasts, from its packets' timestamps (seconds).
+
+    Args:
+        path: A video file.
+
+    Raises:
+        MediaError: the file has no readable video stream.
+    """
+    return _probe(path).seconds
+
+
 def _probe(path: Path) -> _Shot:
     # Copying the video stream to a framecrc listing reads every packet's timestamp and
     # duration without decoding; stderr describes the input's streams as "ffmpeg -i" does.

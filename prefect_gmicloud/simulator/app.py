@@ -309,11 +309,8 @@ class SimulatorApps:
         request stays ``processing`` until every reference is in). Rendering here means the
         output's download does not wait for ffmpeg.
         """
-        produces = CATALOGUE[request.model].produces
-        request.fetching = (
-            produces == "video"
-            and self.state.config.fetch_references
-            and bool(reference_urls(request.payload))
+        request.fetching = self.state.config.fetch_references and bool(
+            reference_urls(request.payload, request.model)
         )
         task = asyncio.ensure_future(self._work(request))
         self._renders.add(task)
@@ -322,7 +319,7 @@ class SimulatorApps:
     async def _work(self, request: SimRequest) -> None:
         if request.fetching:
             try:
-                request.fetched = await self.fetcher.fetch_all(request.payload)
+                request.fetched = await self.fetcher.fetch_all(request.payload, request.model)
             except _ReferenceFetchError as exc:
                 request.ends, request.error_message = "failed", str(exc)
             finally:

@@ -26,7 +26,10 @@ from typing import Any
 
 import httpx
 
-#: The payload fields that hold reference media, in the order failures are reported.
+from prefect_gmicloud.models.registry import PAYLOAD_MODELS
+
+#: The payload fields that hold reference media for a model without a typed spec, in the
+#: order failures are reported; a typed model's come from its spec (:func:`media_fields`).
 MEDIA_FIELDS = (
     "first_frame",
     "last_frame",
@@ -41,8 +44,6 @@ MEDIA_FIELDS = (
 )
 #: Fields whose image becomes the first frame of the output (``img_url``: wan2.6-i2v).
 FIRST_FRAME_FIELDS = ("first_frame", "img_url")
-#: Fields whose bytes the simulator keeps (on disk) after fetching, to render from or probe.
-KEPT_FIELDS = (*FIRST_FRAME_FIELDS, "last_frame", "video")
 
 #: RFC 2606 names reserved for documentation: ``example.com/.net/.org`` and the TLDs below.
 _PLACEHOLDER_DOMAINS = ("example.com", "example.net", "example.org")
@@ -74,16 +75,45 @@ def is_placeholder(url: str) -> bool:
     return host.rsplit(".", 1)[-1] in _PLACEHOLDER_TLDS
 
 
-def reference_urls(payload: dict[str, Any]) -> list[tuple[str, str]]:
+def media_fields(model: str | None) -> tuple[str, ...]:
+    """The fields a model's worker downloads: a typed model's reference fields (its spec's,
+    and every field of its payload class holding a URL), else :data:`MEDIA_FIELDS`.
+
+    Args:
+        model: The model id, if known.
+    """
+    payload_class = PAYLOAD_MODELS.get(model or "")
+    if payload_class is None:
+        return MEDIA_FIELDS
+    typed = {*payload_class.spec.references, *payload_class.media_fields()}
+    # Failures are reported in one order whatever the family: the Wan names first.
+    return (*(f for f in MEDIA_FIELDS if f in typed), *sorted(typed - set(MEDIA_FIELDS)))
+
+
+def first_frame_fields(model: str | None) -> tuple[str, ...]:
+    """The fields whose image opens the output: the model's declared first frame, else
+    :data:`FIRST_FRAME_FIELDS`.
+
+    Args:
+        model: The model id, if known.
+    """
+    payload_class = PAYLOAD_MODELS.get(model or "")
+    declared = payload_class.storyboard_first_frame if payload_class is not None else None
+    return (declared,) if declared else FIRST_FRAME_FIELDS
+
+
+def reference_urls(payload: dict[str, Any], model: str | None = None) -> list[tuple[str, str]]:
     """Every http(s) reference in ``payload`` as ``(label, url)``; lists label each item.
 
     Labels name the field as an error should: ``first_frame``, ``reference_video[0]``.
 
     Args:
         payload: A request's payload as submitted.
+        model: The model asked for: its spec says which fields hold references (Kling's
+            ``image``, MiniMax's ``first_frame_image``...); the Wan names when unknown.
     """
     found: list[tuple[str, str]] = []
-    for name in MEDIA_FIELDS:
+    for name in media_fields(model):
         value = payload.get(name)
         items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
         for index, url in items:
@@ -159,7 +189,7 @@ class ReferenceFetcher:
         self.max_bytes = max_bytes
         self.ffmpeg = ffmpeg
 
-    async def fetch_all(self, payload: dict[str, Any]) -> FetchedMedia:
+    async def fetch_all(self, payload: dict[str, Any], model: str | None = None) -> FetchedMedia:
         """Fetch every reference of ``payload`` that is not a placeholder, all at once.
 
         Raises:
@@ -168,8 +198,13 @@ class ReferenceFetcher:
 
         Args:
             payload: A request's payload as submitted.
+            model: The model asked for (its spec names its reference fields).
         """
-        wanted = [(label, url) for label, url in reference_urls(payload) if not is_placeholder(url)]
+        wanted = [
+            (label, url) for label, url in reference_urls(payload, model) if not is_placeholder(url)
+        ]
+        firsts = first_frame_fields(model)
+        kept_fields = {*firsts, "last_frame", "video"}
         if not wanted:
             return FetchedMedia()
         async with httpx.AsyncClient(
@@ -179,7 +214,8 @@ class ReferenceFetcher:
             timeout=self.timeout,
         ) as http:
             results = await asyncio.gather(
-                *(self._fetch(http, label, url) for label, url in wanted), return_exceptions=True
+                *(self._fetch(http, label, url, label in kept_fields) for label, url in wanted),
+                return_exceptions=True,
             )
         problems = [str(r) for r in results if isinstance(r, _ReferenceFetchError)]
         for result in results:
@@ -195,14 +231,15 @@ class ReferenceFetcher:
         images = {label: path for label, path in kept.items() if path.suffix != ".bin"}
         video = kept.get("video")
         return FetchedMedia(
-            first_frame=next((images[f] for f in FIRST_FRAME_FIELDS if f in images), None),
+            first_frame=next((images[f] for f in firsts if f in images), None),
             last_frame=images.get("last_frame"),
             source_video=await asyncio.to_thread(self._probe, video) if video else None,
         )
 
-    async def _fetch(self, http: httpx.AsyncClient, label: str, url: str) -> Path | None:
+    async def _fetch(
+        self, http: httpx.AsyncClient, label: str, url: str, keep: bool
+    ) -> Path | None:
         self.counts[without_query(url)] += 1
-        keep = label in KEPT_FIELDS
         try:
             async with asyncio.timeout(self.timeout):
                 return await self._download(http, label, url, keep)

@@ -135,7 +135,7 @@ def payload_key(model: str, payload: dict[str, Any]) -> str:
     Reference URLs count without their query: two presigned links to one object, signed at
     two submits, ask for the same video.
     """
-    media = dict(reference_urls(payload))
+    media = dict(reference_urls(payload, model))
 
     def plain(name: str, value: Any) -> Any:
         if isinstance(value, list):

@@ -267,6 +267,9 @@ def estimate(
             model = by_model[payload.model_id] = ModelEstimate(payload.model_id)
             result.models.append(model)
         model.shots += 1
+        if not isinstance(payload, GMIPayload):
+            model.unknown += 1  # no typed spec says how its seconds are counted
+            continue
         for url in _reference_videos(payload):
             length = video_seconds(url)
             if length is None:

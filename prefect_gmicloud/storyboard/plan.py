@@ -5,12 +5,23 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from prefect_gmicloud.errors import PayloadValidationError, StoryboardError
-from prefect_gmicloud.models.base import GMIPayload
+from prefect_gmicloud.models.base import GMIPayload, RawPayload
 from prefect_gmicloud.models.registry import DEFAULT_STORYBOARD_MODEL, STORYBOARD_MODELS
+from prefect_gmicloud.models.served import ServedPayload
+from prefect_gmicloud.models.spec import OutputKind
+from prefect_gmicloud.storyboard.media_plan import (
+    MUSIC_ID,
+    OUTPUTS,
+    MediaItem,
+    narration_job,
+    plan_media,
+    still_job,
+)
 from prefect_gmicloud.storyboard.references import (
     PlaceholderURLs,
     ReferenceURLs,
@@ -29,17 +40,39 @@ from prefect_gmicloud.storyboard.schema import (
 PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_-]+)\}")
 
 
+#: What a planned request makes for the board.
+PlannedKind = Literal["shot", "still", "narration", "music"]
+
+
 @dataclass(frozen=True)
 class PlannedShot:
-    """A shot ready to submit: its payload and the hash of what it asks for.
+    """A shot (or a still, a narration, the music bed) ready to submit: its payload and the
+    hash of what it asks for.
 
     ``continues`` names the shot whose last frame this one starts from: it is submitted only
     once that shot is stored, with the frame staged at the URL its payload already names.
+    ``after`` names the stills it uses (``still-<id>``), likewise submitted first and staged.
+    A still's or sound's payload from a model without a typed spec is a ``RawPayload`` until
+    it is checked against the parameters GMI serves (then a ``ServedPayload``).
     """
 
     shot_id: str
-    payload: GMIPayload
+    payload: GMIPayload | ServedPayload | RawPayload
     continues: str | None = None
+    after: tuple[str, ...] = ()
+    kind: PlannedKind = "shot"
+    #: The shot a narration is spoken over.
+    for_shot: str | None = None
+
+    @property
+    def output(self) -> OutputKind:
+        """What its request makes: a video for a shot, else what its kind needs."""
+        return "video" if self.kind == "shot" else OUTPUTS[self.kind]
+
+    def media_urls(self) -> list[tuple[str, str]]:
+        """Each ``(field, url)`` of the media the payload names (none for a payload without a
+        typed spec: the board's stills and sound send no references)."""
+        return self.payload.media_urls() if isinstance(self.payload, GMIPayload) else []
 
     @property
     def inputs_hash(self) -> str:
@@ -78,7 +111,8 @@ def plan_shots(
     """The shots that could be planned, and every problem of the others (see
     :func:`plan_storyboard`)."""
     urls = urls or PlaceholderURLs()
-    problems: list[str] = []
+    media, problems = plan_media(board)
+    stills = {item.job_id: _planned(item) for item in media if item.kind == "still"}
     names = [character.name for character in board.characters]
     for name in sorted({name for name in names if names.count(name) > 1}):
         problems.append(f"characters: {name!r} is named more than once")
@@ -92,14 +126,18 @@ def plan_shots(
         model = settings.model or DEFAULT_STORYBOARD_MODEL
         found = shot_problems.setdefault(id(shot), [])
         own = set(shot.settings.model_dump(exclude_none=True))
-        data = _payload_data(model, shot.prompt, settings, own, board.cast, urls, found)
+        used: list[str] = []  # the stills the shot uses
+        cast = _Cast(board.cast, stills, used)
+        data = _payload_data(model, shot.prompt, settings, own, cast, urls, found)
         if shot.continues is not None:
             data |= _continuity(model, shot.continues, planned_by_id, data, urls, found)
+        if shot.starts_from is not None:
+            data |= _from_still(model, shot, stills, data, urls, found, used)
         if not found:
             try:
                 payload = STORYBOARD_MODELS[model].parse(data)
                 planned[id(shot)] = planned_by_id[shot.id] = PlannedShot(
-                    shot.id, payload, shot.continues
+                    shot.id, payload, shot.continues, tuple(dict.fromkeys(used))
                 )
             except PayloadValidationError as exc:
                 found.extend(exc.problems)
@@ -109,9 +147,91 @@ def plan_shots(
             problems.append(f"shot {shot.id}: duplicate shot id")
         seen.add(shot.id)
         problems.extend(f"shot {shot.id}: {problem}" for problem in shot_problems.get(id(shot), []))
-    ordered = [planned[id(shot)] for shot in board.shots if id(shot) in planned]
+    shots = [planned[id(shot)] for shot in board.shots if id(shot) in planned]
+    sounds = [_planned(item) for item in media if item.kind != "still"]
+    ordered = [*stills.values(), *shots, *sounds]
+    problems.extend(_clashing_ids(board))
     problems.extend(_same_videos(ordered))
     return ordered, problems
+
+
+def _planned(item: MediaItem) -> PlannedShot:
+    return PlannedShot(item.job_id, item.payload, kind=item.kind, for_shot=item.for_shot)
+
+
+def _clashing_ids(board: Storyboard) -> list[str]:
+    """Stills and sound share the shots' ledger and manifest: their ids must differ."""
+    shots = {shot.id for shot in board.shots}
+    media_ids = [still_job(still.id) for still in board.stills]
+    media_ids += [narration_job(shot.id) for shot in board.shots if shot.narration is not None]
+    media_ids += [MUSIC_ID] if board.sound is not None and board.sound.music is not None else []
+    return [
+        f"shot {job}: the id of a still or sound of the board (still-<id>, narration-<shot>, "
+        "music): rename the shot"
+        for job in sorted(set(media_ids) & shots)
+    ]
+
+
+@dataclass(frozen=True)
+class _Cast:
+    """The characters, the board's stills (by job id) and the stills one shot uses so far."""
+
+    characters: dict[str, Character]
+    stills: dict[str, PlannedShot]
+    used: list[str]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.characters
+
+    def __getitem__(self, name: str) -> Character:
+        return self.characters[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.characters)
+
+    def image_url(self, name: str, urls: ReferenceURLs, problems: list[str]) -> str | None:
+        """The character's reference image: its own, or the still it wears."""
+        character = self.characters[name]
+        if character.image is not None:
+            return urls.url(character.image)
+        if character.still is None:
+            return None
+        still = self.stills.get(still_job(character.still))
+        if still is None:
+            problems.append(f"character {name!r} wears unknown still {character.still!r}")
+            return None
+        self.used.append(still.shot_id)
+        return urls.still_url(still.inputs_hash)
+
+
+def _from_still(
+    model: str,
+    shot: Shot,
+    stills: dict[str, PlannedShot],
+    data: dict[str, Any],
+    urls: ReferenceURLs,
+    problems: list[str],
+    used: list[str],
+) -> dict[str, Any]:
+    """The payload field that makes this shot start on the still it names."""
+    field = STORYBOARD_MODELS[model].storyboard_first_frame
+    name = shot.starts_from
+    if field is None:
+        takers = ", ".join(CONTINUING_MODELS)
+        problems.append(
+            f"starts_from {name}, but {model} takes no first frame (models that do: {takers})"
+        )
+        return {}
+    if field in data or shot.continues is not None:
+        problems.append(f"starts_from {name} and sets {field} or continues: choose one first frame")
+        return {}
+    still = stills.get(still_job(name or ""))
+    if still is None:
+        known = ", ".join(sorted(s.removeprefix("still-") for s in stills)) or "none"
+        problems.append(f"starts_from unknown still {name!r} (stills: {known})")
+        return {}
+    used.append(still.shot_id)
+    return {field: urls.still_url(still.inputs_hash)}
 
 
 def _unused_defaults(board: Storyboard) -> list[str]:
@@ -210,7 +330,7 @@ def _payload_data(
     prompt: str,
     settings: ShotSettings,
     own: set[str],
-    characters: dict[str, Character],
+    characters: _Cast,
     urls: ReferenceURLs,
     problems: list[str],
 ) -> dict[str, Any]:
@@ -238,7 +358,7 @@ def _references(
     model: str,
     prompt: str,
     names: list[str],
-    characters: dict[str, Character],
+    characters: _Cast,
     urls: ReferenceURLs,
     problems: list[str],
 ) -> dict[str, Any]:
@@ -255,12 +375,18 @@ def _references(
     for name in names:
         character = characters[name]
         if not lists:
-            problems.append(f"prompt names character {{{name}}}, but {model} takes no references")
+            problems.append(
+                f"prompt names character {{{name}}}, but {model} takes no references"
+                + _unpublished_naming(payload)
+            )
             continue
         for ref in lists:
-            reference = character.video if ref.kind == "video" else character.image
-            if reference is not None:
-                media[ref.field].append(urls.url(reference))
+            if ref.kind == "video":
+                url = urls.url(character.video) if character.video is not None else None
+            else:
+                url = characters.image_url(name, urls, problems)
+            if url is not None:
+                media[ref.field].append(url)
                 labels[name] = ref.label.format(n=len(media[ref.field]))
                 break
         else:
@@ -274,6 +400,15 @@ def _references(
         if urls or payload.model_fields[field].is_required()
     }
     return data
+
+
+def _unpublished_naming(payload: type[GMIPayload]) -> str:
+    """Why a model with reference fields takes no characters: nothing says how its prompt
+    names them (MiniMax H3), and a guess would be paid for."""
+    fields = [name for name in payload.spec.references if name.startswith("reference")]
+    if not fields:
+        return ""
+    return f" in storyboards (how its prompt names {', '.join(fields)} is not published)"
 
 
 def _relabel(prompt: str, labels: dict[str, str]) -> str:

@@ -95,7 +95,7 @@ def reference_problems(planned: list[PlannedShot], references: InspectedReferenc
     problems = [facts.problem for facts in references.found.values() if facts.problem]
     for shot in planned:
         model = shot.payload.model_id
-        for where, url in shot.payload.media_urls():
+        for where, url in shot.media_urls():
             known = facts_of(references, url)
             limits = limits_for(model, where.split("[")[0])
             if known is not None and limits is not None:

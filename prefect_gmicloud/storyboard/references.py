@@ -91,6 +91,10 @@ class ReferenceURLs(Protocol):
         """Where the last frame of the shot with these inputs is staged."""
         ...
 
+    def still_url(self, still_inputs_hash: str) -> str:
+        """Where the still the board makes with these inputs is staged for shots using it."""
+        ...
+
 
 class PlaceholderURLs:
     """URLs for checking a storyboard without storage: stored media get ``.invalid`` URLs.
@@ -105,6 +109,9 @@ class PlaceholderURLs:
 
     def frame_url(self, shot_inputs_hash: str) -> str:
         return f"https://staged.invalid/frames/{shot_inputs_hash}-last.png"
+
+    def still_url(self, still_inputs_hash: str) -> str:
+        return f"https://staged.invalid/stills/{still_inputs_hash}.png"
 
 
 def map_references(value: object, convert: Callable[[str], str]) -> object:

@@ -44,6 +44,7 @@ from prefect_gmicloud.storyboard.references import (
     map_references,
     resolve_path,
 )
+from prefect_gmicloud.storyboard.stills_sound import Narration, Sound, Still, StillId
 
 #: Shot ids become object keys: a slug, never a path.
 ShotId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -69,7 +70,10 @@ def plain_optionals(schema: dict[str, Any]) -> None:
     """
     for prop in schema.get("properties", {}).values():
         options = prop.get("anyOf")
-        if options and {"type": "boolean"} in options:
+        # An optional part of the board (a shot's narration, the music bed) is likewise left
+        # unset: shown open, its required fields would hold up every form left without one.
+        part = options and {"type": "null"} in options and any("$ref" in o for o in options)
+        if options and ({"type": "boolean"} in options or part):
             # A switch has no "unset": the UI would send false for every switch left alone
             # (prompt_extend off, audio off, or a setting the shot's model does not take).
             # Unset, on and off are three answers: the type toggle stays, starting on None
@@ -119,6 +123,9 @@ class Character(_FormModel):
     image: Reference | None = Field(
         None, description="A reference image: an https URL, an s3://bucket/key, or a file path."
     )
+    still: StillId | None = Field(
+        None, description="The id of a still the board makes, as the reference image."
+    )
 
 
 class _SettingsBase(_FormModel):
@@ -147,7 +154,22 @@ def _widen(name: str, kinds: list[Any]) -> Any:
         low = min(bound[0] for bound in bounds if bound is not None)
         high = max(bound[1] for bound in bounds if bound is not None)
         return Annotated[int, Field(ge=low, le=high)]
-    raise TypeError(f"storyboard setting {name!r} has types no one form field can hold: {kinds}")
+    if all(_is_text(kind) for kind in distinct):
+        return str
+    # Families spell one setting differently (Wan's 5, Kling's "5", a range of either): the
+    # form admits each, and the shot's own model checks its limits when the board is planned.
+    return typing.Union[tuple(distinct)]  # noqa: UP007 (a union built from a list)
+
+
+def _is_text(kind: Any) -> bool:
+    """Whether a setting's type is text: ``str``, a limited ``str`` or a choice of strings."""
+    if kind is str:
+        return True
+    if typing.get_origin(kind) is Annotated:
+        return typing.get_args(kind)[0] is str
+    if typing.get_origin(kind) is Literal:
+        return all(isinstance(value, str) for value in typing.get_args(kind))
+    return False
 
 
 def _int_bounds(kind: Any) -> tuple[int, int] | None:
@@ -284,6 +306,14 @@ class Shot(_FormModel):
         description="The id of an earlier shot this one starts from: its last frame becomes "
         "this shot's first frame (models that take one: " + ", ".join(CONTINUING_MODELS) + ").",
     )
+    starts_from: StillId | None = Field(
+        None,
+        description="The id of a still the board makes: the shot's first frame (models that "
+        "take one, as for continues).",
+    )
+    narration: Narration | None = Field(
+        None, description="A line spoken from the shot's start, over its own sound."
+    )
     settings: ShotOverrides = Field(
         default_factory=ShotOverrides,
         title="Settings of this shot",
@@ -324,6 +354,14 @@ class Storyboard(_FormModel):
         min_length=1,
         max_length=2000,
         description=SHOTS_HELP,
+    )
+    stills: list[Still] = Field(
+        default_factory=list,
+        description="Images the board makes first: shots start from them (starts_from), "
+        "characters wear them (still).",
+    )
+    sound: Sound | None = Field(
+        None, description="The voice of the shots' narration, and a music bed under the cut."
     )
 
     @field_validator("characters", mode="before")

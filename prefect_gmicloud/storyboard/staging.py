@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect_gmicloud.errors import StorageError
-from prefect_gmicloud.media.frames import last_frame
+from prefect_gmicloud.media.frames import first_frame, last_frame
 from prefect_gmicloud.media.probe import MediaFacts, probe_media
 from prefect_gmicloud.models.base import GMIPayload
+from prefect_gmicloud.models.registry import AnyPayload
 from prefect_gmicloud.storage.location import MAX_LINK_SECONDS, StorageLocation, StoredObject
 from prefect_gmicloud.storyboard.reference_checks import ReferenceFacts, unreadable_file
 from prefect_gmicloud.storyboard.references import (
@@ -85,6 +86,31 @@ class StagedReferences:
 
     def frame_key(self, shot_inputs_hash: str) -> str:
         return self.location.key(self.title, "frames", f"{shot_inputs_hash}-last.png")
+
+    def still_url(self, still_inputs_hash: str) -> str:
+        """The stable URL of the still made with these inputs, as shots using it name it."""
+        return self._object_url(_Staged(self.location.bucket, self.still_key(still_inputs_hash)))
+
+    def still_key(self, still_inputs_hash: str) -> str:
+        return self.location.key(self.title, "stills", f"{still_inputs_hash}.png")
+
+    async def stage_still(self, image: StoredObject, still_inputs_hash: str) -> None:
+        """Put the stored still ``image`` (made with these inputs) where :meth:`still_url`
+        says, as a PNG, unless it is there already.
+
+        Raises:
+            StorageError: the image could not be read or the PNG not written.
+            MediaError: the image could not be decoded.
+        """
+        key = self.still_key(still_inputs_hash)
+        if await self.location.find(key) is not None:
+            return
+        with tempfile.TemporaryDirectory(prefix="gmicloud-still-") as folder:
+            source = Path(folder) / f"source{Path(image.key).suffix}"
+            await self.location.download(image, source)
+            # An image decodes as a one-frame video: its first frame is the PNG.
+            png = await asyncio.to_thread(first_frame, source, Path(folder) / "still.png")
+            await self.location.upload(png, key, content_type="image/png")
 
     def is_stored(self, url: str) -> bool:
         """Whether a payload's URL names an object in storage (signed when sent)."""
@@ -184,7 +210,7 @@ class StagedReferences:
             frame = await asyncio.to_thread(last_frame, source, Path(folder) / "last.png")
             await self.location.upload(frame, key, content_type="image/png")
 
-    def sign(self, payload: GMIPayload, expires_in: int) -> GMIPayload:
+    def sign(self, payload: AnyPayload, expires_in: int) -> AnyPayload:
         """``payload`` with every stored reference's URL replaced by a presigned GET.
 
         Args:
@@ -193,6 +219,8 @@ class StagedReferences:
                 process (at most 7 days, SigV4's limit).
         """
         expires_in = min(expires_in, MAX_LINK_SECONDS)
+        if not isinstance(payload, GMIPayload):
+            return payload  # a still's or sound's payload names no stored media
 
         def signed(url: str) -> str:
             staged = self._by_url.get(_without_fragment(url))

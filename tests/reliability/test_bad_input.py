@@ -144,11 +144,11 @@ CASES: dict[str, tuple[Callable[[Target], str], str]] = {
     ),
     "board: duration 1": (
         lambda t: t.run_cli(board=board_with("defaults.duration", 1)),
-        "defaults.duration: must be >= 2, got 1",
+        "duration: must be >= 2, got 1",
     ),
     "board: duration 16": (
         lambda t: t.run_cli(board=board_with("defaults.duration", 16)),
-        "defaults.duration: must be <= 15, got 16",
+        "duration: must be <= 15, got 16",
     ),
     "board: duration as words": (
         lambda t: t.run_cli(board=board_with("defaults.duration", "five")),

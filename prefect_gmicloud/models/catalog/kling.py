@@ -21,7 +21,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from prefect_gmicloud.models.base import GMIPayload, MediaURL, WholeSeconds
+from prefect_gmicloud.models.base import GMIPayload, MediaURL, ReferenceList, WholeSeconds
 from prefect_gmicloud.models.spec import ModelSpec, ReferenceLimits, Seconds, Sound
 
 KlingPrompt = Annotated[str, Field(max_length=2500)]
@@ -51,6 +51,8 @@ class KlingV26Payload(GMIPayload):
         sound=_sound_when_on,
         source="third-party clients of GMI's queue (payload keys)",
     )
+    # In storyboards: no characters (no reference field is published), a first frame.
+    storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = ()
     storyboard_first_frame: ClassVar[str | None] = "image"
 
     prompt: KlingPrompt | None = Field(None, description="What happens; at most 2500 characters.")
@@ -82,6 +84,8 @@ class KlingV3TextToVideoPayload(_KlingV3):
         sound=_sound_when_on,
         source="third-party clients of GMI's queue (payload keys)",
     )
+    # In storyboards: shots without characters or a first frame (text to video).
+    storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = ()
 
     prompt: str = Field(description="What happens.")
     aspect_ratio: str | None = Field(None, description="The aspect ratio (values unpublished).")
@@ -99,6 +103,7 @@ class KlingV3ImageToVideoPayload(_KlingV3):
         sound=_sound_when_on,
         source="third-party clients of GMI's queue (payload keys)",
     )
+    storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = ()
     storyboard_first_frame: ClassVar[str | None] = "image"
 
     image: MediaURL = Field(description="The image the video starts from.")

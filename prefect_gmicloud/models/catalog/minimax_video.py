@@ -21,7 +21,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from prefect_gmicloud.models.base import GMIPayload, MediaURL, WholeSeconds
+from prefect_gmicloud.models.base import GMIPayload, MediaURL, ReferenceList, WholeSeconds
 from prefect_gmicloud.models.spec import ModelSpec, ReferenceLimits, Seconds
 
 _SOURCE = "third-party clients of GMI's queue (payload keys and limits)"
@@ -40,6 +40,8 @@ class HailuoFastPayload(GMIPayload):
     spec: ClassVar[ModelSpec] = ModelSpec(
         output="video", outcome="video_url", seconds=Seconds("duration"), source=_SOURCE
     )
+    # In storyboards: text only (no image field is published).
+    storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = ()
 
     prompt: Annotated[str, Field(max_length=2000)] = Field(
         description="What happens; at most 2000 characters."
@@ -68,6 +70,9 @@ class MiniMaxH3Payload(GMIPayload):
         },
         source=_SOURCE,
     )
+    # In storyboards: a first frame, but no characters: how an H3 prompt names its reference
+    # lists is not published, so its reference fields are left to the shot's own settings.
+    storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = ()
     storyboard_first_frame: ClassVar[str | None] = "first_frame_image"
 
     prompt: Annotated[str, Field(max_length=7000)] = Field(

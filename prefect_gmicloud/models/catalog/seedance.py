@@ -16,7 +16,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field
 
-from prefect_gmicloud.models.base import GMIPayload, MediaURL, WholeSeconds
+from prefect_gmicloud.models.base import GMIPayload, MediaURL, ReferenceList, WholeSeconds
 from prefect_gmicloud.models.spec import ModelSpec, ReferenceLimits, Seconds
 
 _IMAGE = ReferenceLimits("image")
@@ -33,6 +33,8 @@ SeedanceSeconds = Annotated[int | str, WholeSeconds(1)]
 
 class _Seedance(GMIPayload):
     spec: ClassVar[ModelSpec] = _SEEDANCE_SPEC
+    # In storyboards: no characters (no reference field is published), a first frame.
+    storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = ()
     storyboard_first_frame: ClassVar[str | None] = "first_frame"
 
     prompt: str = Field(description="What happens.")

@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from prefect_gmicloud.models.base import GMIPayload
+from prefect_gmicloud.models.base import GMIPayload, ReferenceList
 from prefect_gmicloud.models.spec import ModelSpec, Seconds
 
 _VEO3_SPEC = ModelSpec(
@@ -28,6 +28,9 @@ _VEO3_SPEC = ModelSpec(
 
 
 class _Veo3(GMIPayload):
+    # In storyboards: text only (no image or reference field is published).
+    storyboard_references: ClassVar[tuple[ReferenceList, ...] | None] = ()
+
     prompt: str = Field(description="What happens.")
     # camelCase: the API's own names.
     durationSeconds: Literal["4", "6", "8"] | None = Field(
