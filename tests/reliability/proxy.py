@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import selectors
 import socket
+import struct
 import threading
 from types import TracebackType
 from typing import Self
@@ -13,18 +14,20 @@ from typing import Self
 class SwitchableProxy:
     """Forwards ``127.0.0.1:<port>`` to ``target``; :meth:`down` refuses and cuts connections.
 
-    While down, the listening socket is closed, so clients see "connection refused" (a server
-    gone), and every connection open through the proxy is cut.
+    While down, every new connection is reset as soon as it is made and every connection open
+    through the proxy is cut: a server gone. The port stays bound all along (closing it would
+    let another process on a busy machine take it, and the proxy could not come back).
     """
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = int(probe.getsockname()[1])
-        self._listener: socket.socket | None = None
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(128)
+        self.port = int(self._listener.getsockname()[1])
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._forwarding = False
         self._accepting: threading.Thread | None = None
 
     @property
@@ -33,29 +36,29 @@ class SwitchableProxy:
 
     def up(self) -> None:
         """Accept and forward connections."""
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(128)
-        self._listener = listener
-        self._accepting = threading.Thread(target=self._accept, args=(listener,), daemon=True)
-        self._accepting.start()
+        self._forwarding = True
+        if self._accepting is None:
+            self._accepting = threading.Thread(target=self._accept, daemon=True)
+            self._accepting.start()
 
     def down(self) -> None:
         """Refuse new connections and cut the open ones."""
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            with contextlib.suppress(OSError):
-                listener.shutdown(socket.SHUT_RDWR)
-            listener.close()
-        if self._accepting is not None:
-            self._accepting.join(timeout=5)
+        self._forwarding = False
         with self._lock:
             for connection in self._connections:
                 with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
                 connection.close()
             self._connections.clear()
+
+    def close(self) -> None:
+        """Stop for good: the port is given back."""
+        self.down()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        if self._accepting is not None:
+            self._accepting.join(timeout=5)
 
     def __enter__(self) -> Self:
         self.up()
@@ -67,14 +70,18 @@ class SwitchableProxy:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.down()
+        self.close()
 
-    def _accept(self, listener: socket.socket) -> None:
+    def _accept(self) -> None:
         while True:
             try:
-                client, _ = listener.accept()
+                client, _ = self._listener.accept()
             except OSError:
                 return
+            if not self._forwarding:  # down: reset at once, as a port nobody serves
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                client.close()
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
