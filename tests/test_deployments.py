@@ -21,14 +21,14 @@ SPEC: dict[str, Any] = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").re
 def test_storyboard_form_offers_the_model_enums() -> None:
     schema = parameter_schema(run_storyboard).model_dump()
     assert {"storyboard", "storage", "credentials", "max_concurrency"} <= set(schema["properties"])
-    settings = schema["definitions"]["ShotSettings"]["properties"]
-    assert settings["model"]["enum"] == [
+    defaults = schema["definitions"]["StoryboardDefaults"]["properties"]
+    assert defaults["model"]["enum"] == [
         "wan2.7-r2v", "wan2.6-t2v", "wan2.6-i2v", "wan2.6-r2v",
         "wan2.7-t2v", "wan2.7-i2v", "wan2.7-videoedit",
     ]  # fmt: skip
-    # A switch left alone would be sent as false: booleans keep an "unset" choice.
-    assert settings["prompt_extend"]["anyOf"] == [{"type": "null"}, {"type": "boolean"}]
-    assert settings["ratio"]["enum"] == ["16:9", "9:16", "1:1", "4:3", "3:4"]
+    assert defaults["ratio"]["enum"] == ["16:9", "9:16", "1:1", "4:3", "3:4"]
+    # Switches (prompt_extend...) are JSON settings: none is a None/bool toggle in the form.
+    assert "prompt_extend" in defaults["settings"]["description"]
     assert "Character" in schema["definitions"] and "Shot" in schema["definitions"]
 
 

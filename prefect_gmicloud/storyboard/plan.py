@@ -88,10 +88,10 @@ def plan_shots(
     seen: set[str] = set()
     shot_problems: dict[int, list[str]] = {}
     for shot in _sources_first(board.shots, by_id, problems):
-        settings = shot.settings.merged_over(board.defaults)
+        settings = shot.settings.merged_over(board.defaults.all())
         model = settings.model or DEFAULT_STORYBOARD_MODEL
         found = shot_problems.setdefault(id(shot), [])
-        own = set(shot.settings.model_dump(exclude_none=True))
+        own = set(shot.settings.model_dump(exclude_none=True)) - {"continues"}
         data = _payload_data(model, shot.prompt, settings, own, board.cast, urls, found)
         if shot.continues is not None:
             data |= _continuity(model, shot.continues, planned_by_id, data, urls, found)
@@ -121,7 +121,7 @@ def _unused_defaults(board: Storyboard) -> list[str]:
         for shot in board.shots
     }
     taken = {name for model in models for name in settings_of(model)}
-    unused = set(board.defaults.model_dump(exclude_none=True)) - taken - {"model"}
+    unused = set(board.defaults.all().model_dump(exclude_none=True)) - taken - {"model"}
     return [
         f"defaults: {name}: not a setting of {' or '.join(sorted(models))}"
         for name in sorted(unused)
@@ -216,7 +216,7 @@ def _payload_data(
 ) -> dict[str, Any]:
     """The payload's fields. A default the model does not take is left out (defaults serve
     shots of several models); a shot's own setting the model does not take is a problem."""
-    chosen = settings.model_dump(exclude_none=True, exclude={"model"})
+    chosen = settings.model_dump(exclude_none=True, exclude={"model", "continues"})
     allowed = settings_of(model)
     for name in sorted((set(chosen) & own) - set(allowed)):
         problems.append(f"{name}: not a setting of {model}")
