@@ -29,6 +29,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
+    PrivateAttr,
     SerializerFunctionWrapHandler,
     ValidationError,
     WithJsonSchema,
@@ -443,6 +444,23 @@ class Storyboard(_FormModel):
         description=SHOTS_HELP,
     )
 
+    # The folder of the file this board was loaded from in this process (never a parameter).
+    _folder: Path | None = PrivateAttr(None)
+
+    def __eq__(self, other: object) -> bool:
+        # Where a board was read from is not what it says.
+        if not isinstance(other, Storyboard):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder of the file :meth:`load` read this board from (``None`` otherwise): its
+        files are the caller's own, so a run may read them (see ``storyboard.trust``)."""
+        return self._folder
+
     @model_validator(mode="wrap")
     @classmethod
     def _problems_by_shot(cls, value: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
@@ -529,7 +547,9 @@ class Storyboard(_FormModel):
         except (ValueError, yaml.YAMLError) as exc:
             kind = "JSON" if path.suffix == ".json" else "YAML"
             raise StoryboardError(str(path), [f"not valid {kind}: {exc}"]) from None
-        return cls.parse(data, str(path)).files_relative_to(path.parent.resolve())
+        board = cls.parse(data, str(path)).files_relative_to(path.parent.resolve())
+        board._folder = path.parent.resolve()
+        return board
 
     @classmethod
     def parse(cls, data: Any, source: str = "storyboard") -> Self:
