@@ -128,9 +128,8 @@ async def run_storyboard(
     for again and shown again, and the final cut is made from approved shots only.
 
     Args:
-        storyboard: The characters, default settings and shots. Prompts name characters as
-            ``{name}``; each model gets the reference names it expects. Empty (None) when
-            ``storyboard_url`` names the board instead.
+        storyboard: The characters, default settings and shots; None when ``storyboard_url``
+            names the board instead.
         storage: Where videos, thumbnails, the manifest, the ledger and the final cut go: an
             S3Bucket block, or a bucket and prefix (S3Destination, keys from the AWS chain).
         credentials: A GMICloudCredentials block, or the name of a saved one.
