@@ -54,7 +54,8 @@ async def deploy_cafe() -> UUID:
 def form_property(page: Page, label: str) -> Locator:
     """The form property labelled ``label``: its label, help and inputs."""
     return page.locator(
-        f"xpath=//span[contains(@class, 'schema-form-property__label')][normalize-space()='{label}']"
+        "xpath=//span[contains(@class, 'schema-form-property__label')]"
+        f"[normalize-space()='{label}']"
         "/ancestor::div[contains(concat(' ', normalize-space(@class), ' '), ' p-label ')][1]"
     ).first
 
