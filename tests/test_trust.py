@@ -163,3 +163,14 @@ async def test_storyboard_url_runs_a_board_from_a_file_or_the_bucket(
     with pytest.raises(ParameterError, match="not neither"):
         await run_storyboard(None, bucket, credentials_for(sim))
     assert sim.stats.calls["submit"] == 1
+
+
+@pytest.mark.parametrize("prefix", ["/abs", "a//b", "../up", "a/./b"])
+def test_a_storage_prefix_that_is_not_a_plain_folder_is_refused_not_rewritten(prefix: str) -> None:
+    with pytest.raises(ValueError, match="unsafe S3 key segment"):
+        S3Destination(bucket="media", prefix=prefix)
+
+
+def test_a_storage_prefix_loses_one_trailing_slash_only() -> None:
+    assert S3Destination(bucket="media", prefix="gmicloud/").prefix == "gmicloud"
+    assert S3Destination(bucket="media", prefix="a/b").prefix == "a/b"

@@ -7,8 +7,10 @@ reference lists, so a storyboard reads the same whatever model renders it.
 The settings a shot may set are not written here: they are the fields of the storyboard models'
 payload classes (``prefect_gmicloud.models``), with their types and limits, so a model added
 there is a storyboard model too. The JSON schema, which the Prefect UI renders as the run form,
-states optional fields plainly (no ``null`` alternative, no ``null`` default): the UI would show
-each as a type toggle, and it leaves an empty field out of the parameters anyway.
+is made for a person: the usual defaults as inputs, everything else (per board, per shot) as one
+JSON object of only what is set, so a shot is three inputs; optional fields are stated plainly
+(no ``null`` alternative, no ``null`` default), and an optional boolean is refused (the UI can
+only show it as a None/bool toggle).
 """
 
 from __future__ import annotations
