@@ -432,9 +432,8 @@ class Storyboard(_FormModel):
     title: ShotId = Field(description="Names the output folder: a lowercase slug.")
     characters: list[Character] = Field(
         default_factory=list,
-        description="Who appears in several shots: a name (letters, digits, - and _; prompts "
-        "say {name}) and a reference video (preferred: appearance and voice) or image, each an "
-        "https URL, an s3://bucket/key or a file path (relative to the storyboard file).",
+        description="Who appears in several shots: a name (prompts say {name}) and a video "
+        "(preferred) or image: an https URL, s3://bucket/key or file path.",
     )
     defaults: StoryboardDefaults = Field(
         default_factory=StoryboardDefaults,
