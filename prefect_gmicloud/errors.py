@@ -236,6 +236,27 @@ class BudgetUnavailable(GMICloudError):
     """The shared budget did not give a shot its seconds; the shot was not submitted."""
 
 
+class UntrustedSourceError(GMICloudError, ValueError):
+    """A storyboard names a file or object the run's trust rule does not allow it to read.
+
+    Raised before anything is read, uploaded or paid for.
+
+    Attributes:
+        problems: one line per refused reference, naming it and the rule it breaks.
+    """
+
+    def __init__(self, title: str, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(
+            f"storyboard {title!r}: {len(problems)} source(s) refused by the trust rule:\n{lines}"
+        )
+
+
+class ParameterError(GMICloudError, ValueError):
+    """A flow was given parameters that cannot go together (or none of those it needs)."""
+
+
 class UnsafeKeyError(GMICloudError, ValueError):
     """An object key would leave its prefix (``..``, absolute, empty or odd segments)."""
 

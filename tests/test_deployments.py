@@ -21,20 +21,19 @@ SPEC: dict[str, Any] = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").re
 def test_storyboard_form_offers_the_model_enums() -> None:
     schema = parameter_schema(run_storyboard).model_dump()
     assert {"storyboard", "storage", "credentials", "max_concurrency"} <= set(schema["properties"])
-    settings = schema["definitions"]["ShotSettings"]["properties"]
-    assert settings["model"]["enum"] == [
+    defaults = schema["definitions"]["StoryboardDefaults"]["properties"]
+    assert defaults["model"]["enum"] == [
         "wan2.7-r2v", "kling-v2-6", "kling-v3-text-to-video", "kling-v3-image-to-video",
         "Minimax-Hailuo-2.3-Fast", "MiniMax-H3", "seedance-1-0-pro-250528",
         "seedance-1-5-pro-251215", "seedance-2-0-260128", "seedance-2-0-fast-260128", "Veo3",
         "Veo3-Fast", "wan2.6-t2v", "wan2.6-i2v", "wan2.6-r2v", "wan2.7-t2v", "wan2.7-i2v",
         "wan2.7-videoedit",
     ]  # fmt: skip
-    # A switch left alone would be sent as false: booleans keep an "unset" choice.
-    assert settings["prompt_extend"]["anyOf"] == [{"type": "null"}, {"type": "boolean"}]
     # Seedance's and MiniMax's ratios are unpublished strings: the form takes any text, and
     # each shot's model checks its own (Wan's five ratios) when the board is planned.
-    assert settings["ratio"]["type"] == "string"
-    assert settings["aspectRatio"]["enum"] == ["16:9", "9:16"]
+    assert defaults["ratio"]["type"] == "string"
+    # Switches (prompt_extend...) are JSON settings: none is a None/bool toggle in the form.
+    assert "prompt_extend" in defaults["settings"]["description"]
     assert "Character" in schema["definitions"] and "Shot" in schema["definitions"]
 
 

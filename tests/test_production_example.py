@@ -20,6 +20,7 @@ from prefect_gmicloud.media.frames import first_frame, frame_difference, last_fr
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import S3Destination
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError
+from prefect_gmicloud.storyboard.trust import BUCKETS_ENV, ROOTS_ENV
 from tests.conftest import credentials_for, read_object
 from tests.media_files import make_image, make_video
 
@@ -61,10 +62,15 @@ def seconds(path: Path, kind: str) -> float:
 
 
 async def test_the_production_example_runs_end_to_end(
-    make_simulator: Callable[..., Simulator], bucket: S3Destination, tmp_path: Path
+    make_simulator: Callable[..., Simulator],
+    bucket: S3Destination,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sim = make_simulator()
     put_guest(bucket)
+    # The guest is in the team's library bucket: the worker allows it besides the run's own.
+    monkeypatch.setenv(BUCKETS_ENV, LIBRARY_BUCKET)
     board = Storyboard.load(EXAMPLE / "board.yaml")
     result = await run_storyboard(
         board, bucket, credentials_for(sim), max_concurrency=3, poll_interval=0.05
@@ -130,9 +136,13 @@ async def test_the_production_example_runs_end_to_end(
 
 
 async def test_references_breaking_limits_refuse_the_board_in_one_report(
-    make_simulator: Callable[..., Simulator], bucket: S3Destination, tmp_path: Path
+    make_simulator: Callable[..., Simulator],
+    bucket: S3Destination,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sim = make_simulator()
+    monkeypatch.setenv(ROOTS_ENV, str(tmp_path))  # a board built in Python has no folder
     make_video(tmp_path / "blink.mp4", 0.5)  # wan2.7 reference videos last 1-30 s
     make_image(tmp_path / "thumb.png", "100x100")  # images need 240-8000 px per side
     (tmp_path / "notes.png").write_text("not a picture")

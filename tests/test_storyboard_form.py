@@ -13,7 +13,7 @@ from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.models import Wan27T2VPayload
 from prefect_gmicloud.models.registry import PAYLOAD_MODELS, STORYBOARD_MODELS
 from prefect_gmicloud.storyboard import ShotSettings, Storyboard, StoryboardError, plan_storyboard
-from prefect_gmicloud.storyboard.schema import ShotOverrides, settings_of
+from prefect_gmicloud.storyboard.schema import Character, ShotOverrides, settings_of
 
 ROOT = Path(__file__).resolve().parent.parent
 BARISTA = "https://refs.example/barista.mp4"
@@ -70,7 +70,8 @@ def test_each_model_s_settings_are_its_payload_fields_but_prompt_and_references(
     assert "reference_video" not in settings_of("wan2.7-r2v")
     assert "audio_url" in settings_of("wan2.7-t2v")
     every = {name for model in STORYBOARD_MODELS for name in settings_of(model)}
-    assert set(ShotSettings.model_fields) == set(ShotOverrides.model_fields) == every | {"model"}
+    assert set(ShotSettings.model_fields) == every | {"model"}
+    assert set(ShotOverrides.model_fields) == every | {"model", "continues"}
     # Storyboard models are exactly the payload classes that say how they take references.
     assert {m for m, c in PAYLOAD_MODELS.items() if c.storyboard_references is not None} == set(
         STORYBOARD_MODELS
@@ -80,7 +81,8 @@ def test_each_model_s_settings_are_its_payload_fields_but_prompt_and_references(
 def test_a_setting_s_form_field_admits_every_model_s_values_and_each_model_checks_its_own() -> None:
     # wan2.6-r2v takes 5 or 10 s, wan2.7-r2v 2 to 15: the form admits 2..15, planning narrows.
     assert Storyboard.parse(board(defaults={"duration": 8})).defaults.model_dump() == {
-        "duration": 8
+        "duration": 8,
+        "settings": {},
     }
     data = board(
         characters={"barista": {"video": BARISTA}},
@@ -131,21 +133,19 @@ class TestRunForm:
     """The schema Prefect builds for ``run_storyboard``: what the UI renders and enforces."""
 
     schema: ClassVar[dict[str, Any]] = parameter_schema(run_storyboard).model_dump()
-    parts: ClassVar[list[str]] = [
-        "Storyboard",
-        "Shot",
-        "ShotSettings",
-        "ShotOverrides",
-        "Character",
-    ]
+    parts: ClassVar[list[str]] = ["Storyboard", "StoryboardDefaults", "Shot", "Character"]
 
-    def test_no_storyboard_field_offers_null_but_switches(self) -> None:
-        # A switch left alone is sent as false (prompt_extend off!): booleans start on None.
+    def test_no_form_field_offers_null_nor_a_none_or_bool_toggle(self) -> None:
+        # (The S3 blocks' own forms are prefect-aws's.)
+        ours = [self.schema["properties"], *(self.schema["definitions"][p] for p in self.parts)]
+        for node in _walk(ours):
+            if isinstance(node, dict) and "anyOf" in node:
+                assert {"type": "boolean"} not in node["anyOf"], node
         for part in self.parts:
             for name, prop in self.schema["definitions"][part]["properties"].items():
                 options = prop.get("anyOf", [])
-                if {"type": "boolean"} in options or any("$ref" in o for o in options):
-                    # Kling's sound is a switch or "on"/"off" (its values are unpublished).
+                if any("$ref" in o for o in options):
+                    # An optional part (the music bed) starts unset, on its null alternative.
                     assert prop["anyOf"][0] == {"type": "null"}, name
                     assert {"type": "null"} not in prop["anyOf"][1:], name
                     continue
@@ -154,20 +154,90 @@ class TestRunForm:
                     if isinstance(node, dict) and "default" in node:
                         assert node["default"] is not None, f"{part}.{name}"
 
+    def test_a_form_part_with_an_optional_switch_is_refused(self) -> None:
+        class Bad(Character):
+            loud: bool | None = None
+
+        with pytest.raises(TypeError, match="'loud' is an optional boolean"):
+            Bad.model_json_schema()
+
+    def test_a_shot_is_three_inputs_its_settings_one_json_object(self) -> None:
+        shot = self.schema["definitions"]["Shot"]["properties"]
+        assert list(shot) == ["id", "prompt", "settings"]
+        assert shot["settings"] == {"title": "Settings", "type": "object"}
+        defaults = self.schema["definitions"]["StoryboardDefaults"]["properties"]
+        assert list(defaults) == [
+            "model", "duration", "resolution", "ratio", "seed", "negative_prompt", "settings",
+        ]  # fmt: skip
+        assert "properties" not in defaults["settings"]  # one JSON editor, not ~20 inputs
+
     def test_every_storyboard_field_and_flow_parameter_is_described(self) -> None:
-        for part in ["Storyboard", "Shot", "ShotSettings", "Character"]:  # overrides: see defaults
-            for name, prop in self.schema["definitions"][part]["properties"].items():
-                assert prop.get("description"), f"{part}.{name}"
+        # A shot's and a character's fields are described once, in the list holding them.
+        storyboard = self.schema["definitions"]["Storyboard"]["properties"]
+        for name, prop in storyboard.items():
+            assert prop.get("description"), name
+        for field in ("{name}", "id", "prompt", "settings", "continues"):
+            assert field in storyboard["shots"]["description"], field
+        for field in ("name", "video", "image", "s3://"):
+            assert field in storyboard["characters"]["description"], field
         for name, prop in self.schema["properties"].items():
             assert prop.get("description"), name
-        prompt = self.schema["definitions"]["Shot"]["properties"]["prompt"]["description"]
-        assert "{name}" in prompt
 
     def test_a_storyboard_as_prefect_stores_it_fits_the_schema(self) -> None:
         # The server checks a deployment run's parameters against this schema, as here.
         cafe = Storyboard.load(ROOT / "examples" / "cafe.yaml")
         stored = cafe.model_dump(mode="json")
         assert "None" not in str(stored)
+        assert stored["shots"][3] == {
+            "id": "brew",
+            "prompt": "{barista} pours steamed milk into a cup, drawing a leaf",
+            "settings": {"duration": 4},
+        }
         parameters = {"storyboard": stored, "storage": {"bucket": "media"}}
         assert validate(parameters, self.schema, raise_on_error=True) == []
         assert Storyboard.parse(stored) == cafe
+
+
+def test_a_file_s_flat_defaults_and_continues_are_filed_where_the_form_puts_them() -> None:
+    data = board(
+        defaults={"model": "wan2.7-i2v", "duration": 5, "prompt_extend": False},
+        shots=[
+            {"id": "a", "prompt": "a door", "settings": {"first_frame": GUEST}},
+            {"id": "b", "prompt": "it opens", "continues": "a"},
+        ],
+    )
+    parsed = Storyboard.parse(data)
+    assert parsed.defaults.model_dump() == {
+        "model": "wan2.7-i2v", "duration": 5, "settings": {"prompt_extend": False},
+    }  # fmt: skip
+    assert parsed.shots[1].continues == "a"
+    assert parsed.shots[1].model_dump() == {
+        "id": "b", "prompt": "it opens", "settings": {"continues": "a"},
+    }  # fmt: skip
+    assert Storyboard.parse(parsed.model_dump(mode="json")) == parsed
+
+
+def test_a_shot_s_settings_problems_name_the_shot_and_the_field() -> None:
+    shots = [
+        {"id": "a", "prompt": "x", "settings": {"duration": 99, "camera": "dolly"}},
+        {"id": "b", "prompt": "y", "settings": {"continues": "../a"}},
+    ]
+    with pytest.raises(StoryboardError) as caught:
+        Storyboard.parse(board(shots=shots))
+    assert caught.value.problems == [
+        "shot a: settings.duration: must be <= 15, got 99",
+        "shot a: settings.camera: not a setting of any storyboard model",
+        "shot b: settings.continues: String should match pattern '^[a-z0-9][a-z0-9_-]{0,62}$', "
+        "got '../a'",
+    ]
+    # The model's own limits, at planning (before anything is paid): shot and field named.
+    data = board(
+        defaults={"model": "wan2.6-r2v"},
+        shots=[{"id": "pour", "prompt": "{barista} pours", "settings": {"duration": 8}}],
+    )
+    assert "shot pour: duration: must be one of 5 or 10, got 8" in problems_of(data)
+
+
+def test_a_default_set_twice_is_refused() -> None:
+    with pytest.raises(StoryboardError, match="duration is set twice"):
+        Storyboard.parse(board(defaults={"duration": 4, "settings": {"duration": 5}}))

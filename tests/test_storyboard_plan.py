@@ -113,7 +113,7 @@ def test_wan26_needs_videos() -> None:
         ({"title": "Cafe Story"}, "title: String should match pattern"),
         ({"shots": []}, "shots: at least 1 items, got 0"),
         ({"shots": [{"id": "../x", "prompt": "p"}]}, "shots.0.id: String should match pattern"),
-        ({"shots": [{"id": "x", "prompt": ""}]}, "shots.0.prompt: at least 1 characters, got 0"),
+        ({"shots": [{"id": "x", "prompt": ""}]}, "shot x: prompt: at least 1 characters, got 0"),
         ({"characters": {"a": {"video": "ftp://x/y.mp4"}}}, "must be an http(s) URL"),
         ({"defaults": {"model": "sora-2-pro"}}, "defaults.model: must be one of"),
     ],

@@ -25,6 +25,7 @@ from prefect_gmicloud.errors import (
     StoryboardIncomplete,
     StoryboardNotApproved,
 )
+from prefect_gmicloud.flows.board_source import trusted_board
 from prefect_gmicloud.flows.budget import budget_seconds, estimate_run
 from prefect_gmicloud.flows.cut_sound import CutSound, cut_sound
 from prefect_gmicloud.flows.generate import load_credentials
@@ -106,7 +107,7 @@ async def quota_slot(limit_name: str | None) -> AsyncIterator[None]:
 
 @flow(name="gmicloud-storyboard")
 async def run_storyboard(
-    storyboard: Storyboard,
+    storyboard: Storyboard | None,
     storage: S3Bucket | S3Destination,
     credentials: GMICloudCredentials | str = "gmicloud",
     max_concurrency: int = 4,
@@ -124,6 +125,7 @@ async def run_storyboard(
     budget_limit: str | None = None,
     budget_wait: float = 60.0,
     board_lock: bool = False,
+    storyboard_url: str | None = None,
 ) -> StoryboardResult:
     """Generate every shot of ``storyboard`` and store them with a manifest and a final cut.
 
@@ -146,8 +148,8 @@ async def run_storyboard(
     for again and shown again, and the final cut is made from approved shots only.
 
     Args:
-        storyboard: The characters, default settings and shots. Prompts name characters as
-            ``{name}``; each model gets the reference names it expects.
+        storyboard: The characters, default settings and shots; None when ``storyboard_url``
+            names the board instead.
         storage: Where videos, thumbnails, the manifest, the ledger and the final cut go: an
             S3Bucket block, or a bucket and prefix (S3Destination, keys from the AWS chain).
         credentials: A GMICloudCredentials block, or the name of a saved one.
@@ -180,9 +182,13 @@ async def run_storyboard(
         board_lock: Hold a Prefect lock on the board while paying, so only one run of it pays
             at a time on any worker. Needed only on a store that ignores conditional writes
             (checked before anything is paid: such a store is otherwise refused).
+        storyboard_url: Instead of ``storyboard``: a YAML or JSON board file, as a path on
+            the worker or ``s3://bucket/key``, read within the worker's trust rule (local
+            roots and buckets it allows; the storage's bucket always).
     """
     logger = get_run_logger()
     location = resolve_storage(storage)
+    storyboard = await trusted_board(storyboard, storyboard_url, location)
     title = storyboard.title
     book = ReviewBook(location, location.key(title, "review.json"))
     changes = await book.load()

@@ -30,6 +30,7 @@ from prefect_gmicloud.storyboard.references import (
 from prefect_gmicloud.storyboard.schema import (
     CONTINUING_MODELS,
     MEDIA_SETTINGS,
+    SHOT_LINKS,
     Character,
     Shot,
     ShotSettings,
@@ -122,10 +123,10 @@ def plan_shots(
     seen: set[str] = set()
     shot_problems: dict[int, list[str]] = {}
     for shot in _sources_first(board.shots, by_id, problems):
-        settings = shot.settings.merged_over(board.defaults)
+        settings = shot.settings.merged_over(board.defaults.all())
         model = settings.model or DEFAULT_STORYBOARD_MODEL
         found = shot_problems.setdefault(id(shot), [])
-        own = set(shot.settings.model_dump(exclude_none=True))
+        own = set(shot.settings.model_dump(exclude_none=True)) - set(SHOT_LINKS)
         used: list[str] = []  # the stills the shot uses
         cast = _Cast(board.cast, stills, used)
         data = _payload_data(model, shot.prompt, settings, own, cast, urls, found)
@@ -241,7 +242,7 @@ def _unused_defaults(board: Storyboard) -> list[str]:
         for shot in board.shots
     }
     taken = {name for model in models for name in settings_of(model)}
-    unused = set(board.defaults.model_dump(exclude_none=True)) - taken - {"model"}
+    unused = set(board.defaults.all().model_dump(exclude_none=True)) - taken - {"model"}
     return [
         f"defaults: {name}: not a setting of {' or '.join(sorted(models))}"
         for name in sorted(unused)
@@ -336,7 +337,7 @@ def _payload_data(
 ) -> dict[str, Any]:
     """The payload's fields. A default the model does not take is left out (defaults serve
     shots of several models); a shot's own setting the model does not take is a problem."""
-    chosen = settings.model_dump(exclude_none=True, exclude={"model"})
+    chosen = settings.model_dump(exclude_none=True, exclude={"model", *SHOT_LINKS})
     allowed = settings_of(model)
     for name in sorted((set(chosen) & own) - set(allowed)):
         problems.append(f"{name}: not a setting of {model}")

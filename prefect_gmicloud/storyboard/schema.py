@@ -7,8 +7,10 @@ reference lists, so a storyboard reads the same whatever model renders it.
 The settings a shot may set are not written here: they are the fields of the storyboard models'
 payload classes (``prefect_gmicloud.models``), with their types and limits, so a model added
 there is a storyboard model too. The JSON schema, which the Prefect UI renders as the run form,
-states optional fields plainly (no ``null`` alternative, no ``null`` default): the UI would show
-each as a type toggle, and it leaves an empty field out of the parameters anyway.
+is made for a person: the usual defaults as inputs, everything else (per board, per shot) as one
+JSON object of only what is set, so a shot is three inputs; optional fields are stated plainly
+(no ``null`` alternative, no ``null`` default), and an optional boolean is refused (the UI can
+only show it as a None/bool toggle).
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from __future__ import annotations
 import functools
 import json
 import operator
+import re
 import types
 import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeAlias
 
 import annotated_types
 import yaml
@@ -27,13 +30,18 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
     SerializerFunctionWrapHandler,
     ValidationError,
+    WithJsonSchema,
     create_model,
     field_validator,
     model_serializer,
+    model_validator,
 )
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
 from prefect_gmicloud.errors import StoryboardError
 from prefect_gmicloud.models.base import describe_errors
@@ -46,38 +54,45 @@ from prefect_gmicloud.storyboard.references import (
 )
 from prefect_gmicloud.storyboard.stills_sound import Narration, Sound, Still, StillId
 
+_SHOT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 #: Shot ids become object keys: a slug, never a path.
-ShotId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+ShotId = Annotated[str, Field(pattern=_SHOT_ID.pattern)]
 #: How prompts name a character: ``{name}``.
 CharacterName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
-PROMPT_HELP = 'Up to 1500 characters. Name characters as {name}: "{barista} hands {guest} a cup".'
 SHOTS_HELP = (
-    "In order (the final cut follows it); one run holds them all at once. A prompt names a "
-    "character as {name}; each model gets the names and reference lists it expects "
-    "(Video1/Image1 for wan2.7-r2v, character1 for wan2.6-r2v). Models without references "
-    "(wan2.7-t2v) take prompts that name no one."
+    "In order (the final cut follows it). Each: an id (a lowercase slug naming its files), a "
+    "prompt (at most 1500 characters, naming characters as {name}: each model gets the names "
+    "it expects) and its settings: JSON of only what the shot changes, such as "
+    '{"duration": 4}, {"model": "wan2.7-t2v"}, or {"continues": "greet"} to start on that '
+    "shot's last frame."
 )
 
 
 def plain_optionals(schema: dict[str, Any]) -> None:
-    """Drop the ``null`` alternative and ``null`` default of every optional property but
-    booleans.
+    """Drop the ``null`` alternative and ``null`` default of every optional property; refuse
+    an optional boolean.
 
     Prefect's UI renders ``X | None`` as a type toggle starting on "None" with no input;
-    without the alternative an optional field is a plain input left empty. A boolean keeps
-    its toggle: as a plain switch it would be sent as ``false`` when left alone.
+    without the alternative an optional field is a plain input left empty. A boolean has no
+    such plain form: a switch left alone is sent as ``false`` (``prompt_extend`` off changes
+    the video), and the toggle reads ``Property is type "None"``. So a form part may not
+    have one: optional switches belong in a ``settings`` JSON, which says only what is set.
+
+    Raises:
+        TypeError: a property is an optional boolean.
     """
-    for prop in schema.get("properties", {}).values():
+    for name, prop in schema.get("properties", {}).items():
         options = prop.get("anyOf")
-        # An optional part of the board (a shot's narration, the music bed) is likewise left
-        # unset: shown open, its required fields would hold up every form left without one.
-        part = options and {"type": "null"} in options and any("$ref" in o for o in options)
-        if options and ({"type": "boolean"} in options or part):
-            # A switch has no "unset": the UI would send false for every switch left alone
-            # (prompt_extend off, audio off, or a setting the shot's model does not take).
-            # Unset, on and off are three answers: the type toggle stays, starting on None
-            # (the UI starts on the first alternative).
+        if options and {"type": "boolean"} in options and {"type": "null"} in options:
+            raise TypeError(
+                f"form field {name!r} is an optional boolean, which the run form shows as a "
+                "None/bool toggle: make it a plain bool with a default, or a setting in JSON"
+            )
+        if options and {"type": "null"} in options and any("$ref" in o for o in options):
+            # An optional part of the board (the music bed) is left unset: shown open, its
+            # required fields would hold up every form left without one. The UI starts on the
+            # first alternative.
             prop["anyOf"] = [{"type": "null"}, *(o for o in options if o != {"type": "null"})]
             prop.pop("default", None)
             continue
@@ -112,26 +127,20 @@ class Character(_FormModel):
     A reference video carries appearance and voice and is preferred when both are given.
     """
 
-    name: CharacterName = Field(
-        description="Prompts name this character as {name}: letters, digits, - and _."
-    )
-    video: Reference | None = Field(
-        None,
-        description="A reference video: an https URL, an s3://bucket/key, or a file path "
-        "(relative to the storyboard file). Preferred when both are given.",
-    )
-    image: Reference | None = Field(
-        None, description="A reference image: an https URL, an s3://bucket/key, or a file path."
-    )
-    still: StillId | None = Field(
-        None, description="The id of a still the board makes, as the reference image."
-    )
+    # Described once, in the storyboard's characters (the form repeats these per character).
+    name: CharacterName
+    video: Reference | None = None
+    image: Reference | None = None
+    still: StillId | None = None
 
 
 class _SettingsBase(_FormModel):
-    """Generation settings; the storyboard's defaults, overridden per shot."""
+    """Generation settings; the storyboard's defaults, overridden per shot.
 
-    model: str | None = None
+    The form shows them as JSON (only what is set), not as inputs: no form rules apply.
+    """
+
+    model_config = ConfigDict(json_schema_extra=None)
 
     def merged_over(self, base: _SettingsBase) -> Self:
         """These settings where set, ``base`` elsewhere."""
@@ -238,7 +247,7 @@ MEDIA_SETTINGS = sorted(
 CONTINUING_MODELS = [m for m, cls in STORYBOARD_MODELS.items() if cls.storyboard_first_frame]
 
 
-def _settings_fields(described: bool) -> dict[str, Any]:
+def _settings_fields() -> dict[str, Any]:
     models = ", ".join(
         f"{model_id}{' (the default)' if model_id == DEFAULT_STORYBOARD_MODEL else ''}"
         for model_id in STORYBOARD_MODELS
@@ -246,7 +255,7 @@ def _settings_fields(described: bool) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "model": (
             Literal[tuple(STORYBOARD_MODELS)] | None,
-            Field(None, description=f"The video model: {models}." if described else None),
+            Field(None, description=f"The video model: {models}."),
         )
     }
     takers: dict[str, list[str]] = {}
@@ -263,14 +272,33 @@ def _settings_fields(described: bool) -> dict[str, Any]:
             if len(models_taking) == len(STORYBOARD_MODELS)
             else (f" Only {', '.join(models_taking)}.")
         )
-        description = (helps[name] + only).strip() if described else None
+        description = (helps[name] + only).strip()
         fields[name] = (_widen(name, kinds[name]) | None, Field(None, description=description))
     return fields
 
 
+#: The defaults the form shows as inputs; every other setting goes in a free ``settings`` JSON.
+FORM_DEFAULTS = ("model", "duration", "resolution", "ratio", "seed", "negative_prompt")
+_CONTINUES_HELP = (
+    "continues: the id of an earlier shot whose last frame starts this one (models that take "
+    "a first frame: " + ", ".join(CONTINUING_MODELS) + ")"
+)
+#: What a shot's settings hold beside its model's settings: how it links to the board.
+SHOT_LINKS = ("continues", "starts_from", "narration")
+
+_ALL_SETTINGS = _settings_fields()
+
 if TYPE_CHECKING:
-    ShotSettings = _SettingsBase
-    ShotOverrides = _SettingsBase
+
+    class ShotSettings(_SettingsBase):
+        model: str | None = None
+
+    class ShotOverrides(ShotSettings):
+        continues: str | None = None
+        starts_from: str | None = None
+        narration: Narration | None = None
+
+    MoreDefaults = _SettingsBase
 else:
     ShotSettings = create_model(
         "ShotSettings",
@@ -281,44 +309,159 @@ else:
             "and planning names a shot's own setting its model does not take."
         ),
         __module__=__name__,
-        **_settings_fields(described=True),
+        **_ALL_SETTINGS,
     )
-    # The same fields, undescribed: the form shows them once per shot, and the defaults
-    # already say what each is.
     ShotOverrides = create_model(
         "ShotOverrides",
-        __base__=_SettingsBase,
-        __doc__="A shot's own settings: the same as the defaults, which describe each.",
+        __base__=ShotSettings,
+        __doc__="A shot's own settings (and what it starts from or says), only those it sets.",
         __module__=__name__,
-        **_settings_fields(described=False),
+        continues=(ShotId | None, Field(None, description=_CONTINUES_HELP)),
+        starts_from=(
+            StillId | None,
+            Field(
+                None,
+                description="starts_from: the id of a still the board makes, as the "
+                "shot's first frame",
+            ),
+        ),
+        narration=(
+            Narration | None,
+            Field(None, description="narration: a line spoken from the shot's start"),
+        ),
     )
+    MoreDefaults = create_model(
+        "MoreDefaults",
+        __base__=_SettingsBase,
+        __doc__="The defaults the form does not show as inputs.",
+        __module__=__name__,
+        **{name: spec for name, spec in _ALL_SETTINGS.items() if name not in FORM_DEFAULTS},
+    )
+
+
+# The types of the defaults the form shows: those of the settings of the same names.
+if TYPE_CHECKING:
+    _Model: TypeAlias = str | None
+    _Duration: TypeAlias = int | None
+    _Resolution: TypeAlias = str | None
+    _Ratio: TypeAlias = str | None
+    _Seed: TypeAlias = int | None
+    _NegativePrompt: TypeAlias = str | None
+else:
+    _Model, _Duration, _Resolution, _Ratio, _Seed, _NegativePrompt = (
+        _ALL_SETTINGS[name][0] for name in FORM_DEFAULTS
+    )
+
+
+def _json_object(description: str | None = None) -> WithJsonSchema:
+    """A form field shown as one JSON editor: an object without ``properties`` (Prefect's UI
+    renders those as JSON), validated as its model on the worker."""
+    schema: dict[str, Any] = {"type": "object"}
+    return WithJsonSchema(schema | {"description": description} if description else schema)
+
+
+_MORE_DEFAULTS = ", ".join(MoreDefaults.model_fields)
+
+
+class StoryboardDefaults(_FormModel):
+    """The settings of every shot unless it overrides them: the usual ones as inputs, the
+    rest in ``settings`` (JSON).
+
+    A file may also list any setting directly under ``defaults``; it is filed where it belongs.
+    """
+
+    model: _Model = Field(
+        None, description=f"The video model ({DEFAULT_STORYBOARD_MODEL} when empty)."
+    )
+    duration: _Duration = Field(
+        None, description="Seconds of each shot (the model's own range applies)."
+    )
+    # Resolution and ratio say what they are; models without them leave them out.
+    resolution: _Resolution = None
+    ratio: _Ratio = None
+    seed: _Seed = Field(
+        None, description="A fixed seed makes a shot repeatable; empty: the service picks."
+    )
+    negative_prompt: _NegativePrompt = Field(
+        None, description="What no shot should show (at most 500 characters)."
+    )
+    settings: Annotated[
+        MoreDefaults,
+        _json_object(
+            'Any other default, as JSON, e.g. {"prompt_extend": false, "watermark": false}. '
+            f"Settings: {_MORE_DEFAULTS}."
+        ),
+    ] = Field(default_factory=MoreDefaults, title="More settings")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _file_each_setting(cls, value: Any) -> Any:
+        # Files write defaults flat ({model, size, duration}); the form nests the rest.
+        if not isinstance(value, dict):
+            return value
+        top = {name: v for name, v in value.items() if name in FORM_DEFAULTS}
+        rest = dict(value.get("settings") or {})
+        extra = {n: v for n, v in value.items() if n not in FORM_DEFAULTS and n != "settings"}
+        for name in [n for n in rest if n in FORM_DEFAULTS]:
+            moved = rest.pop(name)
+            if name in top and top[name] != moved:
+                raise ValueError(
+                    f"{name} is set twice, to {top[name]!r} and in settings to {moved!r}"
+                )
+            top[name] = moved
+        return {**top, "settings": {**extra, **rest}}
+
+    def all(self) -> ShotSettings:
+        """Every default, in one set of settings."""
+        data = self.model_dump(exclude_none=True, exclude={"settings"})
+        return ShotSettings.model_validate(data | self.settings.model_dump(exclude_none=True))
 
 
 class Shot(_FormModel):
-    """One clip: an id (its file name), a prompt naming characters as ``{name}``, overrides."""
+    """One clip: an id (its file name), a prompt naming characters as ``{name}``, and the
+    settings it changes (JSON; ``continues`` among them).
 
-    id: ShotId = Field(
-        description="Names the shot's video and thumbnail files: a lowercase slug, unique."
+    A file may write ``continues``, ``starts_from`` and ``narration`` beside the prompt; they
+    are filed under ``settings``.
+    """
+
+    # Described once, in the storyboard's shots (the form repeats a shot's fields per shot).
+    id: ShotId
+    prompt: str = Field(min_length=1, max_length=1500)
+    settings: Annotated[ShotOverrides, _json_object()] = Field(
+        default_factory=ShotOverrides, title="Settings"
     )
-    prompt: str = Field(min_length=1, max_length=1500, description=PROMPT_HELP)
-    continues: ShotId | None = Field(
-        None,
-        description="The id of an earlier shot this one starts from: its last frame becomes "
-        "this shot's first frame (models that take one: " + ", ".join(CONTINUING_MODELS) + ").",
-    )
-    starts_from: StillId | None = Field(
-        None,
-        description="The id of a still the board makes: the shot's first frame (models that "
-        "take one, as for continues).",
-    )
-    narration: Narration | None = Field(
-        None, description="A line spoken from the shot's start, over its own sound."
-    )
-    settings: ShotOverrides = Field(
-        default_factory=ShotOverrides,
-        title="Settings of this shot",
-        description="Override the storyboard's defaults (described there) for this shot only.",
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _links_in_settings(cls, value: Any) -> Any:
+        if isinstance(value, dict) and any(name in value for name in SHOT_LINKS):
+            value = dict(value)
+            settings = dict(value.get("settings") or {})
+            for name in SHOT_LINKS:
+                linked = value.pop(name, None)
+                if linked is not None:
+                    settings[name] = linked
+            value["settings"] = settings
+        return value
+
+    @property
+    def continues(self) -> str | None:
+        """The id of the shot whose last frame this one starts from, if any."""
+        value: str | None = getattr(self.settings, "continues", None)
+        return value
+
+    @property
+    def starts_from(self) -> str | None:
+        """The id of the still that is this shot's first frame, if any."""
+        value: str | None = getattr(self.settings, "starts_from", None)
+        return value
+
+    @property
+    def narration(self) -> Narration | None:
+        """The line spoken from this shot's start, if any."""
+        value: Narration | None = getattr(self.settings, "narration", None)
+        return value
 
 
 class Storyboard(_FormModel):
@@ -336,19 +479,19 @@ class Storyboard(_FormModel):
         defaults: {model: wan2.7-r2v, resolution: 720P, ratio: "16:9", duration: 5}
         shots:
           - {id: arrive, prompt: "{guest} walks into the cafe"}
-          - {id: serve, prompt: "{barista} hands {guest} a coffee"}
+          - {id: serve, prompt: "{barista} hands {guest} a coffee", settings: {duration: 4}}
         ```
     """
 
     title: ShotId = Field(description="Names the output folder: a lowercase slug.")
     characters: list[Character] = Field(
         default_factory=list,
-        description="Who appears in several shots; prompts name them as {name}.",
+        description="Who appears in several shots: a name (prompts say {name}) and a video "
+        "(preferred) or image: an https URL, s3://bucket/key or file path.",
     )
-    defaults: ShotSettings = Field(
-        default_factory=ShotSettings,
-        description=f"Settings of every shot unless it overrides them (model: "
-        f"{DEFAULT_STORYBOARD_MODEL} when unset).",
+    defaults: StoryboardDefaults = Field(
+        default_factory=StoryboardDefaults,
+        description="Settings of every shot unless it overrides them.",
     )
     shots: list[Shot] = Field(
         min_length=1,
@@ -363,6 +506,35 @@ class Storyboard(_FormModel):
     sound: Sound | None = Field(
         None, description="The voice of the shots' narration, and a music bed under the cut."
     )
+
+    # The folder of the file this board was loaded from in this process (never a parameter).
+    _folder: Path | None = PrivateAttr(None)
+
+    def __eq__(self, other: object) -> bool:
+        # Where a board was read from is not what it says.
+        if not isinstance(other, Storyboard):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder of the file :meth:`load` read this board from (``None`` otherwise): its
+        files are the caller's own, so a run may read them (see ``storyboard.trust``)."""
+        return self._folder
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _problems_by_shot(cls, value: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        # One message naming each shot by its id, for the CLI and for a run's parameters alike.
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            problems = storyboard_problems(exc, value)
+            raise PydanticCustomError(
+                "storyboard", "{problems}", {"problems": "; ".join(problems), "list": problems}
+            ) from None
 
     @field_validator("characters", mode="before")
     @classmethod
@@ -389,6 +561,7 @@ class Storyboard(_FormModel):
                 }
             )
 
+        defaults = self.defaults.model_copy(update={"settings": settings(self.defaults.settings)})
         return self.model_copy(
             update={
                 "characters": [
@@ -401,7 +574,7 @@ class Storyboard(_FormModel):
                     )
                     for c in self.characters
                 ],
-                "defaults": settings(self.defaults),
+                "defaults": defaults,
                 "shots": [
                     s.model_copy(update={"settings": settings(s.settings)}) for s in self.shots
                 ],
@@ -413,7 +586,7 @@ class Storyboard(_FormModel):
         found: list[str] = []
         for character in self.characters:
             found += [ref for ref in (character.video, character.image) if ref is not None]
-        for values in [self.defaults, *(shot.settings for shot in self.shots)]:
+        for values in [self.defaults.settings, *(shot.settings for shot in self.shots)]:
             for name in MEDIA_SETTINGS:
                 found += each_reference(getattr(values, name, None))
         return list(dict.fromkeys(found))
@@ -437,7 +610,9 @@ class Storyboard(_FormModel):
         except (ValueError, yaml.YAMLError) as exc:
             kind = "JSON" if path.suffix == ".json" else "YAML"
             raise StoryboardError(str(path), [f"not valid {kind}: {exc}"]) from None
-        return cls.parse(data, str(path)).files_relative_to(path.parent.resolve())
+        board = cls.parse(data, str(path)).files_relative_to(path.parent.resolve())
+        board._folder = path.parent.resolve()
+        return board
 
     @classmethod
     def parse(cls, data: Any, source: str = "storyboard") -> Self:
@@ -450,4 +625,42 @@ class Storyboard(_FormModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise StoryboardError(source, describe_errors(exc)) from None
+            problems = [
+                line
+                for error in exc.errors(include_url=False)
+                for line in (error.get("ctx") or {}).get("list", [])
+            ]
+            raise StoryboardError(source, problems or describe_errors(exc)) from None
+
+
+def storyboard_problems(exc: ValidationError, data: Any) -> list[str]:
+    """One line per problem of ``exc``; a shot's own problems name the shot by its id.
+
+    Args:
+        exc: the errors of validating ``data`` as a storyboard.
+        data: what was validated.
+    """
+    shots = data.get("shots") if isinstance(data, dict) else None
+    lines = []
+    for error, line in zip(exc.errors(include_url=False), describe_errors(exc), strict=True):
+        loc = error["loc"]
+        shot = _shot_id(shots, loc[1]) if len(loc) > 2 and loc[0] == "shots" else None
+        if shot is None:
+            lines.append(line)
+            continue
+        where = ".".join(str(part) for part in loc[2:])
+        if error["type"] == "extra_forbidden" and loc[2] == "settings":
+            lines.append(f"shot {shot}: {where}: not a setting of any storyboard model")
+        else:
+            lines.append(f"shot {shot}: {line.removeprefix(f'shots.{loc[1]}.')}")
+    return lines
+
+
+def _shot_id(shots: Any, index: object) -> str | None:
+    """The id of shot ``index`` in raw data, when it is a valid one (else it is named by
+    its place)."""
+    if not isinstance(shots, list) or not isinstance(index, int) or index >= len(shots):
+        return None
+    shot = shots[index]
+    found = shot.get("id") if isinstance(shot, dict) else getattr(shot, "id", None)
+    return found if isinstance(found, str) and _SHOT_ID.fullmatch(found) else None

@@ -37,6 +37,7 @@ from prefect_gmicloud.storyboard.references import (
     map_references,
     source_kind,
 )
+from prefect_gmicloud.storyboard.trust import MAX_FILE_BYTES, open_bounded
 
 #: Read in chunks of this many bytes when hashing a file.
 _CHUNK = 1 << 20
@@ -237,10 +238,13 @@ class StagedReferences:
 
 
 def _hash_and_probe(path: Path) -> tuple[str, MediaFacts]:
+    # The trust rule looked at the file already; it is read within its bound all the same.
     digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(_CHUNK):
+    with open_bounded(path, MAX_FILE_BYTES) as file:
+        left = MAX_FILE_BYTES
+        while left > 0 and (chunk := file.read(min(_CHUNK, left))):
             digest.update(chunk)
+            left -= len(chunk)
     return digest.hexdigest(), probe_media(path)
 
 

@@ -131,7 +131,7 @@ CASES: dict[str, tuple[Callable[[Target], str], str]] = {
     ),
     "board: empty prompt": (
         lambda t: t.run_cli(board=board_with("shots.0.prompt", "")),
-        "shots.0.prompt: at least 1 characters, got 0",
+        "shot one: prompt: at least 1 characters, got 0",
     ),
     "board: prompt of 1501 characters": (
         lambda t: t.run_cli(board=board_with("shots.0.prompt", "x" * 1501)),
@@ -160,7 +160,7 @@ CASES: dict[str, tuple[Callable[[Target], str], str]] = {
     ),
     "board: unknown field": (
         lambda t: t.run_cli(board=board_with("shots.0.camera", "dolly")),
-        "shots.0.camera",
+        "shot one: camera",
     ),
     "board: character with an ftp URL": (
         lambda t: t.run_cli(board=board_with("characters.hero.image", "ftp://x/y.png")),

@@ -196,10 +196,12 @@ def test_a_storyboard_entered_in_the_form_runs_and_its_page_shows_the_videos(
         api = prefect_ui["PREFECT_API_URL"]
         run = created_run(api, deployment_id, page, shots / "2b-after-submit.png")
         assert run["parameters"]["storyboard"]["shots"][1]["id"] == "sit"
-        # Switches left alone send null, not false (prompt_extend: false changes the video).
+        # Settings left alone send nothing (prompt_extend: false would change the video).
         sent = run["parameters"]["storyboard"]
-        for settings in [sent.get("defaults", {}), *(s.get("settings", {}) for s in sent["shots"])]:
-            assert all(value is None for value in settings.values()), sent
+        defaults = sent.get("defaults", {})
+        assert all(value is None for name, value in defaults.items() if name != "settings"), sent
+        for settings in [defaults.get("settings"), *(s.get("settings") for s in sent["shots"])]:
+            assert not settings, sent
 
         run_id = UUID(run["id"])
         worker_log = tmp_path / "worker.log"

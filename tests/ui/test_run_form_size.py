@@ -1,0 +1,107 @@
+"""The custom-run form of the on-demand deployment, for the 6-shot example, in a real browser:
+a person fills it in a minute. Its height is measured and bounded, and screenshots of its top
+and of a shot's settings are saved under ``docs/ui/``.
+
+Chromium is Debian's (``/usr/bin/chromium``), driven by Playwright, against a real Prefect
+server and UI (skipped, or failed on CI, as ``test_run_form.py`` says).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from uuid import UUID
+
+import pytest
+from playwright.sync_api import Locator, Page, sync_playwright
+
+from prefect_gmicloud.flows.storyboard import run_storyboard
+from prefect_gmicloud.storyboard import Storyboard
+from tests.reliability.conftest import ROOT, running_prefect_server
+from tests.ui.test_run_form import CHROMIUM, CHROMIUM_ARGS
+
+#: The storyboard part of the form stays below this many pixels for the 6-shot example.
+STORYBOARD_PX = 4000
+#: And a shot below this many inputs (id, prompt, settings).
+SHOT_INPUTS = 3
+SHOTS = ROOT / "docs" / "ui"
+
+
+@pytest.fixture(scope="module")
+def prefect_ui() -> Iterator[dict[str, str]]:
+    with running_prefect_server(ui=True) as env:
+        yield env
+
+
+async def deploy_cafe() -> UUID:
+    """The on-demand deployment with the example board as its parameters, as prefect.yaml."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    async with get_client() as prefect:
+        await prefect.create_work_pool(WorkPoolCreate(name="form", type="process"))
+    cafe = Storyboard.load(ROOT / "examples" / "cafe.yaml").model_dump(mode="json")
+    parameters = {"storyboard": cafe, "storage": {"bucket": "gmicloud-local", "prefix": "gmi"}}
+    source = await run_storyboard.afrom_source(
+        str(ROOT), "prefect_gmicloud/flows/storyboard.py:run_storyboard"
+    )
+    deployment_id: UUID = await source.adeploy(
+        name="on-demand", work_pool_name="form", parameters=parameters, print_next_steps=False
+    )
+    return deployment_id
+
+
+def form_property(page: Page, label: str) -> Locator:
+    """The form property labelled ``label``: its label, help and inputs."""
+    return page.locator(
+        "xpath=//span[contains(@class, 'schema-form-property__label')]"
+        f"[normalize-space()='{label}']"
+        "/ancestor::div[contains(concat(' ', normalize-space(@class), ' '), ' p-label ')][1]"
+    ).first
+
+
+INPUTS = "input, textarea, select, .cm-editor, [role=switch]"
+
+
+def height(locator: Locator) -> int:
+    box = locator.bounding_box()
+    assert box is not None
+    return round(box["height"])
+
+
+@pytest.mark.timeout(300)
+def test_the_run_form_for_six_shots_is_short_and_a_shot_is_three_inputs(
+    prefect_ui: dict[str, str],
+) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: prefect_ui["PREFECT_API_URL"]}):
+        deployment_id = asyncio.run(deploy_cafe())
+    base = prefect_ui["PREFECT_API_URL"].removesuffix("/api")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(f"{base}/deployments/deployment/{deployment_id}/run")
+        page.get_by_text("Shots", exact=True).wait_for()
+        page.wait_for_load_state("networkidle")
+        form = page.locator(".flow-run-create-form-v2")
+        storyboard = form_property(page, "storyboard")
+        shots = form_property(page, "Shots")
+        items = shots.locator(".schema-form-property-array-item")
+        assert items.count() == 6
+        per_shot = [items.nth(i).locator(INPUTS).count() for i in range(6)]
+        whole, board = height(form), height(storyboard)
+        print(
+            f"\nrun form, 6-shot example: whole form {whole} px, storyboard {board} px, "
+            f"shots {height(shots)} px, inputs per shot {per_shot}, "
+            f"inputs in the form {form.locator(INPUTS).count()}"
+        )
+        page.screenshot(path=SHOTS / "run-form-top.png")
+        brew = items.nth(3)
+        brew.scroll_into_view_if_needed()
+        brew.screenshot(path=SHOTS / "run-form-shot.png")
+        assert "duration" in brew.inner_text()  # the shot's own settings, as JSON
+        assert 'Property is type "None"' not in storyboard.inner_text()
+        browser.close()
+    assert per_shot == [SHOT_INPUTS] * 6
+    assert board < STORYBOARD_PX, f"the storyboard part is {board} px"
