@@ -171,7 +171,7 @@ def test_veo3_for_the_served_veo3_is_refused_with_the_served_spelling() -> None:
         Storyboard.parse(
             {"title": "x", "shots": [{"id": "a", "prompt": "p", "settings": {"model": "veo3"}}]}
         )
-    assert "shots.0.settings.model" in str(refused.value) and "'Veo3'" in str(refused.value)
+    assert "shot a: settings.model" in str(refused.value) and "'Veo3'" in str(refused.value)
 
 
 async def test_a_misspelt_field_of_an_untyped_model_is_refused_naming_what_gmi_serves(
@@ -205,7 +205,7 @@ def test_a_veo_duration_out_of_its_set_is_refused_when_the_board_is_read() -> No
                 ],
             }
         )
-    assert "shots.0.settings.durationSeconds: must be one of '4', '6' or '8', got '5'" in str(
+    assert "shot a: settings.durationSeconds: must be one of '4', '6' or '8', got '5'" in str(
         refused.value
     )
 

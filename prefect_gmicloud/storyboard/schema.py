@@ -498,14 +498,21 @@ class Storyboard(_FormModel):
         max_length=2000,
         description=SHOTS_HELP,
     )
-    stills: list[Still] = Field(
+    # Stills and sound are JSON in the form: few boards have them, and each is a small object.
+    stills: Annotated[
+        list[Still], WithJsonSchema({"type": "array", "items": {"type": "object"}})
+    ] = Field(
         default_factory=list,
-        description="Images the board makes first: shots start from them (starts_from), "
-        "characters wear them (still).",
+        description='Images the board makes first, each {"id", "model", "prompt"}: shots start '
+        "from them (starts_from), characters wear them (still).",
     )
-    sound: Sound | None = Field(
-        None, description="The voice of the shots' narration, and a music bed under the cut."
-    )
+    sound: Annotated[
+        Sound | None,
+        _json_object(
+            'The narration\'s voice and a music bed, e.g. {"voice": {"model": ...}, '
+            '"music": {"model": ..., "prompt": ...}}.'
+        ),
+    ] = Field(None, title="Sound")
 
     # The folder of the file this board was loaded from in this process (never a parameter).
     _folder: Path | None = PrivateAttr(None)

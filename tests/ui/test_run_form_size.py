@@ -20,8 +20,10 @@ from prefect_gmicloud.storyboard import Storyboard
 from tests.reliability.conftest import ROOT, running_prefect_server
 from tests.ui.test_run_form import CHROMIUM, CHROMIUM_ARGS
 
-#: The storyboard part of the form stays below this many pixels for the 6-shot example.
-STORYBOARD_PX = 4000
+#: The storyboard part of the form stays below this many pixels for the 6-shot example. The
+#: target is ~4,000 px: it measured 3,945 px before a board could make stills and sound (a
+#: still per character, the stills and sound JSON: 4,506 px); this bound keeps it from growing.
+STORYBOARD_PX = 4600
 #: And a shot below this many inputs (id, prompt, settings).
 SHOT_INPUTS = 3
 SHOTS = ROOT / "docs" / "ui"
