@@ -308,6 +308,13 @@ async def _review_rounds(
         await best_effort(current.show_versions())
         await best_effort(_table(current.manifest, location))
         shown = sorted(current.outcomes)
+        logger.info(
+            "paused for review (round %d): answer on the run's page in the Prefect UI "
+            "(Resume), or with `prefect-gmicloud storyboard review %s` (approves all; "
+            "--reject SHOT regenerates one)",
+            result.review_rounds,
+            runtime.flow_run.id,
+        )
         try:
             answer = await apause_flow_run(
                 wait_for_input=StoryboardReview.with_initial_data(
