@@ -462,7 +462,10 @@ def local_stack_command(
             sim = stack.simulator
             console.print(f"GMI simulator: base_url={sim.base_url} (api key {sim.api_key})")
             console.print(f"S3 (moto):     endpoint_url={stack.s3_endpoint}, bucket {bucket}")
-            console.print("               any AWS keys work, e.g. AWS_ACCESS_KEY_ID=local")
+            console.print(
+                f"               export AWS_ENDPOINT_URL={stack.s3_endpoint} "
+                "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local  (any keys work)"
+            )
             if prefect:
                 console.print(f"Prefect:       {api_url} (UI: {api_url.removesuffix('/api')})")
                 console.print(f"               in each shell: export PREFECT_API_URL={api_url}")

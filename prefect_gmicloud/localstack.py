@@ -3,7 +3,7 @@
 ``./dev demo`` runs against one on free ports; ``prefect-gmicloud local-stack`` serves one in
 the foreground on the fixed ports the defaults of ``deployments/prefect.yaml`` point at
 (simulator 8790, S3 9000, bucket ``gmicloud-local``). moto comes with the ``local`` extra
-(``pip install 'prefect-gmicloud[local]'``); it accepts any AWS keys.
+(``pip install -e '.[local]'`` from a clone); it accepts any AWS keys.
 
 This module also holds what the demo and the CLI share about starting Prefect on a small
 machine: a longer wait for Prefect's temporary API server, and one-line explanations of the
@@ -153,7 +153,8 @@ def local_stack(
         from moto.server import ThreadedMotoServer
     except ImportError:
         raise LocalStackError(
-            "the local S3 server needs moto. Fix: pip install 'prefect-gmicloud[local]'"
+            "the local S3 server needs moto. Fix: pip install -e '.[local]' in the clone "
+            "(pip install 'prefect-gmicloud[local]' once published)"
         ) from None
     from prefect_gmicloud.simulator import Simulator
     from prefect_gmicloud.storage.s3_store import S3Store, local_s3_client
