@@ -429,6 +429,7 @@ async def _final_cut(
     """Join the shots in order and tile their thumbnails; reused when the shots are unchanged."""
     videos = [s.video for s in manifest.shots if s.video is not None]
     thumbs = [s.thumbnail for s in manifest.shots if s.thumbnail is not None]
+    names = [s.shot_id for s in manifest.shots if s.thumbnail is not None]
     source = hashlib.sha256(",".join(v.sha256 or v.etag for v in videos).encode()).hexdigest()
     if previous and previous.final_cut_source == source and previous.final_cut:
         manifest.final_cut, manifest.contact_sheet = previous.final_cut, previous.contact_sheet
@@ -451,7 +452,9 @@ async def _final_cut(
         manifest.final_cut = await upload_cut(cut, f"{title}/final.mp4", storage)
         if thumbs:
             thumb_paths = await fetch(thumbs)
-            sheet = await asyncio.to_thread(contact_sheet, thumb_paths, folder / "sheet.jpg")
+            sheet = await asyncio.to_thread(
+                contact_sheet, thumb_paths, folder / "sheet.jpg", labels=names
+            )
             upload_sheet = upload_to_s3.with_options(task_run_name="upload contact-sheet.jpg")
             manifest.contact_sheet = await upload_sheet(
                 sheet, f"{title}/contact-sheet.jpg", storage
