@@ -27,7 +27,8 @@ def storyboard_artifact_key(title: str) -> str:
     return f"gmicloud-storyboard-{title.replace('_', '-')}"
 
 
-#: Thumbnails per row of the page's grid, and their width in px.
+#: Thumbnails per row of the page's grid, and their width in px (Prefect's UI sizes them to
+#: their third of the page, about as wide).
 GRID_COLUMNS = 3
 THUMBNAIL_WIDTH = 240
 
