@@ -21,15 +21,16 @@ class GMICloudCredentials(CredentialsBlock):
     blocking one.
 
     Example:
-        Save the key once, then load it and list the models it may use (in async code; from
-        a script without an event loop, drop the ``await``s and use ``get_sync_client()``):
+        Save the key once, then load it and list the models it may use. This is a script;
+        in async code (a flow, a notebook) ``await`` ``save`` and ``load`` and use
+        ``get_client()`` with ``async with``:
         ```python
         from prefect_gmicloud import GMICloudCredentials
 
-        await GMICloudCredentials(api_key="YOUR_KEY").save("BLOCK_NAME", overwrite=True)
-        credentials = await GMICloudCredentials.load("BLOCK_NAME")
-        async with credentials.get_client() as client:
-            print(await client.list_models())
+        GMICloudCredentials(api_key="YOUR_KEY").save("BLOCK_NAME", overwrite=True)  # once
+        credentials = GMICloudCredentials.load("BLOCK_NAME")
+        with credentials.get_sync_client() as client:
+            print(client.list_models())
         ```
     """
 
