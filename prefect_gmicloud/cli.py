@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from prefect_gmicloud.doctor.command import doctor
-from prefect_gmicloud.errors import GMICloudError, StoryboardInterrupted
+from prefect_gmicloud.errors import AuthenticationError, GMICloudError, StoryboardInterrupted
 from prefect_gmicloud.localstack import (
     BUCKET,
     S3_PORT,
@@ -40,7 +40,11 @@ if TYPE_CHECKING:
     from prefect_gmicloud.blocks.credentials import GMICloudCredentials
     from prefect_gmicloud.storyboard.plan import PlannedShot
 
-app = typer.Typer(help="GMI Cloud video generation with Prefect.", no_args_is_help=True)
+app = typer.Typer(
+    help="GMI Cloud video generation with Prefect. A failure ends with one line naming its "
+    "cause and fix; add --traceback (anywhere on the line) to see the whole error.",
+    no_args_is_help=True,
+)
 storyboard_app = typer.Typer(help="Validate and run storyboards.", no_args_is_help=True)
 request_app = typer.Typer(help="Inspect GMI requests.", no_args_is_help=True)
 app.add_typer(storyboard_app, name="storyboard")
@@ -79,6 +83,20 @@ def _explain_or_raise(exc: Exception) -> NoReturn:
     if explained is None:
         raise exc
     console.print(f"[red]{explained}[/red]")
+    raise typer.Exit(1) from None
+
+
+def _refused_key(exc: AuthenticationError, block: str, api_key_env: str | None) -> NoReturn:
+    """End a command whose API key GMI refused, saying where the key came from."""
+    console.print(f"[red]{escape(str(exc))}[/red]")
+    if api_key_env is not None:
+        where = f"the key in ${api_key_env} (--api-key-env)"
+    else:
+        where = (
+            f"the key saved in the GMICloudCredentials block {block!r} (--credentials), e.g. "
+            f"GMICloudCredentials(api_key=..., base_url=...).save({block!r}, overwrite=True)"
+        )
+    console.print(f"GMI Cloud refused the API key: check {where}. Nothing was paid.")
     raise typer.Exit(1) from None
 
 
@@ -280,6 +298,8 @@ def run(
         console.print(f"[yellow]{escape(str(exc))}[/yellow]")
         console.print(f"To collect them: {escape(shlex.join(sys.argv))}")
         raise typer.Exit(130) from None
+    except AuthenticationError as exc:
+        _refused_key(exc, credentials, api_key_env)
     except (GMICloudError, StoryboardError) as exc:
         console.print(f"[red]{escape(str(exc))}[/red]")
         console.print(f"To retry: {escape(shlex.join(sys.argv))}")
@@ -361,6 +381,8 @@ def status(
 
     try:
         console.print_json(asyncio.run(fetch()))
+    except AuthenticationError as exc:
+        _refused_key(exc, credentials, api_key_env)
     except GMICloudError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
@@ -389,28 +411,67 @@ def local_stack_command(
         str | None,
         typer.Option(
             help="Also save a GMICloudCredentials block of this name pointing at the simulator "
-            "(through PREFECT_API_URL; overwrites a block of that name)."
+            "(through PREFECT_API_URL or --prefect's server; overwrites a block of that name)."
         ),
     ] = None,
+    prefect: Annotated[
+        bool,
+        typer.Option(
+            "--prefect",
+            help="Also run a real Prefect server (its own database under "
+            "~/.local/state/prefect-gmicloud/prefect), for scripts to use all day.",
+        ),
+    ] = False,
+    prefect_port: Annotated[int, typer.Option(help="The Prefect server's port.")] = 4200,
 ) -> None:
-    """Serve the GMI simulator and a moto S3 server with a bucket, until Ctrl-C.
+    """Serve the GMI simulator and a moto S3 server with a bucket (and Prefect), until Ctrl-C.
 
-    The defaults are what deployments/prefect.yaml's parameters point at.
+    The defaults are what deployments/prefect.yaml's parameters point at. Ctrl-C or SIGTERM
+    stops everything it started.
     """
+    import contextlib
     import logging
+    import signal
     import threading
 
+    from prefect_gmicloud.errors import LocalStackError
     from prefect_gmicloud.localstack import local_stack
     from prefect_gmicloud.simulator import SimulatorConfig
 
+    if save_block is not None and not prefect and not os.environ.get("PREFECT_API_URL"):
+        console.print(
+            "[red]--save-block needs a Prefect API to save into. Fix: add --prefect (a local "
+            "server), or set PREFECT_API_URL to a running one[/red]"
+        )
+        raise typer.Exit(2)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the S3 server's access log
     config = SimulatorConfig(processing_seconds=processing_seconds)
     try:
-        with local_stack(config, simulator_port=port, s3_port=s3_port, bucket=bucket) as stack:
+        with contextlib.ExitStack() as started:
+            if prefect:
+                from prefect_gmicloud.prefect_server import prefect_server, state_home
+
+                console.print(f"starting Prefect on port {prefect_port} (home {state_home()})...")
+                api_url = started.enter_context(prefect_server(prefect_port))
+                os.environ["PREFECT_API_URL"] = api_url  # --save-block saves into it
+            stack = started.enter_context(
+                local_stack(config, simulator_port=port, s3_port=s3_port, bucket=bucket)
+            )
             sim = stack.simulator
             console.print(f"GMI simulator: base_url={sim.base_url} (api key {sim.api_key})")
             console.print(f"S3 (moto):     endpoint_url={stack.s3_endpoint}, bucket {bucket}")
-            console.print("               any AWS keys work, e.g. AWS_ACCESS_KEY_ID=local")
+            console.print(
+                f"               export AWS_ENDPOINT_URL={stack.s3_endpoint} "
+                "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local  (any keys work)"
+            )
+            if prefect:
+                console.print(f"Prefect:       {api_url} (UI: {api_url.removesuffix('/api')})")
+                console.print(f"               in each shell: export PREFECT_API_URL={api_url}")
             if save_block is not None:
                 allow_slow_prefect_start()
                 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
@@ -418,9 +479,32 @@ def local_stack_command(
                 block = GMICloudCredentials(api_key=sim.api_key, base_url=sim.base_url)
                 block.save(save_block, overwrite=True)
                 console.print(f"saved the GMICloudCredentials block {save_block!r}")
-            console.print("Ctrl-C stops both.")
+            console.print("Ctrl-C stops everything started here.")
+            sys.stdout.flush()
             threading.Event().wait()
     except KeyboardInterrupt:
-        return
+        console.print("stopped")
+    except LocalStackError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(1) from None
     except Exception as exc:
         _explain_or_raise(exc)
+
+
+def main() -> None:
+    """The ``prefect-gmicloud`` command: the app, with failures in one line.
+
+    ``--traceback`` anywhere on the command line shows the whole error instead.
+    """
+    args = sys.argv[1:]
+    show_traceback = "--traceback" in args
+    args = [arg for arg in args if arg != "--traceback"]
+    try:
+        app(args=args, prog_name="prefect-gmicloud")
+    except Exception as exc:
+        if show_traceback:
+            raise
+        line = explain_failure(exc) or f"{type(exc).__name__}: {exc}"
+        console.print(f"[red]{escape(line)}[/red]")
+        console.print("(run again with --traceback for the whole error)")
+        sys.exit(1)

@@ -3,7 +3,7 @@
 ``./dev demo`` runs against one on free ports; ``prefect-gmicloud local-stack`` serves one in
 the foreground on the fixed ports the defaults of ``deployments/prefect.yaml`` point at
 (simulator 8790, S3 9000, bucket ``gmicloud-local``). moto comes with the ``local`` extra
-(``pip install 'prefect-gmicloud[local]'``); it accepts any AWS keys.
+(``pip install -e '.[local]'`` from a clone); it accepts any AWS keys.
 
 This module also holds what the demo and the CLI share about starting Prefect on a small
 machine: a longer wait for Prefect's temporary API server, and one-line explanations of the
@@ -47,6 +47,21 @@ def allow_slow_prefect_start() -> None:
     os.environ.setdefault(STARTUP_TIMEOUT_SETTING, str(STARTUP_TIMEOUT_SECONDS))
 
 
+def _unreachable_prefect_api(exc: BaseException) -> str | None:
+    """The Prefect API URL ``exc`` failed to connect to, if that is what it is."""
+    text = str(exc)
+    if isinstance(exc, RuntimeError) and text.startswith("Failed to reach API at "):
+        return text.removeprefix("Failed to reach API at ")
+    api_url = os.environ.get("PREFECT_API_URL", "")
+    if not api_url or type(exc).__name__ not in ("ConnectError", "ConnectTimeout"):
+        return None
+    try:
+        target = str(exc.request.url)  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):  # httpx raises RuntimeError when unset
+        return None
+    return api_url if target.startswith(api_url.rstrip("/")) else None
+
+
 def explain_failure(exc: BaseException) -> str | None:
     """A one-line cause and fix for the failures a first run meets; ``None`` for others."""
     text = str(exc)
@@ -56,6 +71,13 @@ def explain_failure(exc: BaseException) -> str | None:
             f"Prefect's temporary API server did not start within {waited} s (a busy machine). "
             f"Fix: set {STARTUP_TIMEOUT_SETTING} higher, or run `prefect server start` and set "
             "PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
+    unreachable = _unreachable_prefect_api(exc)
+    if unreachable is not None:
+        return (
+            f"the Prefect API cannot be reached: {unreachable} (PREFECT_API_URL). Fix: start "
+            "it (`prefect-gmicloud local-stack --prefect`, or `prefect server start`), or "
+            "unset PREFECT_API_URL for a temporary server per run"
         )
     name = type(exc).__name__
     if name == "NoCredentialsError":
@@ -73,7 +95,13 @@ def explain_failure(exc: BaseException) -> str | None:
     return None
 
 
-def _refuse_taken_port(port: int, option: str) -> None:
+def refuse_taken_port(port: int, option: str) -> None:
+    """Raise :class:`LocalStackError` naming ``option`` if something listens on ``port``.
+
+    Args:
+        port: A loopback port (0: any free port, never refused).
+        option: The command-line option that changes it.
+    """
     if port == 0:
         return
     with socket.socket() as probe:
@@ -123,13 +151,14 @@ def local_stack(
         from moto.server import ThreadedMotoServer
     except ImportError:
         raise LocalStackError(
-            "the local S3 server needs moto. Fix: pip install 'prefect-gmicloud[local]'"
+            "the local S3 server needs moto. Fix: pip install -e '.[local]' in the clone "
+            "(pip install 'prefect-gmicloud[local]' once published)"
         ) from None
     from prefect_gmicloud.simulator import Simulator
     from prefect_gmicloud.storage.s3_store import S3Store, local_s3_client
 
-    _refuse_taken_port(simulator_port, "--port")
-    _refuse_taken_port(s3_port, "--s3-port")
+    refuse_taken_port(simulator_port, "--port")
+    refuse_taken_port(s3_port, "--s3-port")
     s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)
     s3.start()
     try:

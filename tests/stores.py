@@ -28,6 +28,7 @@ import pytest
 
 from prefect_gmicloud.storage import StorageLocation
 from prefect_gmicloud.storage.s3_store import S3Store
+from tests.processes import start_in_group, stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Where ``./dev`` installs npm's s3rver.
@@ -117,10 +118,10 @@ def s3rver(bucket: str) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     with tempfile.TemporaryDirectory(prefix="s3rver-") as folder:
-        process = subprocess.Popen(
+        process = start_in_group(
             [str(S3RVER), "-d", folder, "-a", "127.0.0.1", "-p", str(port), "-s",
              "--configure-bucket", bucket],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         )  # fmt: skip
         endpoint = f"http://127.0.0.1:{port}"
         try:
@@ -134,9 +135,4 @@ def s3rver(bucket: str) -> Iterator[str]:
                 time.sleep(0.2)
             yield endpoint
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_group(process)

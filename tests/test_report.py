@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,6 +21,12 @@ from prefect_gmicloud.storyboard.manifest import Manifest, ShotRecord
 from tests.conftest import PrefectPlaces, credentials_for, read_object
 
 LINK = re.compile(r"\]\((https?://[^)\s]+)\)")
+HTML_LINK = re.compile(r'(?:href|src)="(https?://[^"]+)"')
+
+
+def links_of(text: str) -> set[str]:
+    """Every URL the page links or shows, from its markdown and from its HTML grid."""
+    return set(LINK.findall(text)) | {html.unescape(u) for u in HTML_LINK.findall(text)}
 
 
 def test_presigned_links_last_at_most_seven_days(bucket: S3Destination) -> None:
@@ -44,8 +51,8 @@ def test_a_failed_shot_s_row_keeps_to_one_table_cell(bucket: S3Destination) -> N
         60,
         datetime(2030, 1, 1, tzinfo=UTC),
     )
-    assert "| a | failed |  |  | bad \\| worse end |" in text
-    assert "**a**\n" in text  # no video, no thumbnail: no links
+    assert "| a | failed |  |  |  | bad \\| worse end |" in text
+    assert "<table>" not in text  # no video, no thumbnail: no grid cell
     assert "Links expire 2030-01-01 00:01 UTC" in text
     assert "final cut" not in text and "[manifest.json](http" in text
     assert storyboard_artifact_key("my_film") == "gmicloud-storyboard-my-film"
@@ -72,21 +79,19 @@ async def test_the_run_page_links_every_output(
         artifact = await prefect.read_latest_artifacts()
     (page,) = [a for a in artifact if a.key == storyboard_artifact_key("page")]
     text = str(page.data)
-    assert text.count("![one](http") == 1 and text.count("![two](http") == 1
-    for label in (
-        "[final cut](",
-        "[contact sheet](",
-        "[manifest.json](",
-        "[one.mp4](",
-        "[two.mp4](",
-    ):
+    # The grid: each thumbnail once, linked to its video, with the shot's name as a link too.
+    assert text.count('alt="one"') == 1 and text.count('alt="two"') == 1
+    assert '">one</a>' in text and '">two</a>' in text
+    assert "| seconds generated | seconds waited |" in text
+    assert re.search(r"\| one \| stored \| 2 \| \d+\.\d \|", text), text
+    for label in ("[final cut](", "[contact sheet](", "[manifest.json]("):
         assert label in text
     objects = [result.final_cut, result.contact_sheet]
     objects += [obj for shot in result.shots for obj in (shot.video, shot.thumbnail)]
     wanted = {read_object(bucket, obj.key) for obj in objects if obj is not None}
     wanted.add(read_object(bucket, "out/page/manifest.json"))
     async with httpx.AsyncClient() as http:  # as a browser would: no credentials
-        fetched = {(await http.get(url)).raise_for_status().content for url in LINK.findall(text)}
+        fetched = {(await http.get(url)).raise_for_status().content for url in links_of(text)}
     assert fetched == wanted
     assert sim.api_key not in text
     assert await prefect_api.holding(sim.api_key) == []

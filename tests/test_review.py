@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -127,13 +128,18 @@ async def test_a_rejected_shot_is_paid_again_and_the_cut_holds_approved_versions
 
 
 async def test_an_unanswered_review_ends_the_run_with_everything_stored(
-    make_simulator: Callable[..., Simulator], bucket: S3Destination
+    make_simulator: Callable[..., Simulator],
+    bucket: S3Destination,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     sim = make_simulator()
     name = f"review-{uuid.uuid4().hex[:8]}"
     with pytest.raises(StoryboardNotApproved, match="no review within 2 s"):
         await start(sim, bucket, name, review_timeout=2)
     assert sim.stats.created == 4
+    # The paused run's log says how to answer it from a terminal, with its own id.
+    (said,) = [r.getMessage() for r in caplog.records if "paused for review" in r.getMessage()]
+    assert re.search(r"`prefect-gmicloud storyboard review [0-9a-f-]{36}`", said), said
     later = await run_storyboard(
         synthetic_storyboard(4, "review"), bucket, credentials_for(sim), poll_interval=0.05
     )

@@ -19,6 +19,7 @@ from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.simulator.app import API_PREFIX
 from prefect_gmicloud.simulator.catalogue import frame_size
 from tests.conftest import R2V_PAYLOAD, client_for
+from tests.processes import start_in_group, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 #: A quick model to fetch files of: a second of speech.
@@ -34,7 +35,7 @@ def probe(path: Path) -> tuple[int, int, float, str]:
 
 def test_cli_simulator_serves_an_r2v_request_to_a_plain_client_script(tmp_path: Path) -> None:
     env = {**os.environ, "PREFECT_GMICLOUD_SIM_CACHE": str(tmp_path / "cache")}
-    server = subprocess.Popen(
+    server = start_in_group(
         [sys.executable, "-m", "prefect_gmicloud.simulator", "--port", "0",
          "--queue-seconds", "0.2", "--processing-seconds", "0.5", "--api-key", "cli-key"],
         stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT,
@@ -52,8 +53,7 @@ def test_cli_simulator_serves_an_r2v_request_to_a_plain_client_script(tmp_path: 
         assert script.returncode == 0, script.stderr
         assert "success" in script.stdout
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop_group(server)
     assert probe(out) == (1280, 720, 3.0, "h264")
 
 

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from typing_extensions import Unpack
 
 from prefect_gmicloud.client.http import ClientOptions, GMICloudClient
+from prefect_gmicloud.client.sync import GMICloudSyncClient
 from prefect_gmicloud.client.urls import DEFAULT_BASE_URL, check_base_url
 
 
@@ -16,21 +17,28 @@ class GMICloudCredentials(CredentialsBlock):
     """Credentials for GMI Cloud's request-queue API.
 
     The key is a secret: Prefect stores it encrypted, shows it masked, and this package sends it
-    only to ``base_url``'s host.
+    only to ``base_url``'s host. ``get_client()`` gives an async client, ``get_sync_client()`` a
+    blocking one.
 
     Example:
-        Load stored credentials and list the models the key may use:
+        Save the key once, then load it and list the models it may use. This is a script;
+        in async code (a flow, a notebook) ``await`` ``save`` and ``load`` and use
+        ``get_client()`` with ``async with``:
         ```python
         from prefect_gmicloud import GMICloudCredentials
 
+        GMICloudCredentials(api_key="YOUR_KEY").save("BLOCK_NAME", overwrite=True)  # once
         credentials = GMICloudCredentials.load("BLOCK_NAME")
-        async with credentials.get_client() as client:
-            print(await client.list_models())
+        with credentials.get_sync_client() as client:
+            print(client.list_models())
         ```
     """
 
     _block_type_name = "GMI Cloud Credentials"
-    _description = "The API key (and optional organization) for GMI Cloud's request queue."
+    _description = (
+        "The API key (and optional organization) for GMI Cloud's request queue; set base_url "
+        "only to point it at the local simulator."
+    )
     _documentation_url: ClassVar[Any] = (
         "https://docs.gmicloud.ai/inference-engine/api-reference/video-api-reference"
     )
@@ -78,6 +86,22 @@ class GMICloudCredentials(CredentialsBlock):
                 retry and wait policies, transport, clock and sleep for tests...).
         """
         return GMICloudClient(
+            self.api_key,
+            base_url=self.base_url,
+            organization_id=self.organization_id,
+            **options,
+        )
+
+    def get_sync_client(self, **options: Unpack[ClientOptions]) -> GMICloudSyncClient:
+        """A new blocking :class:`GMICloudSyncClient` with this block's key, URL and organization.
+
+        For scripts without an event loop; use it as a context manager so its thread and
+        connections are closed.
+
+        Args:
+            options: the client's other keyword options, as for :meth:`get_client`.
+        """
+        return GMICloudSyncClient(
             self.api_key,
             base_url=self.base_url,
             organization_id=self.organization_id,

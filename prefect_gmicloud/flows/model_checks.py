@@ -11,7 +11,7 @@ from prefect import get_run_logger
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
 from prefect_gmicloud.client.http import GMICloudClient
 from prefect_gmicloud.client.served import model_drift, unserved_models
-from prefect_gmicloud.errors import GMICloudError, ModelNotServed
+from prefect_gmicloud.errors import AuthenticationError, GMICloudError, ModelNotServed
 from prefect_gmicloud.models.base import GMIPayload
 from prefect_gmicloud.models.registry import PAYLOAD_MODELS
 from prefect_gmicloud.models.served import ServedPayload
@@ -21,7 +21,8 @@ async def refuse_unserved(client: GMICloudClient, model_ids: Iterable[str]) -> N
     """Raise unless GMI serves every id; warn of typed specs that drifted from what it serves.
 
     When ``GET /models`` cannot be read (after its retries) the ids are not checked, with a
-    warning: nothing is paid for an unserved id anyway (GMI answers its submit 404).
+    warning: nothing is paid for an unserved id anyway (GMI answers its submit 404). A refused
+    key (401/403) is not such a failure: it is raised, so a run stops before its first shot.
 
     Args:
         client: Reads ``GET /models`` (and the typed models' ``GET /models/{id}``, cached).
@@ -29,11 +30,18 @@ async def refuse_unserved(client: GMICloudClient, model_ids: Iterable[str]) -> N
 
     Raises:
         ModelNotServed: naming each unserved id and the spelling GMI serves, or the closest.
+        AuthenticationError: GMI refused the key (401/403): no shot could be paid or read.
     """
     wanted = list(dict.fromkeys(model_ids))
     logger = get_run_logger()
     try:
         problems = await unserved_models(client, wanted)
+    except AuthenticationError:
+        # The first call a run makes with the key: a refused key would refuse every submit and
+        # every status read too, so the run stops here, before any shot tries (and nothing
+        # recorded is touched).
+        logger.error("GMI Cloud refused the API key at GET /models: check it; nothing was paid")
+        raise
     except GMICloudError as exc:
         # Not a reason to stop: GMI refuses an unserved id at its submit (404), unpaid, and a
         # run may have recorded requests to collect while GMI answers badly.

@@ -1,4 +1,5 @@
-"""A storyboard run's page: one markdown artifact with each shot's status, thumbnail and link.
+"""A storyboard run's page: one markdown artifact with the shots' thumbnails in a grid, each
+shot's name linking to its video, and a table of their status, seconds generated and waited.
 
 Objects are linked by presigned GET URLs from the run's own S3 client (nothing is made
 public), which work without credentials until they expire; the page says when. Each
@@ -7,6 +8,7 @@ storyboard keeps one artifact key, so the artifact's history is the storyboard's
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -25,6 +27,12 @@ def storyboard_artifact_key(title: str) -> str:
     return f"gmicloud-storyboard-{title.replace('_', '-')}"
 
 
+#: Thumbnails per row of the page's grid, and their width in px (Prefect's UI sizes them to
+#: their third of the page, about as wide).
+GRID_COLUMNS = 3
+THUMBNAIL_WIDTH = 240
+
+
 def storyboard_markdown(
     manifest: Manifest,
     location: StorageLocation,
@@ -32,8 +40,11 @@ def storyboard_markdown(
     expires_in: int = MAX_LINK_SECONDS,
     now: datetime | None = None,
 ) -> str:
-    """The page: the final cut, contact sheet and manifest, a table of every shot, then each
-    shot's thumbnail and video.
+    """The page: the final cut, contact sheet and manifest, the shots' thumbnails in a grid
+    (each with its name linking to its video), then a table of every shot.
+
+    The grid is an HTML table: Prefect's UI renders (sanitised) HTML in markdown artifacts
+    with the sizes given, while an image in a markdown table cell is shown as its source text.
 
     Args:
         manifest: The storyboard's manifest as the run leaves it.
@@ -58,38 +69,61 @@ def storyboard_markdown(
     if manifest.contact_sheet:
         outputs.insert(1, f"[contact sheet]({link(manifest.contact_sheet)})")
     lines.append(" · ".join(outputs))
+    grid = _grid(manifest.shots, link)
+    if grid:
+        lines += ["", grid]
+    lines += [
+        "",
+        "| shot | status | seconds generated | seconds waited | request | error |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [_row(shot) for shot in manifest.shots]
     if manifest.contact_sheet:
         lines += ["", f"![contact sheet]({link(manifest.contact_sheet)})"]
-    lines += ["", "| shot | status | seconds | request | error |", "|---|---|---|---|---|"]
-    lines += [_row(shot) for shot in manifest.shots]
-    # Each shot's thumbnail and video below the table: the UI's renderer shows no images
-    # inside table cells.
-    for shot in manifest.shots:
-        lines += ["", *_shot(shot, link)]
     lines += ["", f"Links expire {expires}; the objects stay at {location.uri(manifest_key)}."]
     return "\n".join(lines) + "\n"
 
 
+def _grid(shots: list[ShotRecord], link: _Linker) -> str:
+    """The shots that have a thumbnail or a video, ``GRID_COLUMNS`` to a row, as one HTML
+    block (no blank line inside, or markdown would end it)."""
+    cells = [_cell_html(shot, link) for shot in shots if shot.thumbnail or shot.video]
+    if not cells:
+        return ""
+    rows = [
+        "<tr>" + "".join(cells[i : i + GRID_COLUMNS]) + "</tr>"
+        for i in range(0, len(cells), GRID_COLUMNS)
+    ]
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def _cell_html(shot: ShotRecord, link: _Linker) -> str:
+    name = html.escape(shot.shot_id)
+    picture = ""
+    if shot.thumbnail:
+        source = html.escape(link(shot.thumbnail))
+        picture = f'<img src="{source}" alt="{name}" width="{THUMBNAIL_WIDTH}">'
+    if shot.video:
+        video = html.escape(link(shot.video))
+        if picture:
+            picture = f'<a href="{video}">{picture}</a>'
+        caption = f'<a href="{video}">{name}</a>'
+    else:
+        caption = name
+    return f"<td>{picture}<br>{caption}</td>" if picture else f"<td>{caption}</td>"
+
+
 def _row(shot: ShotRecord) -> str:
-    seconds = (shot.wait_seconds or 0) + (shot.transfer_seconds or 0)
+    generated = shot.versions[-1].seconds if shot.versions else None
     cells = [
         shot.shot_id,
         shot.status,
-        f"{seconds:.1f}" if shot.status == "stored" else "",
+        f"{generated:g}" if generated is not None else "",
+        f"{shot.wait_seconds:.1f}" if shot.wait_seconds is not None else "",
         f"`{shot.request_id}`" if shot.request_id else "",
         _cell(shot.error or ""),
     ]
     return "| " + " | ".join(cells) + " |"
-
-
-def _shot(shot: ShotRecord, link: _Linker) -> list[str]:
-    title = f"**{shot.shot_id}**"
-    if shot.video:
-        title += f" · [{shot.shot_id}.mp4]({link(shot.video)})"
-    lines = [title]
-    if shot.thumbnail:
-        lines += ["", f"![{shot.shot_id}]({link(shot.thumbnail)})"]
-    return lines
 
 
 def _cell(text: str) -> str:

@@ -352,6 +352,13 @@ async def _review_rounds(
         await best_effort(current.show_versions())
         await best_effort(_table(current.manifest, location))
         shown = sorted(current.outcomes)
+        logger.info(
+            "paused for review (round %d): answer on the run's page in the Prefect UI "
+            "(Resume), or with `prefect-gmicloud storyboard review %s` (approves all; "
+            "--reject SHOT regenerates one)",
+            result.review_rounds,
+            runtime.flow_run.id,
+        )
         try:
             answer = await apause_flow_run(
                 wait_for_input=StoryboardReview.with_initial_data(
@@ -492,10 +499,12 @@ async def _final_cut(
     sound: CutSound,
 ) -> None:
     """Join the shots in order, mix in the board's narration and music, and tile the shots'
-    thumbnails; reused when the shots and the sound are unchanged."""
+    thumbnails, labelled with their names; reused when the shots and the sound are
+    unchanged."""
     with_video = [s for s in manifest.shots if s.video is not None]
     videos = [s.video for s in with_video if s.video is not None]
     thumbs = [s.thumbnail for s in with_video if s.thumbnail is not None]
+    names = [s.shot_id for s in with_video if s.thumbnail is not None]
     made_from = [v.sha256 or v.etag for v in videos] + sound.made_from()
     source = hashlib.sha256(",".join(made_from).encode()).hexdigest()
     if previous and previous.final_cut_source == source and previous.final_cut:
@@ -541,7 +550,9 @@ async def _final_cut(
         manifest.final_cut = await upload_cut(cut, f"{title}/final.mp4", storage)
         if thumbs:
             thumb_paths = await fetch(thumbs)
-            sheet = await asyncio.to_thread(contact_sheet, thumb_paths, folder / "sheet.jpg")
+            sheet = await asyncio.to_thread(
+                contact_sheet, thumb_paths, folder / "sheet.jpg", labels=names
+            )
             upload_sheet = upload_to_s3.with_options(task_run_name="upload contact-sheet.jpg")
             manifest.contact_sheet = await upload_sheet(
                 sheet, f"{title}/contact-sheet.jpg", storage

@@ -40,9 +40,9 @@ class _Shot:
     audio: bool
 
 
-def _run(arguments: list[str]) -> str:
+def _run(arguments: list[str], cwd: Path | None = None) -> str:
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-y", *arguments]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd)
     if done.returncode != 0:
         raise MediaError(f"ffmpeg failed: {done.stderr.strip()[-500:]}")
     return done.stderr
@@ -164,21 +164,77 @@ def _audio_chain(index: int, shot: _Shot) -> str:
     return f"{source},atrim=duration={seconds},asetpts=N/SR/TB[a{index}]"
 
 
-def contact_sheet(images: list[Path], output: Path, columns: int = 4) -> Path:
-    """One JPEG with ``images`` in a grid, in order (each letterboxed into a 320x180 cell)."""
+def contact_sheet(
+    images: list[Path], output: Path, columns: int = 4, labels: list[str] | None = None
+) -> Path:
+    """One JPEG with ``images`` in a grid, in order, each labelled below with its name.
+
+    Each image is letterboxed into a 320x180 cell. The grid has as few rows as ``columns``
+    allows, filled evenly (6 images: two rows of 3), and a last, shorter row is centred: the
+    sheet has no empty tiles. Labels are drawn with ffmpeg's ``drawtext``, which needs a
+    system font; without one the sheet is made without them (a warning says so).
+
+    Args:
+        images: The pictures, in order.
+        output: Where to write the JPEG.
+        columns: The most cells in a row.
+        labels: One name per image (the shot ids); none when ``None``.
+    """
     if not images:
         raise MediaError("no images for a contact sheet")
-    columns = min(columns, len(images))
-    rows = math.ceil(len(images) / columns)
-    width, height = SHEET_CELL
-    inputs = [arg for image in images for arg in ("-i", str(image))]
-    fit = (
-        f"scale={width}:{height}:force_original_aspect_ratio=decrease,"
-        f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,format=yuvj420p"
-    )
-    chains = [f"[{i}:v]{fit}[c{i}]" for i in range(len(images))]
-    cells = "".join(f"[c{i}]" for i in range(len(images)))
-    grid = f"{cells}concat=n={len(images)}:v=1:a=0,tile={columns}x{rows}:padding=4[sheet]"
-    _run([*inputs, "-filter_complex", ";".join([*chains, grid]), "-map", "[sheet]",
-          "-frames:v", "1", "-q:v", "3", str(output)])  # fmt: skip
+    if labels is not None and len(labels) != len(images):
+        raise MediaError(f"contact sheet: {len(labels)} labels for {len(images)} images")
+    # As few rows as ``columns`` allows, then as even as they can be (6 images: 3 + 3).
+    columns = math.ceil(len(images) / math.ceil(len(images) / columns))
+    if labels is not None:
+        try:
+            _run(_sheet_arguments(images, output, columns, labels), cwd=output.parent)
+            return output
+        except MediaError as exc:
+            logger.warning("contact sheet made without shot names (drawtext: %s)", exc)
+    _run(_sheet_arguments(images, output, columns, None))
     return output
+
+
+_SHEET_BACKGROUND = "0x1e1e1e"
+_SHEET_LABEL_HEIGHT = 30
+_SHEET_GAP = 8
+
+
+def _sheet_arguments(
+    images: list[Path], output: Path, columns: int, labels: list[str] | None
+) -> list[str]:
+    width, height = SHEET_CELL
+    label = _SHEET_LABEL_HEIGHT if labels is not None else 0
+    cell_w, cell_h = width + _SHEET_GAP, height + label + _SHEET_GAP
+    inputs = [arg for image in images for arg in ("-i", str(image.resolve()))]
+    chains = []
+    for i in range(len(images)):
+        chain = (
+            f"[{i}:v]scale={width}:{height}:force_original_aspect_ratio=decrease,"
+            f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,"
+            f"pad={cell_w}:{cell_h}:{_SHEET_GAP // 2}:{_SHEET_GAP // 2}:color={_SHEET_BACKGROUND}"
+        )
+        if labels is not None:
+            # Through a file beside the output (ffmpeg runs there), so no shot name needs
+            # filtergraph escaping.
+            text = output.with_name(f"{output.stem}-label-{i}.txt")
+            text.write_text(labels[i], encoding="utf-8")
+            chain += (
+                f",drawtext=textfile={text.name}:expansion=none:fontsize=18"
+                f":fontcolor=white:x=(w-tw)/2:y={height + _SHEET_GAP // 2 + 6}"
+            )
+        chains.append(f"{chain},format=yuvj420p[c{i}]")
+    rows = []
+    for number, first in enumerate(range(0, len(images), columns)):
+        cells = [f"[c{i}]" for i in range(first, min(first + columns, len(images)))]
+        stacked = f"hstack=inputs={len(cells)}" if len(cells) > 1 else "null"
+        centred = f",pad={columns * cell_w}:{cell_h}:(ow-iw)/2:0:color={_SHEET_BACKGROUND}"
+        chains.append(
+            f"{''.join(cells)}{stacked}{centred if len(cells) < columns else ''}[r{number}]"
+        )
+        rows.append(f"[r{number}]")
+    stacked = f"vstack=inputs={len(rows)}" if len(rows) > 1 else "null"
+    chains.append(f"{''.join(rows)}{stacked},format=yuvj420p[sheet]")
+    return [*inputs, "-filter_complex", ";".join(chains), "-map", "[sheet]",
+            "-frames:v", "1", "-q:v", "3", str(output.resolve())]  # fmt: skip

@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.processes import Processes, start_in_group, stop_group
+
 
 def prefect_command(*args: str) -> list[str]:
     """The ``prefect`` CLI of this environment, with ``args``."""
@@ -49,7 +51,7 @@ def running_prefect_server(ui: bool = False) -> Iterator[dict[str, str]]:
         }
         log = Path(home) / "server.log"
         with log.open("w") as out:
-            server = subprocess.Popen(
+            server = start_in_group(
                 prefect_command("server", "start", "--host", "127.0.0.1", "--port", str(port)),
                 env=env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
@@ -66,8 +68,7 @@ def running_prefect_server(ui: bool = False) -> Iterator[dict[str, str]]:
                 time.sleep(0.5)
             yield env
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            stop_group(server)
 
 
 @contextlib.contextmanager
@@ -76,7 +77,7 @@ def start_worker(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A process worker on ``pool`` taking one run at a time, logging to ``log``."""
     with log.open("w") as out:
-        worker = subprocess.Popen(
+        worker = start_in_group(
             prefect_command(
                 "worker", "start", "--pool", pool, "--type", "process", "--name", name,
                 "--limit", "1",
@@ -86,8 +87,7 @@ def start_worker(
     try:
         yield worker
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        stop_group(worker)
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +95,13 @@ def prefect_server(s3_endpoint: str) -> Iterator[dict[str, str]]:
     """A Prefect server without its UI for the module, started after the S3 server."""
     with running_prefect_server() as env:
         yield env
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    """Start background processes through this; the test's teardown stops each group."""
+    started = Processes()
+    try:
+        yield started
+    finally:
+        started.stop_all()

@@ -16,6 +16,7 @@ from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.simulator.boards import synthetic_storyboard
 from prefect_gmicloud.storage import S3Destination
 from tests.conftest import PrefectPlaces
+from tests.processes import Processes
 from tests.reliability.boards import (
     SECRET_KEY,
     ledger_entries,
@@ -38,6 +39,7 @@ def test_a_killed_run_resumes_its_requests_instead_of_paying_again(
     bucket: S3Destination,
     prefect_api: PrefectPlaces,
     tmp_path: Path,
+    processes: Processes,
 ) -> None:
     from prefect.settings import PREFECT_API_URL
 
@@ -55,7 +57,7 @@ def test_a_killed_run_resumes_its_requests_instead_of_paying_again(
     }
     command = storyboard_command(board_file, bucket, sim, "--max-concurrency", str(SHOTS))
 
-    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    first = processes.start(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while recorded_request_ids(bucket, "crash") < SHOTS:
         assert first.poll() is None, first.communicate()[0].decode()

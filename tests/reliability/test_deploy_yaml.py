@@ -25,6 +25,7 @@ from prefect_gmicloud import GMICloudCredentials
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.simulator.boards import synthetic_storyboard
 from prefect_gmicloud.storage import S3Destination
+from tests.processes import start_in_group, stop_group
 from tests.reliability.boards import read_manifest
 from tests.reliability.conftest import prefect_command
 
@@ -73,13 +74,14 @@ def worker(prefect_server: dict[str, str], tmp_path: Path) -> Iterator[Path]:
     home.mkdir()
     log = tmp_path / "worker.log"
     with log.open("w") as out:
-        process = subprocess.Popen(
+        process = start_in_group(
             prefect_command("worker", "start", "--pool", POOL, "--type", "process"),
             env=prefect_server, cwd=home, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    yield log
-    process.terminate()
-    process.wait(timeout=30)
+    try:
+        yield log
+    finally:
+        stop_group(process)
 
 
 async def run_both(bucket: S3Destination) -> dict[str, str]:

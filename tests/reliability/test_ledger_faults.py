@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from prefect_gmicloud.errors import StoryboardIncomplete
+from prefect_gmicloud.errors import AuthenticationError, StoryboardIncomplete
 from prefect_gmicloud.flows.storyboard import StoryboardResult, run_storyboard
 from prefect_gmicloud.ledger.entry import Claim, LedgerEntry
 from prefect_gmicloud.simulator import Simulator
@@ -129,9 +129,12 @@ async def test_a_rerun_while_gmi_answers_badly_keeps_every_recorded_id(
     else:
         sim.state.config.api_key = "rotated-key"  # the block still holds the old one
 
-    message = await failing_run(sim, bucket, f"rerun{fault}", credentials=old_block)
-
-    assert "stays recorded" in message
+    if fault == "503":
+        message = await failing_run(sim, bucket, f"rerun{fault}", credentials=old_block)
+        assert "stays recorded" in message
+    else:  # the refused key stops the run at its first call, before any shot
+        with pytest.raises(AuthenticationError):
+            await run(sim, bucket, f"rerun{fault}", credentials=old_block)
     entries = await ledger_of(bucket, f"rerun{fault}").entries()
     assert {e.request_id for e in entries} == set(sim.state.requests)
     sim.state.config.faults.server_error, sim.state.config.api_key = 0.0, key

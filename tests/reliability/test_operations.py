@@ -24,6 +24,7 @@ from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.simulator.boards import synthetic_storyboard
 from prefect_gmicloud.storage import S3Destination
 from tests.conftest import PrefectPlaces
+from tests.processes import Processes
 from tests.reliability.boards import (
     SECRET_KEY,
     ledger_entries,
@@ -74,8 +75,9 @@ def board(tmp_path: Path, prefect_api: PrefectPlaces, request: pytest.FixtureReq
     return Board(title, file, env, journal)
 
 
-def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+def start(processes: Processes, command: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """A CLI run in the background; the test's teardown stops its process group."""
+    return processes.start(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
 
@@ -109,12 +111,15 @@ def check_exactly_once(board: Board, bucket: S3Destination, sim: Simulator) -> N
 
 
 def test_two_runs_of_one_board_at_once_pay_once(
-    make_simulator: Callable[..., Simulator], bucket: S3Destination, board: Board
+    make_simulator: Callable[..., Simulator],
+    bucket: S3Destination,
+    board: Board,
+    processes: Processes,
 ) -> None:
     sim = make_simulator(api_key=SECRET_KEY, processing_seconds=3.0)
     command = board.command(bucket, sim)
 
-    runs = [start(command, board.env), start(command, board.env)]
+    runs = [start(processes, command, board.env), start(processes, command, board.env)]
     outputs = [run.communicate(timeout=240)[0] for run in runs]
 
     print(
@@ -127,7 +132,11 @@ def test_two_runs_of_one_board_at_once_pay_once(
 
 @pytest.mark.parametrize("instant", ["mid-submit", "between-submits", "all-waiting"])
 def test_sigterm_while_submitting_records_every_paid_id(
-    make_simulator: Callable[..., Simulator], bucket: S3Destination, board: Board, instant: str
+    make_simulator: Callable[..., Simulator],
+    bucket: S3Destination,
+    board: Board,
+    instant: str,
+    processes: Processes,
 ) -> None:
     sim = make_simulator(
         api_key=SECRET_KEY, queue_seconds=0.1, processing_seconds=4.0, slow_response_seconds=2.0
@@ -137,7 +146,7 @@ def test_sigterm_while_submitting_records_every_paid_id(
         # The first submit creates its request, then its answer takes 2 s to arrive.
         sim.state.inject("submit", "slow_after_create")
     created_at_signal = {"mid-submit": 1, "between-submits": 3, "all-waiting": SHOTS}[instant]
-    run = start(board.command(bucket, sim, *extra), board.env)
+    run = start(processes, board.command(bucket, sim, *extra), board.env)
     wait_until(lambda: sim.stats.created >= created_at_signal, run, f"{instant}")
 
     run.send_signal(signal.SIGTERM)
@@ -165,6 +174,7 @@ def test_an_s3_outage_while_submitting_loses_no_paid_id(
     s3_endpoint: str,
     bucket: S3Destination,
     board: Board,
+    processes: Processes,
 ) -> None:
     sim = make_simulator(
         api_key=SECRET_KEY, queue_seconds=0.1, processing_seconds=3.0, slow_response_seconds=2.0
@@ -176,7 +186,7 @@ def test_an_s3_outage_while_submitting_loses_no_paid_id(
     target = urlsplit(s3_endpoint)
     with SwitchableProxy(str(target.hostname), int(target.port or 80)) as proxy:
         through_proxy = bucket.model_copy(update={"endpoint_url": proxy.url})
-        run = start(board.command(through_proxy, sim), board.env)
+        run = start(processes, board.command(through_proxy, sim), board.env)
         wait_until(lambda: sim.stats.created >= 2, run, "two requests were created")
         proxy.down()
         down_at = time.monotonic()
@@ -203,13 +213,16 @@ def test_an_s3_outage_while_submitting_loses_no_paid_id(
 
 
 def test_a_prefect_api_outage_mid_run_loses_no_paid_id(
-    make_simulator: Callable[..., Simulator], bucket: S3Destination, board: Board
+    make_simulator: Callable[..., Simulator],
+    bucket: S3Destination,
+    board: Board,
+    processes: Processes,
 ) -> None:
     sim = make_simulator(api_key=SECRET_KEY, queue_seconds=0.1, processing_seconds=3.0)
     api = urlsplit(board.env["PREFECT_API_URL"])
     with SwitchableProxy(str(api.hostname), int(api.port or 80)) as proxy:
         env = {**board.env, "PREFECT_API_URL": f"{proxy.url}{api.path}"}
-        run = start(board.command(bucket, sim), env)
+        run = start(processes, board.command(bucket, sim), env)
         wait_until(lambda: sim.stats.created >= 2, run, "two requests were created")
         proxy.down()
         time.sleep(OUTAGE_SECONDS)

@@ -23,6 +23,7 @@ from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.simulator.boards import synthetic_storyboard
 from prefect_gmicloud.storage import S3Destination, StorageLocation, resolve_storage
 from tests.conftest import PrefectPlaces
+from tests.processes import Processes
 from tests.reliability.boards import SECRET_KEY, storyboard_command, unrecorded_paid_ids
 from tests.stores import S3RVER_KEYS, condition_stripping_proxy, s3rver, s3rver_location
 
@@ -56,7 +57,7 @@ def unsafe_store(
 
 
 def run_twice_at_once(
-    store: Store, sim: Simulator, tmp_path: Path, *extra: str
+    processes: Processes, store: Store, sim: Simulator, tmp_path: Path, *extra: str
 ) -> tuple[list[int], list[str]]:
     from prefect.settings import PREFECT_API_URL
 
@@ -71,7 +72,7 @@ def run_twice_at_once(
     }  # fmt: skip
     command = storyboard_command(board, store.destination, sim, "--max-concurrency", "2", *extra)
     runs = [
-        subprocess.Popen(
+        processes.start(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         for _ in range(2)
@@ -82,10 +83,13 @@ def run_twice_at_once(
 
 @pytest.mark.usefixtures("prefect_api")
 def test_two_runs_on_a_store_that_ignores_conditions_are_refused_before_paying(
-    make_simulator: Callable[..., Simulator], unsafe_store: Store, tmp_path: Path
+    make_simulator: Callable[..., Simulator],
+    unsafe_store: Store,
+    tmp_path: Path,
+    processes: Processes,
 ) -> None:
     sim = make_simulator(api_key=SECRET_KEY, processing_seconds=2.0)
-    exits, outputs = run_twice_at_once(unsafe_store, sim, tmp_path)
+    exits, outputs = run_twice_at_once(processes, unsafe_store, sim, tmp_path)
     print(f"\nunsafe store, two runs: exits {exits}, requests created {sim.stats.created}")
     assert exits == [1, 1], outputs
     for output in outputs:
@@ -100,9 +104,10 @@ def test_with_the_board_lock_two_runs_pay_once(
     unsafe_store: Store,
     tmp_path: Path,
     prefect_api: PrefectPlaces,
+    processes: Processes,
 ) -> None:
     sim = make_simulator(api_key=SECRET_KEY, processing_seconds=2.0)
-    exits, outputs = run_twice_at_once(unsafe_store, sim, tmp_path, "--board-lock")
+    exits, outputs = run_twice_at_once(processes, unsafe_store, sim, tmp_path, "--board-lock")
     location = unsafe_store.location
     entries = asyncio.run(Ledger(location, location.key("twice", "ledger")).entries())
     print(
