@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from prefect_gmicloud.cli_credentials import credentials_from_options
 from prefect_gmicloud.doctor.command import doctor
 from prefect_gmicloud.errors import AuthenticationError, GMICloudError, StoryboardInterrupted
 from prefect_gmicloud.localstack import (
@@ -37,7 +38,6 @@ from prefect_gmicloud.storyboard.references import source_kind
 if TYPE_CHECKING:
     # Prefect, prefect-aws and boto3 take seconds to import: the commands that need them
     # import them when they run, so `--help` and `storyboard validate` stay fast.
-    from prefect_gmicloud.blocks.credentials import GMICloudCredentials
     from prefect_gmicloud.storyboard.plan import PlannedShot
 
 app = typer.Typer(
@@ -98,21 +98,6 @@ def _refused_key(exc: AuthenticationError, block: str, api_key_env: str | None) 
         )
     console.print(f"GMI Cloud refused the API key: check {where}. Nothing was paid.")
     raise typer.Exit(1) from None
-
-
-def _credentials(
-    block: str, api_key_env: str | None, base_url: str | None
-) -> GMICloudCredentials | str:
-    if api_key_env is None:
-        return block
-    key = os.environ.get(api_key_env, "")
-    if not key:
-        raise typer.BadParameter(f"${api_key_env} is empty or unset", param_hint="--api-key-env")
-    from prefect_gmicloud.blocks.credentials import GMICloudCredentials
-
-    if base_url is None:
-        return GMICloudCredentials(api_key=key)
-    return GMICloudCredentials(api_key=key, base_url=base_url)
 
 
 def _load(file: Path) -> Storyboard:
@@ -280,7 +265,7 @@ def run(
     except ValidationError as exc:
         options = sorted({f"--{str(e['loc'][0]).replace('_', '-')}" for e in exc.errors()})
         raise typer.BadParameter("; ".join(describe_errors(exc)), param_hint=options) from None
-    gmi = _credentials(credentials, api_key_env, base_url)
+    gmi = credentials_from_options(credentials, api_key_env, base_url)
     logging.getLogger("prefect.flow_runs").addFilter(_OwnErrorsWithoutTraceback())
     try:
         result = asyncio.run(
@@ -375,7 +360,7 @@ def status(
     from prefect_gmicloud.flows.generate import load_credentials
 
     async def fetch() -> str:
-        block = await load_credentials(_credentials(credentials, api_key_env, base_url))
+        block = await load_credentials(credentials_from_options(credentials, api_key_env, base_url))
         async with block.get_client() as client:
             return (await client.get(request_id)).model_dump_json(indent=2)
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
+from prefect_gmicloud.cli_credentials import credentials_from_options
 from prefect_gmicloud.localstack import allow_slow_prefect_start
 
 if TYPE_CHECKING:
-    from prefect_gmicloud.blocks.credentials import GMICloudCredentials
+    pass
 
 console = Console(soft_wrap=True)
 
@@ -65,7 +65,7 @@ def doctor(
     except ValidationError as exc:
         raise typer.BadParameter("; ".join(describe_errors(exc))) from None
     options = DoctorOptions(
-        credentials=_credentials(credentials, api_key_env, base_url),
+        credentials=credentials_from_options(credentials, api_key_env, base_url),
         location=resolve_storage(destination),
         storyboard=storyboard,
         concurrency_limit=concurrency_limit,
@@ -85,19 +85,3 @@ def _prefect_api_url() -> str | None:
     from prefect.settings import get_current_settings
 
     return get_current_settings().api.url
-
-
-def _credentials(
-    block: str, api_key_env: str | None, base_url: str | None
-) -> GMICloudCredentials | str:
-    """The block's name, or a block of the key in ``$api_key_env`` (as ``storyboard run``)."""
-    if api_key_env is None:
-        return block
-    key = os.environ.get(api_key_env, "")
-    if not key:
-        raise typer.BadParameter(f"${api_key_env} is empty or unset", param_hint="--api-key-env")
-    from prefect_gmicloud.blocks.credentials import GMICloudCredentials
-
-    if base_url is None:
-        return GMICloudCredentials(api_key=key)
-    return GMICloudCredentials(api_key=key, base_url=base_url)
