@@ -6,9 +6,9 @@
 One ``run_storyboard`` (no final cut) against a simulator whose requests queue 1 s and process
 ``--generation`` s, with ``max_concurrency`` = ``--concurrency`` (default: every shot at once):
 every request is submitted, polled and downloaded by this one process. With a concurrency
-below the shots it also reports the ideal (waves of ``concurrency`` requests back to back:
-``ceil(shots / concurrency) * (1 + generation)`` s) against the time from the first request
-created to the run's end. Prefect runs against a temporary local API
+below the shots the wall (the whole run, from the flow's start) is also set against the ideal:
+waves of ``concurrency`` requests back to back, ``ceil(shots / concurrency) * (1 + generation)``
+seconds. Prefect runs against a temporary local API
 (``prefect_test_harness``: its server is a process of its own, as in production). Reports this
 process's peak RSS, wall time and the API calls the simulator answered, and checks every shot
 is stored with no payload submitted twice. Target: peak RSS < 1 GiB and no error.
@@ -57,7 +57,6 @@ def measure(shots: int, generation: float, concurrency: int) -> dict[str, Any]:
         started = time.perf_counter()
         result = asyncio.run(run(servers, shots, concurrency))
         wall = time.perf_counter() - started
-        ended = time.time()
     stats = servers.simulator_stats
     ideal = math.ceil(shots / concurrency) * (1.0 + generation)
     stored = sum(1 for shot in result.shots if shot.status == "stored")
@@ -75,7 +74,6 @@ def measure(shots: int, generation: float, concurrency: int) -> dict[str, Any]:
         "peak_active": stats["peak_active"],
         "concurrency": concurrency,
         "ideal_s": ideal,
-        "first_request_to_end_s": ended - (stats.get("first_created_wall") or ended),
     }
 
 
@@ -95,9 +93,8 @@ def main() -> None:
         f"{row['concurrency']} in flight at most\n"
         f"  stored            {row['stored']} (duplicate submits {row['duplicate_submits']}, "
         f"peak in flight {row['peak_active']})\n"
-        f"  wall              {row['wall_s']:.1f} s; first request to end "
-        f"{row['first_request_to_end_s']:.1f} s = "
-        f"{row['first_request_to_end_s'] / row['ideal_s']:.2f} x the ideal {row['ideal_s']:.0f} s\n"
+        f"  wall              {row['wall_s']:.1f} s = {row['wall_s'] / row['ideal_s']:.2f} x the "
+        f"ideal {row['ideal_s']:.0f} s\n"
         f"  peak RSS          {row['peak_rss_mib']:.0f} MiB "
         f"(before the run {row['peak_rss_mib_before']:.0f} MiB)\n"
         f"  API calls         {row['api_calls']} ({row['api_calls'] / row['shots']:.1f} per shot: "

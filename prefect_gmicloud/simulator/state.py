@@ -125,7 +125,6 @@ class SimulatorStats:
             "file_requests_with_authorization": self.file_requests_with_authorization,
             "reference_fetches": dict(self.reference_fetches),
             "created_within_s": (self.last_created_wall or 0.0) - (self.first_created_wall or 0.0),
-            "first_created_wall": self.first_created_wall,
         }
 
 
