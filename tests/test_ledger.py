@@ -172,6 +172,12 @@ async def test_a_listing_hint_is_only_a_hint(ledger: Ledger) -> None:
         await ledger.create(entry(run="run-a"))
     await ledger.list_entries()
     assert not ledger.listed_absent("h" * 64)
+    fresh = Ledger(ledger.location, ledger.folder)
+    await fresh.list_entries()
+    await fresh.create(entry(inputs_hash="n" * 64))
+    # What this process wrote since its listing is no longer "absent" (a store that ignores
+    # conditions would let a second create overwrite it).
+    assert not fresh.listed_absent("n" * 64)
 
 
 async def test_a_lease_is_held_only_while_dated_beats_are_recent(

@@ -229,8 +229,9 @@ async def run_storyboard(
     result = StoryboardResult(
         title=title, manifest_uri=store.uri, ledger_uri=ledger.uri, shots=manifest.shots
     )
-    present = None if force else await stored_keys(location, title)
-    await ledger.list_entries()
+    # What the board holds already: listed once the guard is held (below), so that under a
+    # board lock no other run writes after the listing.
+    present: set[str] = set()
     local_limit = asyncio.Semaphore(max_concurrency)
 
     @contextlib.asynccontextmanager
@@ -274,6 +275,9 @@ async def run_storyboard(
         )
         current = StoryboardRun(title, ledger, runner, store, manifest, guard)
         async with current.alive():
+            await ledger.list_entries()
+            if not force:
+                present.update(await stored_keys(location, title))
             _count(result, await current.settle(planned))
             if review and not _not_stored(current):
                 await _review_rounds(

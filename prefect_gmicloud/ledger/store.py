@@ -214,12 +214,15 @@ class Ledger:
         self._listed = frozenset(info.key for info in listed)
 
     def listed_absent(self, inputs_hash: str) -> bool:
-        """Whether the listing made by ``list_entries`` showed no entry for the shot.
+        """Whether the listing made by ``list_entries`` showed no entry for the shot, and this
+        process has not read or written one since.
 
         Only a hint, as old as the listing: a caller acting on it must write conditionally
-        (``create`` is refused if another run created the entry since).
+        (``create`` is refused if another run created the entry since), or hold the board's
+        lock since before the listing (a store without conditional writes).
         """
-        return self._listed is not None and self.entry_key(inputs_hash) not in self._listed
+        key = self.entry_key(inputs_hash)
+        return self._listed is not None and key not in self._listed and key not in self._seen
 
     async def entries(self) -> list[LedgerEntry]:
         """Every readable entry of the ledger (unreadable ones are skipped).
