@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -30,29 +29,14 @@ from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import S3Destination
 from tests.conftest import read_object
-from tests.reliability.conftest import ROOT, running_prefect_server, start_worker
+from tests.reliability.conftest import ROOT, start_worker
+from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 POOL, BLOCK, TITLE = "gmicloud-ui", "gmicloud-ui-test", "ui-walk"
 REVIEWER = "Ada Reviewer"
 HTTP_TIMEOUT = 30.0  # seconds: the API answers slowly while a worker starts on a busy machine
 
-if not CHROMIUM.exists():
-    # CI installs it (.ci/run) and must run this test; elsewhere it is optional.
-    if os.environ.get("CI") == "true":
-        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def prefect_ui(s3_endpoint: str) -> Iterator[dict[str, str]]:
-    """``prefect server start`` with its UI, on loopback with a fresh home; the env to reach it."""
-    with running_prefect_server(ui=True) as env:
-        yield env
+require_chromium()
 
 
 def form_property(scope: Page | Locator, label: str, nth: int = 0) -> Locator:

@@ -9,7 +9,6 @@ server and UI (skipped, or failed on CI, as ``test_run_form.py`` says).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from uuid import UUID
 
 import pytest
@@ -17,8 +16,11 @@ from playwright.sync_api import Locator, Page, sync_playwright
 
 from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.storyboard import Storyboard
-from tests.reliability.conftest import ROOT, running_prefect_server
-from tests.ui.test_run_form import CHROMIUM, CHROMIUM_ARGS
+from tests.reliability.conftest import ROOT
+from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+
+require_chromium()
+
 
 #: The storyboard part of the form stays below this many pixels for the 6-shot example. The
 #: target is ~4,000 px: it measured 3,945 px before a board could make stills and sound (a
@@ -27,12 +29,6 @@ STORYBOARD_PX = 4600
 #: And a shot below this many inputs (id, prompt, settings).
 SHOT_INPUTS = 3
 SHOTS = ROOT / "docs" / "ui"
-
-
-@pytest.fixture(scope="module")
-def prefect_ui() -> Iterator[dict[str, str]]:
-    with running_prefect_server(ui=True) as env:
-        yield env
 
 
 async def deploy_cafe() -> UUID:

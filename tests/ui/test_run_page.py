@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from uuid import UUID
 
@@ -27,25 +27,15 @@ from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import S3Destination
 from prefect_gmicloud.storyboard import Storyboard
 from tests.conftest import credentials_for
-from tests.reliability.conftest import ROOT, running_prefect_server
+from tests.reliability.conftest import ROOT
+from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 EXAMPLE = ROOT / "examples" / "cafe.yaml"
 SCREENSHOT = ROOT / "docs" / "ui" / "run-page.png"
 #: The same page with each thumbnail full width was 5,135 px tall for these 6 shots.
 MAX_PAGE_HEIGHT = 2600
 
-if not CHROMIUM.exists():
-    if os.environ.get("CI") == "true":
-        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def prefect_ui(s3_endpoint: str) -> Iterator[dict[str, str]]:
-    with running_prefect_server(ui=True) as env:
-        yield env
+require_chromium()
 
 
 async def run_example(sim: Simulator, bucket: S3Destination) -> tuple[UUID, list[str]]:
