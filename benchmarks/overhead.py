@@ -48,6 +48,7 @@ from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.simulator.boards import synthetic_storyboard
 from prefect_gmicloud.storage import S3Destination, resolve_storage
 from prefect_gmicloud.storyboard import Storyboard
+from prefect_gmicloud.storyboard.options import StoryboardOptions
 from prefect_gmicloud.storyboard.plan import PlannedShot, plan_storyboard
 from prefect_gmicloud.transfer import download_file
 
@@ -109,9 +110,9 @@ async def flow_run(servers: Servers, board: Storyboard, poll_interval: float) ->
         board,
         storage_of(servers),
         credentials,
-        max_concurrency=len(board.shots),
-        final_cut=False,
-        poll_interval=poll_interval,
+        options=StoryboardOptions(
+            max_concurrency=len(board.shots), final_cut=False, poll_interval=poll_interval
+        ),
     )
     waits = [shot.wait_seconds or 0.0 for shot in result.shots]
     return {

@@ -31,6 +31,7 @@ from prefect_gmicloud import GMICloudCredentials
 from prefect_gmicloud.flows.storyboard import StoryboardResult, run_storyboard
 from prefect_gmicloud.simulator.boards import synthetic_storyboard
 from prefect_gmicloud.storage import S3Destination
+from prefect_gmicloud.storyboard.options import StoryboardOptions
 
 VIDEO_BYTES = 32 * 1024  # moto keeps objects in memory: 2000 of them stay small
 
@@ -45,8 +46,7 @@ async def run(servers: Servers, shots: int, concurrency: int) -> StoryboardResul
         synthetic_storyboard(shots, f"scale-{shots}"),
         S3Destination(bucket=servers.bucket, prefix="scale", endpoint_url=servers.s3_endpoint),
         GMICloudCredentials(api_key=API_KEY, base_url=servers.base_url),
-        max_concurrency=concurrency,
-        final_cut=False,
+        options=StoryboardOptions(max_concurrency=concurrency, final_cut=False),
     )
 
 

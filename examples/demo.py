@@ -37,6 +37,7 @@ from prefect_gmicloud.localstack import LocalStack, explain_failure, local_stack
 from prefect_gmicloud.simulator import SimulatorConfig  # noqa: E402
 from prefect_gmicloud.storage import S3Destination, resolve_storage  # noqa: E402
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError  # noqa: E402
+from prefect_gmicloud.storyboard.options import StoryboardOptions  # noqa: E402
 
 console = Console()
 
@@ -53,7 +54,12 @@ async def run_with_progress(
     location = resolve_storage(storage)
     ledger = Ledger(location, location.key(board.title, "ledger"))
     flow_run = asyncio.ensure_future(
-        run_storyboard(board, storage, credentials, max_concurrency=3, poll_interval=0.5)
+        run_storyboard(
+            board,
+            storage,
+            credentials,
+            options=StoryboardOptions(max_concurrency=3, poll_interval=0.5),
+        )
     )
     with Progress(console=console, transient=False) as progress:
         bar = progress.add_task(

@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "GMICloudClient": "prefect_gmicloud.client",
     "GMICloudSyncClient": "prefect_gmicloud.client",
     "Storyboard": "prefect_gmicloud.storyboard",
+    "StoryboardOptions": "prefect_gmicloud.storyboard",
     "build_payload": "prefect_gmicloud.models",
     "RawPayload": "prefect_gmicloud.models",
     "S3Destination": "prefect_gmicloud.storage",
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
     from prefect_gmicloud.models import build_payload as build_payload
     from prefect_gmicloud.storage import S3Destination as S3Destination
     from prefect_gmicloud.storyboard import Storyboard as Storyboard
+    from prefect_gmicloud.storyboard import StoryboardOptions as StoryboardOptions
     from prefect_gmicloud.tasks import check_storage as check_storage
     from prefect_gmicloud.tasks import download_outcome as download_outcome
     from prefect_gmicloud.tasks import store_outcome as store_outcome

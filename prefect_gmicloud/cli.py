@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from prefect_gmicloud.cli_credentials import credentials_from_options
+from prefect_gmicloud.cli_options import flag, with_option_flags
 from prefect_gmicloud.doctor.command import doctor
 from prefect_gmicloud.errors import AuthenticationError, GMICloudError, StoryboardInterrupted
 from prefect_gmicloud.localstack import (
@@ -28,6 +29,7 @@ from prefect_gmicloud.localstack import (
 )
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError
 from prefect_gmicloud.storyboard.estimate import Estimate, Price, estimate, fetch_prices
+from prefect_gmicloud.storyboard.options import StoryboardOptions
 from prefect_gmicloud.storyboard.reference_checks import (
     LocalReferences,
     plan_checked,
@@ -186,6 +188,7 @@ async def _prices(
 
 
 @storyboard_app.command("run")
+@with_option_flags
 def run(
     file: Path,
     bucket: Annotated[str, typer.Option(help="Where the videos go.")],
@@ -194,53 +197,8 @@ def run(
     credentials: CredentialsOption = "gmicloud",
     api_key_env: KeyEnvOption = None,
     base_url: BaseUrlOption = None,
-    max_concurrency: Annotated[int, typer.Option(min=1, max=256)] = 4,
-    concurrency_limit: Annotated[
-        str | None, typer.Option(help="A Prefect global concurrency limit shared by workers.")
-    ] = None,
-    final_cut: Annotated[bool, typer.Option(help="Join the shots into final.mp4.")] = True,
-    force: Annotated[bool, typer.Option(help="Regenerate shots already stored.")] = False,
-    poll_interval: Annotated[
-        float, typer.Option(min=0.1, max=300, help="Seconds between status reads at first.")
-    ] = 1.0,
-    queue_timeout: Annotated[
-        float, typer.Option(min=1, help="Stop waiting for a request queued this long (seconds).")
-    ] = 6 * 3600.0,
-    processing_timeout: Annotated[
-        float, typer.Option(min=1, help="Stop waiting for a request processing this long.")
-    ] = 3600.0,
-    resubmit_missing: Annotated[
-        bool, typer.Option(help="Pay again for shots whose recorded request GMI answers 404 for.")
-    ] = False,
-    max_generated_seconds: Annotated[
-        float | None,
-        typer.Option(min=0, help="Refuse the run if the shots to pay would generate more."),
-    ] = None,
-    max_cost: Annotated[
-        float | None,
-        typer.Option(min=0, help="Refuse the run if it would cost more (needs GMI's prices)."),
-    ] = None,
-    budget_limit: Annotated[
-        str | None,
-        typer.Option(help="A Prefect global concurrency limit whose slots are seconds, shared."),
-    ] = None,
-    budget_wait: Annotated[
-        float, typer.Option(min=1, help="Seconds a shot may wait for --budget-limit to refill.")
-    ] = 60.0,
-    review: Annotated[
-        bool,
-        typer.Option(
-            help="Pause for review before the final cut (answer in the Prefect UI or with "
-            "`storyboard review RUN_ID`)."
-        ),
-    ] = False,
-    board_lock: Annotated[
-        bool,
-        typer.Option(
-            help="Let only one run of the board pay at a time (a Prefect lock): needed on a "
-            "store that ignores conditional writes, which is otherwise refused."
-        ),
-    ] = False,
+    *,
+    options: StoryboardOptions,
 ) -> None:
     """Generate every shot of FILE and store it with a manifest (S3 keys from the AWS chain).
 
@@ -263,22 +221,12 @@ def run(
     try:
         storage = S3Destination(bucket=bucket, prefix=prefix, endpoint_url=endpoint_url)
     except ValidationError as exc:
-        options = sorted({f"--{str(e['loc'][0]).replace('_', '-')}" for e in exc.errors()})
-        raise typer.BadParameter("; ".join(describe_errors(exc)), param_hint=options) from None
+        hint = sorted({flag(str(e["loc"][0])) for e in exc.errors() if e["loc"]})
+        raise typer.BadParameter("; ".join(describe_errors(exc)), param_hint=hint) from None
     gmi = credentials_from_options(credentials, api_key_env, base_url)
     logging.getLogger("prefect.flow_runs").addFilter(_OwnErrorsWithoutTraceback())
     try:
-        result = asyncio.run(
-            run_storyboard(
-                board, storage, gmi, max_concurrency=max_concurrency,
-                concurrency_limit=concurrency_limit, final_cut=final_cut, force=force,
-                poll_interval=poll_interval, queue_timeout=queue_timeout,
-                processing_timeout=processing_timeout, resubmit_missing=resubmit_missing,
-                max_generated_seconds=max_generated_seconds, max_cost=max_cost,
-                budget_limit=budget_limit, budget_wait=budget_wait,
-                review=review, board_lock=board_lock,
-            )
-        )  # fmt: skip
+        result = asyncio.run(run_storyboard(board, storage, gmi, options))
     except StoryboardInterrupted as exc:
         console.print(f"[yellow]{escape(str(exc))}[/yellow]")
         console.print(f"To collect them: {escape(shlex.join(sys.argv))}")

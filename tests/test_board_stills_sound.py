@@ -18,6 +18,7 @@ from prefect_gmicloud.media.frames import first_frame, frame_difference, last_fr
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import S3Destination
 from prefect_gmicloud.storyboard import Storyboard
+from prefect_gmicloud.storyboard.options import StoryboardOptions
 from tests.conftest import credentials_for, read_object
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -74,7 +75,10 @@ async def test_the_lighthouse_board_makes_its_stills_and_sound_and_pays_each_onc
     families = {(shot.settings.model or "").split("-")[0].split(".")[0] for shot in board.shots}
     assert families == {"wan2", "kling", "seedance", "Veo3"}
     result = await run_storyboard(
-        board, bucket, credentials_for(sim), max_concurrency=4, poll_interval=0.05
+        board,
+        bucket,
+        credentials_for(sim),
+        options=StoryboardOptions(max_concurrency=4, poll_interval=0.05),
     )
     items = {record.shot_id: record for record in result.shots}
     assert sorted(items) == sorted(
@@ -130,7 +134,9 @@ async def test_the_lighthouse_board_makes_its_stills_and_sound_and_pays_each_onc
     assert max(under_speech) < min(alone) / 3, (under_speech, alone, note)
 
     # A re-run reuses everything: nothing submitted, the cut not made again.
-    again = await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+    again = await run_storyboard(
+        board, bucket, credentials_for(sim), options=StoryboardOptions(poll_interval=0.05)
+    )
     assert again.submitted == 0 and again.reused == 9
     assert sim.stats.created == 9
     assert again.final_cut is not None and again.final_cut.sha256 == result.final_cut.sha256
@@ -151,7 +157,9 @@ async def test_a_board_naming_an_unserved_model_is_refused_with_what_gmi_serves(
     sim = make_simulator()
     board = _board(stills=[{"id": "sky", "model": "Seedream-5.0-Lite", "prompt": "sky"}])
     with pytest.raises(ModelNotServed) as refused:
-        await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+        await run_storyboard(
+            board, bucket, credentials_for(sim), options=StoryboardOptions(poll_interval=0.05)
+        )
     assert "Seedream-5.0-Lite" in str(refused.value) and "seedream-5.0-lite" in str(refused.value)
     assert sim.stats.created == 0
 
@@ -161,7 +169,9 @@ async def test_a_retired_video_model_is_refused_before_any_request(
 ) -> None:
     sim = make_simulator(retired_models=["Veo3"])
     with pytest.raises(ModelNotServed) as refused:
-        await run_storyboard(_board(), bucket, credentials_for(sim), poll_interval=0.05)
+        await run_storyboard(
+            _board(), bucket, credentials_for(sim), options=StoryboardOptions(poll_interval=0.05)
+        )
     assert "Veo3" in str(refused.value)
     assert sim.stats.created == 0
 
@@ -183,7 +193,9 @@ async def test_a_misspelt_field_of_an_untyped_model_is_refused_naming_what_gmi_s
                          "settings": {"lyric": "la la"}}}
     )  # fmt: skip
     with pytest.raises(StoryboardError) as refused:
-        await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+        await run_storyboard(
+            board, bucket, credentials_for(sim), options=StoryboardOptions(poll_interval=0.05)
+        )
     message = str(refused.value)
     assert "music: lyric: GMI does not serve this parameter for minimax-music-3.0" in message
     assert "it serves: format, lyrics, prompt" in message
@@ -224,7 +236,9 @@ async def test_a_veo_duration_given_as_a_number_is_refused_before_any_request(
         }
     )
     with pytest.raises(StoryboardError) as refused:
-        await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+        await run_storyboard(
+            board, bucket, credentials_for(sim), options=StoryboardOptions(poll_interval=0.05)
+        )
     assert "defaults: duration: not a setting of Veo3" in str(refused.value)
     assert sim.stats.created == 0 and sim.stats.calls["submit"] == 0
 
@@ -251,7 +265,9 @@ async def test_a_failed_still_fails_the_shots_using_it_unpaid(
         }
     )  # fmt: skip
     with pytest.raises(StoryboardIncomplete) as incomplete:
-        await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+        await run_storyboard(
+            board, bucket, credentials_for(sim), options=StoryboardOptions(poll_interval=0.05)
+        )
     message = str(incomplete.value)
     assert "still-sea: GMI request" in message and "image[0] could not be fetched" in message
     assert "wave: uses still sea, which is not stored" in message

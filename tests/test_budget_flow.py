@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -13,6 +12,7 @@ from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import S3Destination
 from prefect_gmicloud.storyboard import Storyboard
+from prefect_gmicloud.storyboard.options import StoryboardOptions
 from tests.conftest import credentials_for
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -42,7 +42,10 @@ async def test_a_run_over_its_budget_sends_nothing_and_writes_nothing(
 ) -> None:
     with pytest.raises(BudgetExceeded) as caught:
         await run_storyboard(
-            shots("cafe", 8, duration=8), bucket, credentials_for(sim), max_generated_seconds=50
+            shots("cafe", 8, duration=8),
+            bucket,
+            credentials_for(sim),
+            options=StoryboardOptions(max_generated_seconds=50),
         )
     assert "this run would generate 64 s; max_generated_seconds is 50: 14 s over" in str(
         caught.value
@@ -55,23 +58,23 @@ async def test_max_cost_without_prices_is_refused_before_any_submit(
     sim: Simulator, bucket: S3Destination
 ) -> None:
     with pytest.raises(BudgetExceeded, match=r"max_cost is 5 but the cost is unknown"):
-        await run_storyboard(shots("cafe", 2), bucket, credentials_for(sim), max_cost=5)
+        await run_storyboard(
+            shots("cafe", 2), bucket, credentials_for(sim), options=StoryboardOptions(max_cost=5)
+        )
     assert sim.stats.calls["submit"] == 0 and object_count(bucket) == 0
 
 
 async def test_shots_already_stored_are_not_counted(sim: Simulator, bucket: S3Destination) -> None:
     board = shots("cafe", 3)
     two = board.model_copy(update={"shots": board.shots[:2]})
-    options: dict[str, Any] = {"final_cut": False, "poll_interval": 0.05}
-    await run_storyboard(two, bucket, credentials_for(sim), **options)
-    result = await run_storyboard(
-        board, bucket, credentials_for(sim), max_generated_seconds=2, **options
-    )
+    quick = StoryboardOptions(final_cut=False, poll_interval=0.05)
+    await run_storyboard(two, bucket, credentials_for(sim), quick)
+    capped = quick.model_copy(update={"max_generated_seconds": 2})
+    result = await run_storyboard(board, bucket, credentials_for(sim), capped)
     assert (result.submitted, result.reused) == (1, 2)
     with pytest.raises(BudgetExceeded, match="would generate 6 s"):
-        await run_storyboard(
-            board, bucket, credentials_for(sim), max_generated_seconds=2, force=True, **options
-        )
+        forced = capped.model_copy(update={"force": True})
+        await run_storyboard(board, bucket, credentials_for(sim), forced)
 
 
 async def create_budget(name: str, seconds: int) -> None:
@@ -92,12 +95,12 @@ async def test_runs_sharing_a_budget_never_pass_it(
 
     await create_budget("gmi-seconds-shared-test", 10)
     sim = make_simulator()
-    options: dict[str, Any] = {
-        "budget_limit": "gmi-seconds-shared-test", "budget_wait": 5.0,
-        "final_cut": False, "poll_interval": 0.05,
-    }  # fmt: skip
+    options = StoryboardOptions(
+        budget_limit="gmi-seconds-shared-test", budget_wait=5.0, final_cut=False,
+        poll_interval=0.05,
+    )  # fmt: skip
     runs = [
-        run_storyboard(shots(title, 3), bucket, credentials_for(sim), **options)
+        run_storyboard(shots(title, 3), bucket, credentials_for(sim), options)
         for title in ("morning", "evening")
     ]
     outcomes = await asyncio.gather(*runs, return_exceptions=True)
@@ -115,9 +118,13 @@ async def test_a_missing_budget_limit_refuses_the_run_before_anything_is_claimed
 ) -> None:
     with pytest.raises(LimitUnusable) as caught:
         await run_storyboard(
-            shots("cafe", 1), bucket, credentials_for(sim), budget_limit="no-such-budget",
-            final_cut=False, poll_interval=0.05,
-        )  # fmt: skip
+            shots("cafe", 1),
+            bucket,
+            credentials_for(sim),
+            options=StoryboardOptions(
+                budget_limit="no-such-budget", final_cut=False, poll_interval=0.05
+            ),
+        )
     assert "budget_limit: the global concurrency limit 'no-such-budget' does not exist" in str(
         caught.value
     )
@@ -132,9 +139,13 @@ async def test_a_missing_concurrency_limit_refuses_the_run_before_anything_is_cl
 ) -> None:
     with pytest.raises(LimitUnusable, match="prefect gcl create no-such-quota --limit 4"):
         await run_storyboard(
-            shots("cafe", 2), bucket, credentials_for(sim), concurrency_limit="no-such-quota",
-            final_cut=False, poll_interval=0.05,
-        )  # fmt: skip
+            shots("cafe", 2),
+            bucket,
+            credentials_for(sim),
+            options=StoryboardOptions(
+                concurrency_limit="no-such-quota", final_cut=False, poll_interval=0.05
+            ),
+        )
     assert sim.stats.calls["submit"] == 0 and object_count(bucket) == 0
 
 
@@ -150,7 +161,11 @@ async def test_a_budget_without_slot_decay_refuses_the_run(
         )
     with pytest.raises(LimitUnusable, match="'budget-without-decay' has no slot decay"):
         await run_storyboard(
-            shots("cafe", 1), bucket, credentials_for(sim), budget_limit="budget-without-decay",
-            final_cut=False, poll_interval=0.05,
-        )  # fmt: skip
+            shots("cafe", 1),
+            bucket,
+            credentials_for(sim),
+            options=StoryboardOptions(
+                budget_limit="budget-without-decay", final_cut=False, poll_interval=0.05
+            ),
+        )
     assert sim.stats.calls["submit"] == 0

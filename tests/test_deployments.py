@@ -12,7 +12,7 @@ from prefect.utilities.callables import parameter_schema
 
 from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.localstack import BUCKET, S3_PORT
-from prefect_gmicloud.storyboard import Storyboard, plan_storyboard
+from prefect_gmicloud.storyboard import Storyboard, StoryboardOptions, plan_storyboard
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC: dict[str, Any] = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text())
@@ -20,7 +20,9 @@ SPEC: dict[str, Any] = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").re
 
 def test_storyboard_form_offers_the_model_enums() -> None:
     schema = parameter_schema(run_storyboard).model_dump()
-    assert {"storyboard", "storage", "credentials", "max_concurrency"} <= set(schema["properties"])
+    assert set(schema["properties"]) == {
+        "storyboard", "storage", "credentials", "options", "storyboard_url"
+    }  # fmt: skip
     defaults = schema["definitions"]["StoryboardDefaults"]["properties"]
     assert defaults["model"]["enum"] == [
         "wan2.7-r2v", "kling-v2-6", "kling-v3-text-to-video", "kling-v3-image-to-video",
@@ -47,6 +49,9 @@ def test_prefect_yaml_deployments_point_at_the_flow_with_valid_parameters() -> N
         assert flow is run_storyboard
         parameters = flow.validate_parameters(deployment["parameters"])
         assert plan_storyboard(parameters["storyboard"])  # the example is a valid storyboard
+        assert parameters["options"] == StoryboardOptions(
+            max_concurrency=4, concurrency_limit="gmi-quota"
+        )
         assert "api_key" not in str(deployment["parameters"])
     assert SPEC["deployments"][0]["schedules"][0]["cron"] == "0 2 * * *"
 

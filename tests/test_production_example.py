@@ -20,6 +20,7 @@ from prefect_gmicloud.media.frames import first_frame, frame_difference, last_fr
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import S3Destination
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError
+from prefect_gmicloud.storyboard.options import StoryboardOptions
 from prefect_gmicloud.storyboard.trust import BUCKETS_ENV, ROOTS_ENV
 from tests.conftest import credentials_for, read_object
 from tests.media_files import make_image, make_video
@@ -73,7 +74,10 @@ async def test_the_production_example_runs_end_to_end(
     monkeypatch.setenv(BUCKETS_ENV, LIBRARY_BUCKET)
     board = Storyboard.load(EXAMPLE / "board.yaml")
     result = await run_storyboard(
-        board, bucket, credentials_for(sim), max_concurrency=3, poll_interval=0.05
+        board,
+        bucket,
+        credentials_for(sim),
+        options=StoryboardOptions(max_concurrency=3, poll_interval=0.05),
     )
     shots = {shot.shot_id: shot for shot in result.shots}
     assert [s.status for s in result.shots] == ["stored"] * 6
@@ -127,7 +131,9 @@ async def test_the_production_example_runs_end_to_end(
     assert seconds(tmp_path / "final.mp4", "audio") == pytest.approx(total, abs=0.15)
 
     # Run again: nothing paid and nothing uploaded again.
-    again = await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+    again = await run_storyboard(
+        board, bucket, credentials_for(sim), options=StoryboardOptions(poll_interval=0.05)
+    )
     assert again.reused == 6 and sim.stats.created == 6
     staged_again = client.list_objects_v2(Bucket=bucket.bucket, Prefix="out/references/")
     assert [item["ETag"] for item in staged_again["Contents"]] == [
@@ -170,7 +176,9 @@ async def test_references_breaking_limits_refuse_the_board_in_one_report(
         }
     ).files_relative_to(tmp_path)
     with pytest.raises(StoryboardError) as caught:
-        await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+        await run_storyboard(
+            board, bucket, credentials_for(sim), options=StoryboardOptions(poll_interval=0.05)
+        )
     report = "\n".join(caught.value.problems)
     for expected in (
         f"{tmp_path / 'gone.png'}: no such file",
@@ -221,7 +229,9 @@ async def test_a_failed_source_fails_the_shots_continuing_it_unpaid_and_a_rerun_
         }
     )
     with pytest.raises(StoryboardIncomplete) as caught:
-        await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+        await run_storyboard(
+            board, bucket, credentials_for(sim), options=StoryboardOptions(poll_interval=0.05)
+        )
     assert caught.value.failed == ["door", "open", "inside"]
     report = str(caught.value)
     assert (
@@ -234,6 +244,8 @@ async def test_a_failed_source_fails_the_shots_continuing_it_unpaid_and_a_rerun_
     )
     assert "nothing was paid for this shot" in report
     assert sim.stats.created == 2  # the door (failed by GMI) and the street: nothing else paid
-    result = await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+    result = await run_storyboard(
+        board, bucket, credentials_for(sim), options=StoryboardOptions(poll_interval=0.05)
+    )
     assert (result.submitted, result.reused) == (3, 1)
     assert [s.status for s in result.shots] == ["stored"] * 4

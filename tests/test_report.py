@@ -18,6 +18,7 @@ from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import MAX_LINK_SECONDS, S3Destination, resolve_storage
 from prefect_gmicloud.storyboard import Storyboard
 from prefect_gmicloud.storyboard.manifest import Manifest, ShotRecord
+from prefect_gmicloud.storyboard.options import StoryboardOptions
 from tests.conftest import PrefectPlaces, credentials_for, read_object
 
 LINK = re.compile(r"\]\((https?://[^)\s]+)\)")
@@ -74,7 +75,9 @@ async def test_the_run_page_links_every_output(
             ],
         }
     )
-    result = await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+    result = await run_storyboard(
+        board, bucket, credentials_for(sim), options=StoryboardOptions(poll_interval=0.05)
+    )
     async with get_client() as prefect:
         artifact = await prefect.read_latest_artifacts()
     (page,) = [a for a in artifact if a.key == storyboard_artifact_key("page")]

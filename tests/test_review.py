@@ -24,6 +24,7 @@ from prefect_gmicloud.flows.storyboard import StoryboardResult, run_storyboard
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.simulator.boards import synthetic_storyboard
 from prefect_gmicloud.storage import S3Destination
+from prefect_gmicloud.storyboard.options import StoryboardOptions
 from tests.conftest import credentials_for, read_object
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.timeout(300)]
@@ -68,7 +69,12 @@ def start(sim: Simulator, bucket: S3Destination, name: str, **options: Any) -> a
     board = synthetic_storyboard(4, "review")
     flow = run_storyboard.with_options(flow_run_name=name)
     return asyncio.ensure_future(
-        flow(board, bucket, credentials_for(sim), poll_interval=0.05, review=True, **options)
+        flow(
+            board,
+            bucket,
+            credentials_for(sim),
+            StoryboardOptions(poll_interval=0.05, review=True, **options),
+        )
     )
 
 
@@ -122,7 +128,10 @@ async def test_a_rejected_shot_is_paid_again_and_the_cut_holds_approved_versions
     assert result.final_cut is not None
     # A later run of the same board keeps the reviewed prompt: nothing is paid again.
     again = await run_storyboard(
-        synthetic_storyboard(4, "review"), bucket, credentials_for(sim), poll_interval=0.05
+        synthetic_storyboard(4, "review"),
+        bucket,
+        credentials_for(sim),
+        options=StoryboardOptions(poll_interval=0.05),
     )
     assert (again.reused, sim.stats.created) == (4, 5)
 
@@ -141,7 +150,10 @@ async def test_an_unanswered_review_ends_the_run_with_everything_stored(
     (said,) = [r.getMessage() for r in caplog.records if "paused for review" in r.getMessage()]
     assert re.search(r"`prefect-gmicloud storyboard review [0-9a-f-]{36}`", said), said
     later = await run_storyboard(
-        synthetic_storyboard(4, "review"), bucket, credentials_for(sim), poll_interval=0.05
+        synthetic_storyboard(4, "review"),
+        bucket,
+        credentials_for(sim),
+        options=StoryboardOptions(poll_interval=0.05),
     )
     assert (later.reused, sim.stats.created) == (4, 4) and later.final_cut is not None
 
@@ -168,7 +180,9 @@ async def test_rejecting_a_source_regenerates_the_shots_continuing_it(
     )
     flow = run_storyboard.with_options(flow_run_name=name)
     running = asyncio.ensure_future(
-        flow(board, bucket, credentials_for(sim), poll_interval=0.05, review=True)
+        flow(
+            board, bucket, credentials_for(sim), StoryboardOptions(poll_interval=0.05, review=True)
+        )
     )
     first = await paused_run(name, 1)
     assert sim.stats.created == 3

@@ -18,6 +18,7 @@ from prefect_gmicloud.media import has_audio
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import S3Destination
 from prefect_gmicloud.storyboard import Storyboard, StoryboardError
+from prefect_gmicloud.storyboard.options import StoryboardOptions
 from tests.conftest import credentials_for, read_object
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -54,7 +55,10 @@ async def test_six_shots_stored_with_manifest_and_final_cut(
 ) -> None:
     sim = make_simulator()
     result = await run_storyboard(
-        six_shots(), bucket, credentials_for(sim), max_concurrency=3, poll_interval=0.05
+        six_shots(),
+        bucket,
+        credentials_for(sim),
+        options=StoryboardOptions(max_concurrency=3, poll_interval=0.05),
     )
     assert [s.status for s in result.shots] == ["stored"] * 6
     assert sim.stats.created == 6 and sim.stats.peak_active <= 3
@@ -89,9 +93,12 @@ async def test_each_shot_is_stored_in_a_task_run_named_after_it(
 
     sim = make_simulator()
     state = await run_storyboard(
-        six_shots(), bucket, credentials_for(sim), final_cut=False, poll_interval=0.05,
+        six_shots(),
+        bucket,
+        credentials_for(sim),
         return_state=True,
-    )  # fmt: skip
+        options=StoryboardOptions(final_cut=False, poll_interval=0.05),
+    )
     assert state.is_completed()
     only_this_run = FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
     names: list[str] = []
@@ -110,13 +117,20 @@ async def test_rerun_submits_nothing(
 ) -> None:
     sim = make_simulator()
     board = six_shots()
-    await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
-    again = await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+    await run_storyboard(
+        board, bucket, credentials_for(sim), options=StoryboardOptions(poll_interval=0.05)
+    )
+    again = await run_storyboard(
+        board, bucket, credentials_for(sim), options=StoryboardOptions(poll_interval=0.05)
+    )
     assert sim.stats.calls["submit"] == 6
     assert (again.submitted, again.resumed, again.reused) == (0, 0, 6)
     assert again.final_cut is not None
     forced = await run_storyboard(
-        board, bucket, credentials_for(sim), force=True, final_cut=False, poll_interval=0.05
+        board,
+        bucket,
+        credentials_for(sim),
+        options=StoryboardOptions(force=True, final_cut=False, poll_interval=0.05),
     )
     assert forced.submitted == 6 and sim.stats.calls["submit"] == 12
 
@@ -136,12 +150,16 @@ async def test_a_failed_shot_does_not_sink_the_others_and_is_retried_alone(
     sim.state.create = fail_brew  # type: ignore[method-assign]
     board = six_shots()
     with pytest.raises(StoryboardIncomplete, match=r"5 shot\(s\) stored, 1 failed \(brew\)"):
-        await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+        await run_storyboard(
+            board, bucket, credentials_for(sim), options=StoryboardOptions(poll_interval=0.05)
+        )
     manifest = json.loads(read_object(bucket, "out/cafe/manifest.json"))
     brew = next(s for s in manifest["shots"] if s["shot_id"] == "brew")
     assert brew["status"] == "failed" and "did not converge" in brew["error"]
     assert manifest["final_cut"] is None
-    result = await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+    result = await run_storyboard(
+        board, bucket, credentials_for(sim), options=StoryboardOptions(poll_interval=0.05)
+    )
     assert (result.submitted, result.reused) == (1, 5)
     assert sim.stats.calls["submit"] == 7 and result.final_cut is not None
 
@@ -153,10 +171,15 @@ async def test_requests_already_paid_for_are_resumed_not_resubmitted(
     board = six_shots(shots=six_shots().shots[:2])
     with pytest.raises(StoryboardIncomplete, match="2 failed"):
         await run_storyboard(
-            board, bucket, credentials_for(sim), poll_interval=0.05, processing_timeout=0.3
+            board,
+            bucket,
+            credentials_for(sim),
+            options=StoryboardOptions(poll_interval=0.05, processing_timeout=0.3),
         )
     assert sim.stats.calls["submit"] == 2  # both timed out, still running on the "GMI" side
-    result = await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+    result = await run_storyboard(
+        board, bucket, credentials_for(sim), options=StoryboardOptions(poll_interval=0.05)
+    )
     assert (result.submitted, result.resumed) == (0, 2)
     assert sim.stats.calls["submit"] == 2 and sim.stats.duplicate_submits == 0
 
@@ -195,8 +218,15 @@ async def test_a_global_concurrency_limit_caps_requests_in_flight(
         )
     sim = make_simulator(processing_seconds=0.5)
     result = await run_storyboard(
-        six_shots(), bucket, credentials_for(sim), max_concurrency=6,
-        concurrency_limit="gmi-quota-test", final_cut=False, poll_interval=0.05,
-    )  # fmt: skip
+        six_shots(),
+        bucket,
+        credentials_for(sim),
+        options=StoryboardOptions(
+            max_concurrency=6,
+            concurrency_limit="gmi-quota-test",
+            final_cut=False,
+            poll_interval=0.05,
+        ),
+    )
     assert [s.status for s in result.shots] == ["stored"] * 6
     assert sim.stats.peak_active == 2

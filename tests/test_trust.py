@@ -18,6 +18,7 @@ from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import S3Destination
 from prefect_gmicloud.storyboard import Storyboard
+from prefect_gmicloud.storyboard.options import StoryboardOptions
 from prefect_gmicloud.storyboard.trust import BUCKETS_ENV, ROOTS_ENV, TrustRule
 from tests.conftest import credentials_for, read_object
 
@@ -86,12 +87,19 @@ async def test_a_board_naming_what_the_worker_must_not_read_is_refused_unpaid(
     monkeypatch.setenv(ROOTS_ENV, f"{root}{os.pathsep}/dev")
     board = Storyboard.parse(
         board_naming(
-            "/etc/passwd", "/dev/zero", str(root / "fifo.png"), str(root / "folder.png"),
-            str(root / "huge.png"), f"s3://{other}/guest.png", str(root / "guest.png"),
+            "/etc/passwd",
+            "/dev/zero",
+            str(root / "fifo.png"),
+            str(root / "folder.png"),
+            str(root / "huge.png"),
+            f"s3://{other}/guest.png",
+            str(root / "guest.png"),
         )
-    )  # fmt: skip
+    )
     with pytest.raises(UntrustedSourceError) as caught:
-        await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.05)
+        await run_storyboard(
+            board, bucket, credentials_for(sim), options=StoryboardOptions(poll_interval=0.05)
+        )
     assert caught.value.problems == [
         "/etc/passwd: not under an allowed local root "
         f"(allowed: {root.resolve()}, /dev; the worker's {ROOTS_ENV} names them)",
@@ -119,13 +127,18 @@ async def test_a_board_file_s_own_folder_is_read_and_a_file_elsewhere_is_not(
     (tmp_path / "board.yaml").write_text(yaml.safe_dump(data))
     # As the CLI runs it: loaded in this process, its references beside it.
     result = await run_storyboard(
-        Storyboard.load(tmp_path / "board.yaml"), bucket, credentials_for(sim), poll_interval=0.05
+        Storyboard.load(tmp_path / "board.yaml"),
+        bucket,
+        credentials_for(sim),
+        options=StoryboardOptions(poll_interval=0.05),
     )
     assert result.submitted == 1
     # The same board as a parameter (JSON, as the UI sends it) has no folder to trust.
     as_sent = Storyboard.parse(Storyboard.load(tmp_path / "board.yaml").model_dump(mode="json"))
     with pytest.raises(UntrustedSourceError, match=r"guest\.png: not under an allowed local root"):
-        await run_storyboard(as_sent, bucket, credentials_for(sim), poll_interval=0.05)
+        await run_storyboard(
+            as_sent, bucket, credentials_for(sim), options=StoryboardOptions(poll_interval=0.05)
+        )
 
 
 async def test_storyboard_url_runs_a_board_from_a_file_or_the_bucket(
@@ -139,17 +152,23 @@ async def test_storyboard_url_runs_a_board_from_a_file_or_the_bucket(
     data["defaults"] = {"model": "wan2.7-r2v", "duration": 2}
     (tmp_path / "board.yaml").write_text(yaml.safe_dump(data))
     from_file = await run_storyboard(
-        None, bucket, credentials_for(sim), storyboard_url=str(tmp_path / "board.yaml"),
-        poll_interval=0.05,
-    )  # fmt: skip
+        None,
+        bucket,
+        credentials_for(sim),
+        storyboard_url=str(tmp_path / "board.yaml"),
+        options=StoryboardOptions(poll_interval=0.05),
+    )
     assert from_file.submitted == 1
     bucket.s3_client().put_object(
         Bucket=bucket.bucket, Key="boards/trust.yaml", Body=yaml.safe_dump(data).encode()
     )
     from_bucket = await run_storyboard(
-        None, bucket, credentials_for(sim), storyboard_url=f"s3://{bucket.bucket}/boards/trust.yaml",
-        poll_interval=0.05,
-    )  # fmt: skip
+        None,
+        bucket,
+        credentials_for(sim),
+        storyboard_url=f"s3://{bucket.bucket}/boards/trust.yaml",
+        options=StoryboardOptions(poll_interval=0.05),
+    )
     assert (from_bucket.submitted, from_bucket.reused) == (0, 1)
     assert read_object(bucket, "out/trust/manifest.json")
     with pytest.raises(UntrustedSourceError, match="bucket 'elsewhere' is not allowed"):

@@ -1,44 +1,40 @@
-"""``run_storyboard``: every shot in parallel under a quota, paid once, stored with a manifest."""
+"""``run_storyboard``: every shot in parallel under a quota, paid once, stored with a manifest.
+
+The run reads like its docstring, in three stages: prepare (the board checked end to end,
+nothing paid), pay and review (every shot brought to stored through the ledger, then the
+person's rounds of review) and finish (the final cut, the manifest, and the run's verdict).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import random
-import tempfile
+import functools
 from collections.abc import AsyncIterator
-from pathlib import Path
+from dataclasses import dataclass
 
 from prefect import flow, get_run_logger, runtime
 from prefect.concurrency.asyncio import concurrency
-from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import apause_flow_run
 from prefect_aws.s3 import S3Bucket
 from pydantic import BaseModel
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
+from prefect_gmicloud.client import GMICloudClient
 from prefect_gmicloud.client.wait_schedule import wait_policy
 from prefect_gmicloud.errors import (
     StoryboardError,
     StoryboardHalted,
     StoryboardIncomplete,
-    StoryboardNotApproved,
 )
 from prefect_gmicloud.flows.board_source import trusted_board
 from prefect_gmicloud.flows.budget import budget_seconds, estimate_run
-from prefect_gmicloud.flows.cut_sound import CutSound, cut_sound
+from prefect_gmicloud.flows.final_cut import cut_sound, make_final_cut
 from prefect_gmicloud.flows.generate import load_credentials
 from prefect_gmicloud.flows.limit_checks import require_limits
 from prefect_gmicloud.flows.media_checks import served_checked
 from prefect_gmicloud.flows.model_checks import check_models
 from prefect_gmicloud.flows.report import report_storyboard
-from prefect_gmicloud.flows.review import (
-    ReviewBook,
-    StoryboardReview,
-    apply_changes,
-    changes_from,
-)
+from prefect_gmicloud.flows.review import ReviewBook, ReviewRounds, apply_changes
 from prefect_gmicloud.flows.shot_storage import (
     find_stored,
     in_board,
@@ -49,11 +45,9 @@ from prefect_gmicloud.flows.shot_storage import (
 )
 from prefect_gmicloud.flows.storage_guard import guard_storage
 from prefect_gmicloud.flows.storyboard_run import StoryboardRun, announce
-from prefect_gmicloud.ledger.entry import ReviewMark, new_run_token
+from prefect_gmicloud.ledger.entry import new_run_token
 from prefect_gmicloud.ledger.shot import ShotJob, ShotResult, ShotRunner, replay_journal
 from prefect_gmicloud.ledger.store import Ledger
-from prefect_gmicloud.media import concatenate, contact_sheet
-from prefect_gmicloud.media.mix import Spoken, mix_soundtrack, shot_starts
 from prefect_gmicloud.models.registry import AnyPayload
 from prefect_gmicloud.reporting import best_effort
 from prefect_gmicloud.storage import (
@@ -64,16 +58,16 @@ from prefect_gmicloud.storage import (
     resolve_storage,
 )
 from prefect_gmicloud.storyboard.manifest import Manifest, ManifestStore, ShotRecord
+from prefect_gmicloud.storyboard.options import OptionsParameter, StoryboardOptions
 from prefect_gmicloud.storyboard.plan import PlannedShot
 from prefect_gmicloud.storyboard.reference_checks import plan_checked, video_seconds
 from prefect_gmicloud.storyboard.schema import Storyboard
 from prefect_gmicloud.storyboard.staging import StagedReferences
-from prefect_gmicloud.tasks.upload import upload_to_s3
 
-#: How often a run paused for review asks Prefect whether it was answered.
-REVIEW_POLL_SECONDS = 3
 #: Presigned links to references outlive the request's deadlines by this much.
 LINK_MARGIN_SECONDS = 3600
+#: The options of a run that changes none.
+DEFAULT_OPTIONS = StoryboardOptions()
 
 
 class StoryboardResult(BaseModel):
@@ -110,21 +104,7 @@ async def run_storyboard(
     storyboard: Storyboard | None,
     storage: S3Bucket | S3Destination,
     credentials: GMICloudCredentials | str = "gmicloud",
-    max_concurrency: int = 4,
-    concurrency_limit: str | None = None,
-    final_cut: bool = True,
-    force: bool = False,
-    poll_interval: float = 1.0,
-    queue_timeout: float = 6 * 3600.0,
-    processing_timeout: float = 3600.0,
-    resubmit_missing: bool = False,
-    review: bool = False,
-    review_timeout: int = 24 * 3600,
-    max_generated_seconds: float | None = None,
-    max_cost: float | None = None,
-    budget_limit: str | None = None,
-    budget_wait: float = 60.0,
-    board_lock: bool = False,
+    options: OptionsParameter = DEFAULT_OPTIONS,
     storyboard_url: str | None = None,
 ) -> StoryboardResult:
     """Generate every shot of ``storyboard`` and store them with a manifest and a final cut.
@@ -143,9 +123,9 @@ async def run_storyboard(
     not entitled to fails that model's shots, one submit in all; a shot whose content GMI
     refuses fails alone, with GMI's reason.
 
-    With ``review``, once every shot is stored the run pauses for a person (the run page shows
-    each shot): approve them, or reject some with a new prompt or seed; rejected shots are paid
-    for again and shown again, and the final cut is made from approved shots only.
+    With the ``review`` option, once every shot is stored the run pauses for a person (the run
+    page shows each shot): approve them, or reject some with a new prompt or seed; rejected
+    shots are paid for again and shown again, and the final cut is made from approved shots.
 
     Args:
         storyboard: The characters, default settings and shots; None when ``storyboard_url``
@@ -153,174 +133,247 @@ async def run_storyboard(
         storage: Where videos, thumbnails, the manifest, the ledger and the final cut go: an
             S3Bucket block, or a bucket and prefix (S3Destination, keys from the AWS chain).
         credentials: A GMICloudCredentials block, or the name of a saved one.
-        max_concurrency: At most this many shots generate at once in this run (and as many
-            store their files at once).
-        concurrency_limit: The name of a Prefect global concurrency limit shared by all runs
-            and workers (one slot per request in flight: one GMI quota); none when empty.
-        final_cut: Join the shots into ``final.mp4`` and tile a ``contact-sheet.jpg`` once
-            every shot is stored (and approved, with review).
-        force: Pay for every shot again, setting aside what earlier runs stored (their requests
-            stay in each shot's history in the ledger).
-        poll_interval: Seconds before the first status read of a request; later pauses grow.
-        queue_timeout: Seconds a request may stay queued before its shot fails (the request
-            stays recorded, and a later run collects it).
-        processing_timeout: Seconds a request may process before its shot fails (likewise).
-        resubmit_missing: Pay again for a shot whose recorded request GMI answers 404 for;
-            otherwise such a shot is reported and its request id kept.
-        review: Pause for a person's review before the final cut (see above).
-        review_timeout: Seconds to wait for each review; past it the run ends, everything
-            stored, and running the storyboard again asks again.
-        max_generated_seconds: Refuse the run, before anything is paid, if the shots it would
-            pay for (not those already stored) would generate more seconds than this.
-        max_cost: Likewise for their cost, from the prices GMI's model details state; with
-            a price unknown the run is refused.
-        budget_limit: The name of a Prefect global concurrency limit used as a budget shared
-            by all runs and workers: its slots are generated seconds, each shot takes its
-            seconds just before its submit (a limit with a slot decay refills over time).
-        budget_wait: Seconds (at least 1) a shot may wait for ``budget_limit`` to have its
-            seconds before it fails, unpaid.
-        board_lock: Hold a Prefect lock on the board while paying, so only one run of it pays
-            at a time on any worker. Needed only on a store that ignores conditional writes
-            (checked before anything is paid: such a store is otherwise refused).
+        options: How the run pays, waits, reviews and finishes (StoryboardOptions: its
+            concurrency, quota and budget limits, deadlines, review, final cut, force, board
+            lock), as JSON; an option left out keeps its default, e.g. {"review": true}.
+            Each option is described in `prefect-gmicloud storyboard run --help`.
         storyboard_url: Instead of ``storyboard``: a YAML or JSON board file, as a path on
             the worker or ``s3://bucket/key``, read within the worker's trust rule (local
             roots and buckets it allows; the storage's bucket always).
     """
-    logger = get_run_logger()
+    prepared = await _prepare(storyboard, storyboard_url, storage, credentials, options)
+    current, settled, rounds = await _pay_and_review(prepared)
+    return await _finish(prepared, current, settled, rounds)
+
+
+@dataclass
+class _Prepared:
+    """A board checked end to end, and what its run shares, before anything is paid."""
+
+    options: StoryboardOptions
+    storage: S3Bucket | S3Destination
+    location: StorageLocation
+    board: Storyboard
+    review: ReviewRounds
+    references: StagedReferences
+    planned: list[PlannedShot]
+    link_seconds: int
+    gmi: GMICloudCredentials
+    ledger: Ledger
+    guard: contextlib.AbstractAsyncContextManager[None]
+    manifests: ManifestStore
+    previous: Manifest | None
+
+    @property
+    def title(self) -> str:
+        return self.board.title
+
+    @functools.cached_property
+    def plans(self) -> dict[str, PlannedShot]:
+        """The planned requests by id; a review replaces the plans of the shots it changes."""
+        return {shot.shot_id: shot for shot in self.planned}
+
+
+async def _prepare(
+    storyboard: Storyboard | None,
+    storyboard_url: str | None,
+    storage: S3Bucket | S3Destination,
+    credentials: GMICloudCredentials | str,
+    options: StoryboardOptions,
+) -> _Prepared:
+    """The board with its reviewed changes, planned and checked against GMI, the store, the
+    limits and the budget; its references uploaded. Nothing is paid here."""
     location = resolve_storage(storage)
-    storyboard = await trusted_board(storyboard, storyboard_url, location)
-    title = storyboard.title
-    book = ReviewBook(location, location.key(title, "review.json"))
+    given = await trusted_board(storyboard, storyboard_url, location)
+    book = ReviewBook(location, location.key(given.title, "review.json"))
     changes = await book.load()
-    board = apply_changes(storyboard, changes)
-    references = StagedReferences(location, title)
+    board = apply_changes(given, changes)
+    references = StagedReferences(location, board.title)
     await references.inspect(board.references())
     planned = plan_checked(board, references)
-    link_seconds = _link_seconds(planned, references, queue_timeout, processing_timeout)
+    link_seconds = _link_seconds(planned, references, options)
     gmi = await load_credentials(credentials)
-    ledger = Ledger(location, location.key(title, "ledger"))
+    ledger = Ledger(location, location.key(board.title, "ledger"))
+    planned = await _checked_with_gmi(board.title, planned, ledger, gmi, references, options)
+    guard = await guard_storage(location, board.title, options.board_lock)
+    await _upload_references(references, location)
+    manifests = ManifestStore(location, location.key(board.title, "manifest.json"))
+    review = ReviewRounds(board, book, changes, references, location, options.review_timeout)
+    return _Prepared(
+        options, storage, location, board, review, references, planned, link_seconds, gmi,
+        ledger, guard, manifests, await _previous_manifest(manifests),
+    )  # fmt: skip
+
+
+async def _checked_with_gmi(
+    title: str,
+    planned: list[PlannedShot],
+    ledger: Ledger,
+    gmi: GMICloudCredentials,
+    references: StagedReferences,
+    options: StoryboardOptions,
+) -> list[PlannedShot]:
+    """Refuse the run over budget, with a model GMI does not serve or a limit missing; the
+    plans with the media GMI serves for them checked."""
     await estimate_run(
-        title, planned, ledger, gmi, force=force,
-        max_generated_seconds=max_generated_seconds, max_cost=max_cost,
+        title, planned, ledger, gmi, force=options.force,
+        max_generated_seconds=options.max_generated_seconds, max_cost=options.max_cost,
         video_seconds=video_seconds(references),
     )  # fmt: skip
     await check_models(gmi, (shot.payload.model_id for shot in planned))
-    await require_limits(concurrency_limit, budget_limit)
-    planned = await served_checked(gmi, title, planned)
-    guard = await guard_storage(location, title, board_lock)
+    await require_limits(options.concurrency_limit, options.budget_limit)
+    return await served_checked(gmi, title, planned)
+
+
+async def _upload_references(references: StagedReferences, location: StorageLocation) -> None:
     uploaded = await references.upload()
     if uploaded:
-        logger.info(
+        get_run_logger().info(
             "uploaded %d reference file(s) to %s",
             uploaded,
             location.uri(location.key("references")),
         )
-    store = ManifestStore(location, location.key(title, "manifest.json"))
-    run = new_run_token()
-    flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
-    recovered = await replay_journal(ledger, logger)
+
+
+async def _pay_and_review(
+    prepared: _Prepared,
+) -> tuple[StoryboardRun, list[ShotResult], int]:
+    """Every shot brought to stored, then reviewed when asked: the run, every outcome of its
+    rounds of shots, and how many times it paused for review."""
+    options, title, ledger = prepared.options, prepared.title, prepared.ledger
+    recovered = await replay_journal(ledger, get_run_logger())
     if recovered:
-        logger.warning("recorded %d request id(s) journalled by an earlier run", recovered)
-    previous = await _previous_manifest(store)
+        get_run_logger().warning(
+            "recorded %d request id(s) journalled by an earlier run", recovered
+        )
     manifest = Manifest(
         storyboard=title,
-        shots=[ShotRecord(shot_id=s.shot_id, inputs_hash=s.inputs_hash) for s in planned],
+        shots=[ShotRecord(shot_id=s.shot_id, inputs_hash=s.inputs_hash) for s in prepared.planned],
     )
-    result = StoryboardResult(
-        title=title, manifest_uri=store.uri, ledger_uri=ledger.uri, shots=manifest.shots
-    )
-    # What the board holds already: listed once the guard is held (below), so that under a
-    # board lock no other run writes after the listing.
-    present: set[str] = set()
-    local_limit = asyncio.Semaphore(max_concurrency)
-
-    @contextlib.asynccontextmanager
-    async def slot() -> AsyncIterator[None]:
-        async with local_limit, quota_slot(concurrency_limit):
-            yield
-
-    plans = {shot.shot_id: shot for shot in planned}
-
-    async def prepare(job: ShotJob) -> AnyPayload:
-        shot = plans[job.shot_id]
-        if shot.continues is not None:
-            source = current.outcomes[shot.continues]
-            await _stage_source_frame(references, shot, shot.continues, source)
-        for still in shot.after:
-            await _stage_still(references, shot, still, current.outcomes[still])
-        return references.sign(shot.payload, link_seconds)
-
-    async with gmi.get_client() as client:
-        runner = ShotRunner(
-            ledger=ledger,
-            client=client,
-            run=run,
-            store=shot_storer(storage, in_board(title), at_once=max_concurrency),
-            still_stored=lambda job, objects: still_stored(location, job, objects),
-            find_stored=lambda job: find_stored(
-                location,
-                location.key(title, f"{job.shot_id}.mp4"),
-                location.key(title, f"{job.shot_id}.jpg"),
-                job,
-                present,
-            ),
-            policy=wait_policy(poll_interval, queue_timeout, processing_timeout),
-            slot=slot,
-            on_submitted=announce,
-            before_submit=budget_seconds(budget_limit, budget_wait),
-            prepare=prepare,
-            flow_run_id=flow_run_id,
-            force=force,
-            resubmit_missing=resubmit_missing,
+    async with prepared.gmi.get_client() as client:
+        outcomes: dict[str, ShotResult] = {}
+        present: set[str] = set()
+        runner = _runner(prepared, client, outcomes, present)
+        current = StoryboardRun(
+            title, ledger, runner, prepared.manifests, manifest, prepared.guard, outcomes
         )
-        current = StoryboardRun(title, ledger, runner, store, manifest, guard)
         async with current.alive():
+            # What the board holds, listed once the guard is held: under a board lock no
+            # other run writes after the listing.
             await ledger.list_entries()
-            if not force:
-                present.update(await stored_keys(location, title))
-            _count(result, await current.settle(planned))
-            if review and not _not_stored(current):
-                await _review_rounds(
-                    current, location, board, references, plans, book, changes,
-                    review_timeout, result,
-                )  # fmt: skip
+            if not options.force:
+                present.update(await stored_keys(prepared.location, title))
+            settled = await current.settle(prepared.planned)
+            if options.review and not _not_stored(current):
+                settled += await prepared.review.until_approved(current, prepared.plans)
         await best_effort(current.show_versions())
+    return current, settled, prepared.review.rounds
 
+
+async def _finish(
+    prepared: _Prepared, current: StoryboardRun, settled: list[ShotResult], rounds: int
+) -> StoryboardResult:
+    """The final cut once every shot is stored, the manifest saved and shown; the result, or
+    the error naming what is not stored.
+
+    Raises:
+        StoryboardHalted: GMI refused a submit for the account (no credits).
+        StoryboardIncomplete: some shots are not stored.
+    """
+    title, manifest, location = prepared.title, current.manifest, prepared.location
     not_stored = _not_stored(current)
-    if final_cut and not not_stored:
-        sound = cut_sound(board, plans, current.outcomes)
-        await _final_cut(manifest, previous, location, storage, title, sound)
-        result.final_cut, result.contact_sheet = manifest.final_cut, manifest.contact_sheet
-    await best_effort(store.save(manifest))
-    await best_effort(_table(manifest, location))
+    if prepared.options.final_cut and not not_stored:
+        sound = cut_sound(prepared.board, prepared.plans, current.outcomes)
+        await make_final_cut(manifest, prepared.previous, location, prepared.storage, sound)
+    await best_effort(prepared.manifests.save(manifest))
+    await best_effort(report_storyboard(manifest, location, prepared.manifests.key))
     if not_stored:
-        outcomes = current.outcomes.values()
-        halted = runner.gate.halted
-        if halted is not None:
-            raise StoryboardHalted(
-                title,
-                halted.message,
-                {o.shot_id: o.request_id for o in outcomes if o.request_id},
-                [o.shot_id for o in outcomes if o.request_id is None and o.state != "stored"],
-                ledger.uri,
-            )
-        paid = {o.shot_id: o.request_id for o in outcomes if o.paid_not_stored and o.request_id}
-        raise StoryboardIncomplete(
-            title, not_stored, len(planned) - len(not_stored), paid, ledger.uri
-        )
-    logger.info(
+        raise _not_finished(current, prepared.ledger, not_stored, len(prepared.planned))
+    result = StoryboardResult(
+        title=title, manifest_uri=prepared.manifests.uri, ledger_uri=prepared.ledger.uri,
+        shots=manifest.shots, final_cut=manifest.final_cut,
+        contact_sheet=manifest.contact_sheet, review_rounds=rounds,
+        **{how: sum(o.how == how for o in settled) for how in _HOWS},
+    )  # fmt: skip
+    get_run_logger().info(
         "storyboard %s: %d submitted, %d resumed, %d followed, %d reused; manifest %s",
-        title, result.submitted, result.resumed, result.followed, result.reused, store.uri,
+        title, result.submitted, result.resumed, result.followed, result.reused,
+        result.manifest_uri,
     )  # fmt: skip
     return result
 
 
-def _count(result: StoryboardResult, outcomes: list[ShotResult]) -> None:
-    for outcome in outcomes:
-        result.submitted += outcome.how == "submitted"
-        result.resumed += outcome.how == "resumed"
-        result.reused += outcome.how == "reused"
-        result.followed += outcome.how == "followed"
+#: How a shot came to be stored, as counted in the result.
+_HOWS = ("submitted", "resumed", "reused", "followed")
+
+
+def _not_finished(
+    current: StoryboardRun, ledger: Ledger, not_stored: dict[str, str], planned: int
+) -> StoryboardHalted | StoryboardIncomplete:
+    outcomes = current.outcomes.values()
+    halted = current.runner.gate.halted
+    if halted is not None:
+        return StoryboardHalted(
+            current.title,
+            halted.message,
+            {o.shot_id: o.request_id for o in outcomes if o.request_id},
+            [o.shot_id for o in outcomes if o.request_id is None and o.state != "stored"],
+            ledger.uri,
+        )
+    paid = {o.shot_id: o.request_id for o in outcomes if o.paid_not_stored and o.request_id}
+    return StoryboardIncomplete(
+        current.title, not_stored, planned - len(not_stored), paid, ledger.uri
+    )
+
+
+def _runner(
+    prepared: _Prepared,
+    client: GMICloudClient,
+    outcomes: dict[str, ShotResult],
+    present: set[str],
+) -> ShotRunner:
+    options, location, title = prepared.options, prepared.location, prepared.title
+    references = prepared.references
+    local_limit = asyncio.Semaphore(options.max_concurrency)
+
+    @contextlib.asynccontextmanager
+    async def slot() -> AsyncIterator[None]:
+        async with local_limit, quota_slot(options.concurrency_limit):
+            yield
+
+    async def prepare(job: ShotJob) -> AnyPayload:
+        shot = prepared.plans[job.shot_id]
+        if shot.continues is not None:
+            source = outcomes[shot.continues]
+            await _stage_source_frame(references, shot, shot.continues, source)
+        for still in shot.after:
+            await _stage_still(references, shot, still, outcomes[still])
+        return references.sign(shot.payload, prepared.link_seconds)
+
+    return ShotRunner(
+        ledger=prepared.ledger,
+        client=client,
+        run=new_run_token(),
+        store=shot_storer(prepared.storage, in_board(title), at_once=options.max_concurrency),
+        still_stored=lambda job, objects: still_stored(location, job, objects),
+        find_stored=lambda job: find_stored(
+            location,
+            location.key(title, f"{job.shot_id}.mp4"),
+            location.key(title, f"{job.shot_id}.jpg"),
+            job,
+            present,
+        ),
+        policy=wait_policy(
+            options.poll_interval, options.queue_timeout, options.processing_timeout
+        ),
+        slot=slot,
+        on_submitted=announce,
+        before_submit=budget_seconds(options.budget_limit, options.budget_wait),
+        prepare=prepare,
+        flow_run_id=str(runtime.flow_run.id) if runtime.flow_run.id else None,
+        force=options.force,
+        resubmit_missing=options.resubmit_missing,
+    )
 
 
 def _not_stored(current: StoryboardRun) -> dict[str, str]:
@@ -331,117 +384,23 @@ def _not_stored(current: StoryboardRun) -> dict[str, str]:
     }
 
 
-async def _review_rounds(
-    current: StoryboardRun,
-    location: StorageLocation,
-    board: Storyboard,
-    references: StagedReferences,
-    plans: dict[str, PlannedShot],
-    book: ReviewBook,
-    changes: dict[str, dict[str, object]],
-    review_timeout: int,
-    result: StoryboardResult,
-) -> None:
-    """Ask for a review until every shot is approved; regenerate the rejected ones between.
-
-    Raises:
-        StoryboardNotApproved: the reviewer stopped, or nobody answered within
-            ``review_timeout`` seconds.
-    """
-    logger = get_run_logger()
-    rng = random.Random()
-    note = ""
-    while True:
-        result.review_rounds += 1
-        await best_effort(current.show_versions())
-        await best_effort(_table(current.manifest, location))
-        shown = sorted(current.outcomes)
-        logger.info(
-            "paused for review (round %d): answer on the run's page in the Prefect UI "
-            "(Resume), or with `prefect-gmicloud storyboard review %s` (approves all; "
-            "--reject SHOT regenerates one)",
-            result.review_rounds,
-            runtime.flow_run.id,
-        )
-        try:
-            answer = await apause_flow_run(
-                wait_for_input=StoryboardReview.with_initial_data(
-                    description=(
-                        f"Review storyboard **{current.title}** (round {result.review_rounds}): "
-                        "the run's artifacts show every shot. Submit with no rejection to "
-                        f"approve all of {', '.join(shown)}.{note}"
-                    )
-                ),
-                timeout=review_timeout,
-                poll_interval=REVIEW_POLL_SECONDS,
-                key=f"review-{result.review_rounds}",
-            )
-        except FlowPauseTimeout:
-            why = f"no review within {review_timeout} s"
-            raise StoryboardNotApproved(current.title, why, current.ledger.uri) from None
-        unknown = sorted({c.shot for c in answer.reject} - set(shown))
-        if unknown:
-            note = f" Unknown shot(s) {', '.join(unknown)}: nothing was changed; answer again."
-            logger.warning("review named unknown shot(s) %s; asking again", ", ".join(unknown))
-            continue
-        fixed = sorted(c.shot for c in answer.reject if plans[c.shot].kind != "shot")
-        if fixed:
-            # A review changes a shot's prompt or seed; a still's or sound's are the board's.
-            note = (
-                f" {', '.join(fixed)}: stills and sound are changed in the board itself, not "
-                "by review: nothing was changed; answer again."
-            )
-            logger.warning("review rejected %s; asking again", ", ".join(fixed))
-            continue
-        note = ""
-        rejected = {c.shot: c.note for c in answer.reject}
-        await current.review(
-            {
-                shot: ReviewMark(
-                    verdict="rejected" if shot in rejected else "approved",
-                    by=answer.reviewer,
-                    note=rejected.get(shot),
-                )
-                for shot in shown
-            }
-        )
-        if answer.stop:
-            why = f"stopped by {answer.reviewer or 'the reviewer'}"
-            raise StoryboardNotApproved(current.title, why, current.ledger.uri)
-        if not rejected:
-            logger.info("storyboard %s approved by %s", current.title, answer.reviewer or "?")
-            return
-        new = changes_from(answer, rng)
-        changes.update(new)
-        await book.save(dict(changes))
-        # The rejected shots, and every shot continuing one of them (its first frame changes).
-        replanned = plan_checked(apply_changes(board, changes), references)
-        again = [s for s in replanned if s.inputs_hash != plans[s.shot_id].inputs_hash]
-        # Only what changed: a still's or sound's payload stays the one checked against GMI.
-        plans.update({shot.shot_id: shot for shot in again})
-        logger.info("regenerating %s after review", ", ".join(s.shot_id for s in again))
-        _count(result, await current.settle(again))
-        if _not_stored(current):
-            return
-
-
 def _link_seconds(
     planned: list[PlannedShot],
     references: StagedReferences,
-    queue_timeout: float,
-    processing_timeout: float,
+    options: StoryboardOptions,
 ) -> int:
     """How long presigned links to references must work: as long as a request may wait.
 
     Raises:
         ValueError: the deadlines exceed what a presigned link can last (7 days).
     """
-    seconds = int(queue_timeout + processing_timeout) + LINK_MARGIN_SECONDS
+    waits = options.queue_timeout + options.processing_timeout
+    seconds = int(waits) + LINK_MARGIN_SECONDS
     stored = any(references.is_stored(url) for shot in planned for _, url in shot.media_urls())
     if seconds > MAX_LINK_SECONDS and stored:
         most = MAX_LINK_SECONDS - LINK_MARGIN_SECONDS
         raise ValueError(
-            f"queue_timeout + processing_timeout: {queue_timeout + processing_timeout:.0f} s, "
+            f"queue_timeout + processing_timeout: {waits:.0f} s, "
             f"but links to stored references last at most {most} s (7 days, less an hour "
             "of margin): lower the deadlines"
         )
@@ -492,78 +451,3 @@ async def _previous_manifest(store: ManifestStore) -> Manifest | None:
     except Exception as exc:
         get_run_logger().warning("previous manifest %s not used: %s", store.uri, exc)
         return None
-
-
-async def _final_cut(
-    manifest: Manifest,
-    previous: Manifest | None,
-    location: StorageLocation,
-    storage: S3Bucket | S3Destination,
-    title: str,
-    sound: CutSound,
-) -> None:
-    """Join the shots in order, mix in the board's narration and music, and tile the shots'
-    thumbnails, labelled with their names; reused when the shots and the sound are
-    unchanged."""
-    with_video = [s for s in manifest.shots if s.video is not None]
-    videos = [s.video for s in with_video if s.video is not None]
-    thumbs = [s.thumbnail for s in with_video if s.thumbnail is not None]
-    names = [s.shot_id for s in with_video if s.thumbnail is not None]
-    made_from = [v.sha256 or v.etag for v in videos] + sound.made_from()
-    source = hashlib.sha256(",".join(made_from).encode()).hexdigest()
-    if previous and previous.final_cut_source == source and previous.final_cut:
-        manifest.final_cut, manifest.contact_sheet = previous.final_cut, previous.contact_sheet
-        manifest.final_cut_source = source
-        return
-    with tempfile.TemporaryDirectory(prefix="gmicloud-cut-") as workdir:
-        folder = Path(workdir)
-
-        fetched = 0
-
-        async def fetch(objects: list[StoredObject]) -> list[Path]:
-            nonlocal fetched
-            paths = []
-            for obj in objects:
-                fetched += 1
-                path = folder / f"{fetched:04d}{Path(obj.key).suffix}"
-                await location.download(obj, path)
-                paths.append(path)
-            return paths
-
-        video_paths = await fetch(videos)
-        cut = await asyncio.to_thread(concatenate, video_paths, folder / "joined.mp4")
-        if sound.narration or sound.music is not None:
-            starts = dict(
-                zip(
-                    [s.shot_id for s in with_video],
-                    await asyncio.to_thread(shot_starts, video_paths),
-                    strict=True,
-                )
-            )
-            lines = list(sound.narration.items())
-            line_paths = await fetch([obj for _, obj in lines])
-            spoken = [
-                Spoken(path, starts[shot])
-                for (shot, _), path in zip(lines, line_paths, strict=True)
-            ]
-            music = (await fetch([sound.music]))[0] if sound.music is not None else None
-            cut = await asyncio.to_thread(
-                mix_soundtrack, cut, folder / "final.mp4", spoken, music, sound.music_volume
-            )
-        upload_cut = upload_to_s3.with_options(task_run_name="upload final.mp4")
-        manifest.final_cut = await upload_cut(cut, f"{title}/final.mp4", storage)
-        if thumbs:
-            thumb_paths = await fetch(thumbs)
-            sheet = await asyncio.to_thread(
-                contact_sheet, thumb_paths, folder / "sheet.jpg", labels=names
-            )
-            upload_sheet = upload_to_s3.with_options(task_run_name="upload contact-sheet.jpg")
-            manifest.contact_sheet = await upload_sheet(
-                sheet, f"{title}/contact-sheet.jpg", storage
-            )
-    manifest.final_cut_source = source
-
-
-async def _table(manifest: Manifest, location: StorageLocation) -> None:
-    title = manifest.storyboard
-    await report_storyboard(manifest, location, location.key(title, "manifest.json"))

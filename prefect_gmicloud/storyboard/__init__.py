@@ -1,6 +1,7 @@
 """Storyboards: the schema, and planning them into validated payloads."""
 
 from prefect_gmicloud.errors import StoryboardError
+from prefect_gmicloud.storyboard.options import StoryboardOptions
 from prefect_gmicloud.storyboard.plan import PlannedShot, plan_storyboard
 from prefect_gmicloud.storyboard.schema import (
     Character,
@@ -16,5 +17,6 @@ __all__ = [
     "ShotSettings",
     "Storyboard",
     "StoryboardError",
+    "StoryboardOptions",
     "plan_storyboard",
 ]

@@ -265,11 +265,11 @@ CASES: dict[str, tuple[Callable[[Target], str], str]] = {
     # -- CLI arguments ------------------------------------------------------------------------
     "cli: --max-concurrency 0": (
         lambda t: t.run_cli("--max-concurrency", "0"),
-        "'--max-concurrency': Input should be greater than or equal to 1",
+        "'--max-concurrency': max_concurrency: must be >= 1, got 0",
     ),
     "cli: --max-concurrency 257": (
         lambda t: t.run_cli("--max-concurrency", "257"),
-        "'--max-concurrency': Input should be less than or equal to 256",
+        "'--max-concurrency': max_concurrency: must be <= 256, got 257",
     ),
     "cli: --max-concurrency ten": (
         lambda t: t.run_cli("--max-concurrency", "ten"),

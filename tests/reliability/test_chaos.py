@@ -15,6 +15,7 @@ from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.simulator import FaultRates, Simulator
 from prefect_gmicloud.simulator.boards import synthetic_storyboard
 from prefect_gmicloud.storage import S3Destination
+from prefect_gmicloud.storyboard.options import StoryboardOptions
 from tests.conftest import PrefectPlaces, credentials_for, read_object
 from tests.reliability.boards import SECRET_KEY, read_manifest, sha256_of
 
@@ -59,9 +60,14 @@ async def test_chaos_run_stores_every_good_shot_once_and_leaks_nothing(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="prefect_gmicloud")
     sim = make_simulator(
-        api_key=SECRET_KEY, seed=20261123, faults=CHAOS, queue_seconds=0.1,
-        processing_seconds=0.4, video_bytes=96 * 1024, chunk_size=16 * 1024,
-    )  # fmt: skip
+        api_key=SECRET_KEY,
+        seed=20261123,
+        faults=CHAOS,
+        queue_seconds=0.1,
+        processing_seconds=0.4,
+        video_bytes=96 * 1024,
+        chunk_size=16 * 1024,
+    )
     board = synthetic_storyboard(SHOTS, "chaos")
     create = sim.state.create
 
@@ -75,9 +81,11 @@ async def test_chaos_run_stores_every_good_shot_once_and_leaks_nothing(
     failure = ""
     try:
         await run_storyboard(
-            board, bucket, credentials_for(sim), max_concurrency=12, final_cut=False,
-            poll_interval=0.1,
-        )  # fmt: skip
+            board,
+            bucket,
+            credentials_for(sim),
+            options=StoryboardOptions(max_concurrency=12, final_cut=False, poll_interval=0.1),
+        )
     except StoryboardIncomplete as exc:
         failure = str(exc)
     manifest = await read_manifest(bucket, "chaos")
@@ -104,12 +112,16 @@ async def test_chaos_run_stores_every_good_shot_once_and_leaks_nothing(
     retries = retries_logged(caplog.records)
     print(f"\nchaos run: {SHOTS} shots, {stored} stored intact, {len(failed)} failed by GMI")
     print(f"  faults injected: {dict(sorted(sim.stats.faults.items()))}")
-    print(f"  odd statuses on {sum(r.odd_statuses for r in requests.values())} requests, "
-          f"media_urls outcomes on {sum(r.media_urls for r in requests.values())}")  # fmt: skip
+    print(
+        f"  odd statuses on {sum(r.odd_statuses for r in requests.values())} requests, "
+        f"media_urls outcomes on {sum(r.media_urls for r in requests.values())}"
+    )
     print(f"  retries made: {dict(retries)}")
     print(f"  API calls: {dict(sim.stats.calls)}")
-    print(f"  duplicates: {sim.stats.duplicate_submits}, orphaned requests: {len(orphans)}, "
-          f"lost: {len(lost)}")  # fmt: skip
+    print(
+        f"  duplicates: {sim.stats.duplicate_submits}, orphaned requests: {len(orphans)}, "
+        f"lost: {len(lost)}"
+    )
 
     assert sim.stats.duplicate_submits == 0
     assert lost == []

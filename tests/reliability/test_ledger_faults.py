@@ -23,6 +23,7 @@ from prefect_gmicloud.simulator.boards import synthetic_storyboard
 from prefect_gmicloud.simulator.config import ScriptedFault
 from prefect_gmicloud.storage import S3Destination
 from prefect_gmicloud.storyboard import plan_storyboard
+from prefect_gmicloud.storyboard.options import StoryboardOptions
 from tests.conftest import PrefectPlaces, credentials_for, read_object
 from tests.reliability.boards import ledger_of, unrecorded_paid_ids
 
@@ -38,7 +39,9 @@ async def run(
     options.setdefault("poll_interval", 0.05)
     board = synthetic_storyboard(SHOTS, title)
     credentials = options.pop("credentials", None) or credentials_for(sim)
-    result: StoryboardResult = await run_storyboard(board, bucket, credentials, **options)
+    result: StoryboardResult = await run_storyboard(
+        board, bucket, credentials, StoryboardOptions(**options)
+    )
     return result
 
 

@@ -26,6 +26,7 @@ from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import S3Destination
 from prefect_gmicloud.storyboard import Storyboard
+from prefect_gmicloud.storyboard.options import StoryboardOptions
 from tests.conftest import credentials_for
 from tests.reliability.conftest import ROOT
 from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
@@ -47,7 +48,9 @@ async def run_example(sim: Simulator, bucket: S3Destination) -> tuple[UUID, list
     )
 
     board = Storyboard.load(EXAMPLE)
-    await run_storyboard(board, bucket, credentials_for(sim), poll_interval=0.1)
+    await run_storyboard(
+        board, bucket, credentials_for(sim), options=StoryboardOptions(poll_interval=0.1)
+    )
     key = storyboard_artifact_key(board.title)
     async with get_client() as prefect:
         (artifact,) = await prefect.read_latest_artifacts(
