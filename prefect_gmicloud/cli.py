@@ -24,6 +24,7 @@ from prefect_gmicloud.localstack import (
     BUCKET,
     S3_PORT,
     SIMULATOR_PORT,
+    LocalStack,
     allow_slow_prefect_start,
     explain_failure,
 )
@@ -390,28 +391,14 @@ def local_stack_command(
                 from prefect_gmicloud.prefect_server import prefect_server, state_home
 
                 console.print(f"starting Prefect on port {prefect_port} (home {state_home()})...")
-                api_url = started.enter_context(prefect_server(prefect_port))
-                os.environ["PREFECT_API_URL"] = api_url  # --save-block saves into it
+                # --save-block saves into it, and the stack names it.
+                os.environ["PREFECT_API_URL"] = started.enter_context(prefect_server(prefect_port))
             stack = started.enter_context(
                 local_stack(config, simulator_port=port, s3_port=s3_port, bucket=bucket)
             )
-            sim = stack.simulator
-            console.print(f"GMI simulator: base_url={sim.base_url} (api key {sim.api_key})")
-            console.print(f"S3 (moto):     endpoint_url={stack.s3_endpoint}, bucket {bucket}")
-            console.print(
-                f"               export AWS_ENDPOINT_URL={stack.s3_endpoint} "
-                "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local  (any keys work)"
-            )
-            if prefect:
-                console.print(f"Prefect:       {api_url} (UI: {api_url.removesuffix('/api')})")
-                console.print(f"               in each shell: export PREFECT_API_URL={api_url}")
+            _announce(stack, os.environ.get("PREFECT_API_URL") if prefect else None)
             if save_block is not None:
-                allow_slow_prefect_start()
-                from prefect_gmicloud.blocks.credentials import GMICloudCredentials
-
-                block = GMICloudCredentials(api_key=sim.api_key, base_url=sim.base_url)
-                block.save(save_block, overwrite=True)
-                console.print(f"saved the GMICloudCredentials block {save_block!r}")
+                _save_simulator_block(save_block, stack.simulator.api_key, stack.simulator.base_url)
             console.print("Ctrl-C stops everything started here.")
             sys.stdout.flush()
             threading.Event().wait()
@@ -422,6 +409,30 @@ def local_stack_command(
         raise typer.Exit(1) from None
     except Exception as exc:
         _explain_or_raise(exc)
+
+
+def _announce(stack: LocalStack, prefect_api_url: str | None) -> None:
+    """Print where each server of the local stack listens, and what to export to use it."""
+    sim = stack.simulator
+    console.print(f"GMI simulator: base_url={sim.base_url} (api key {sim.api_key})")
+    console.print(f"S3 (moto):     endpoint_url={stack.s3_endpoint}, bucket {stack.bucket}")
+    console.print(
+        f"               export AWS_ENDPOINT_URL={stack.s3_endpoint} "
+        "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local  (any keys work)"
+    )
+    if prefect_api_url is not None:
+        ui = prefect_api_url.removesuffix("/api")
+        console.print(f"Prefect:       {prefect_api_url} (UI: {ui})")
+        console.print(f"               in each shell: export PREFECT_API_URL={prefect_api_url}")
+
+
+def _save_simulator_block(name: str, api_key: str, base_url: str) -> None:
+    """Save a GMICloudCredentials block ``name`` pointing at the simulator."""
+    allow_slow_prefect_start()
+    from prefect_gmicloud.blocks.credentials import GMICloudCredentials
+
+    GMICloudCredentials(api_key=api_key, base_url=base_url).save(name, overwrite=True)
+    console.print(f"saved the GMICloudCredentials block {name!r}")
 
 
 def main() -> None:
