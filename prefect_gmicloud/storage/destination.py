@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from prefect_gmicloud.form_schema import WithoutNones, plain_optionals
 from prefect_gmicloud.storage.keys import refuse_odd_segments
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def plain_prefix(prefix: str) -> str:
     return folder
 
 
-class S3Destination(BaseModel):
+class S3Destination(WithoutNones):
     """A bucket and prefix on S3 or an S3-compatible endpoint; keys from the AWS chain.
 
     Example:
@@ -42,7 +43,8 @@ class S3Destination(BaseModel):
         ```
     """
 
-    model_config = ConfigDict(frozen=True)
+    # Unknown fields are refused: a misspelt endpoint_url would otherwise send the videos to AWS.
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=plain_optionals)
 
     bucket: str = Field(min_length=3, max_length=63, description="The bucket name.")
     prefix: str = Field(
@@ -53,6 +55,12 @@ class S3Destination(BaseModel):
     endpoint_url: str | None = Field(None, description="For S3-compatible stores (MinIO...).")
     region_name: str | None = Field(None, description="The bucket's region.")
     profile_name: str | None = Field(None, description="An AWS profile to take keys from.")
+
+    @field_validator("endpoint_url", "region_name", "profile_name", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # The run form sends an input a person cleared as "".
+        return None if value == "" else value
 
     @field_validator("endpoint_url")
     @classmethod

@@ -12,10 +12,10 @@ import asyncio
 from uuid import UUID
 
 import pytest
+import yaml
 from playwright.sync_api import Locator, Page, sync_playwright
 
 from prefect_gmicloud.flows.storyboard import run_storyboard
-from prefect_gmicloud.storyboard import Storyboard
 from tests.reliability.conftest import ROOT
 from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
@@ -38,8 +38,9 @@ async def deploy_cafe() -> UUID:
 
     async with get_client() as prefect:
         await prefect.create_work_pool(WorkPoolCreate(name="form", type="process"))
-    cafe = Storyboard.load(ROOT / "examples" / "cafe.yaml").model_dump(mode="json")
-    parameters = {"storyboard": cafe, "storage": {"bucket": "gmicloud-local", "prefix": "gmi"}}
+    # The parameters of deployments/prefect.yaml's storyboard-on-demand: what its users see.
+    spec = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text(encoding="utf-8"))
+    parameters = spec["definitions"]["storyboard_parameters"]
     source = await run_storyboard.afrom_source(
         str(ROOT), "prefect_gmicloud/flows/storyboard.py:run_storyboard"
     )
