@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import random
 import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from prefect import flow, get_run_logger, runtime
-from prefect.concurrency.asyncio import concurrency
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import apause_flow_run
 from prefect_aws.s3 import S3Bucket
@@ -20,13 +17,13 @@ from pydantic import BaseModel
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
 from prefect_gmicloud.client.wait_schedule import wait_policy
 from prefect_gmicloud.errors import (
-    StoryboardError,
     StoryboardHalted,
     StoryboardIncomplete,
     StoryboardNotApproved,
 )
+from prefect_gmicloud.flows.board_shots import BoardShots
 from prefect_gmicloud.flows.board_source import trusted_board
-from prefect_gmicloud.flows.budget import budget_seconds, estimate_run
+from prefect_gmicloud.flows.budget import estimate_run
 from prefect_gmicloud.flows.cut_sound import CutSound, cut_sound
 from prefect_gmicloud.flows.generate import load_credentials
 from prefect_gmicloud.flows.limit_checks import require_limits
@@ -39,22 +36,14 @@ from prefect_gmicloud.flows.review import (
     apply_changes,
     changes_from,
 )
-from prefect_gmicloud.flows.shot_storage import (
-    find_stored,
-    in_board,
-    shot_storer,
-    still_image,
-    still_stored,
-    stored_keys,
-)
+from prefect_gmicloud.flows.shot_storage import stored_keys
 from prefect_gmicloud.flows.storage_guard import guard_storage
-from prefect_gmicloud.flows.storyboard_run import StoryboardRun, announce
+from prefect_gmicloud.flows.storyboard_run import StoryboardRun
 from prefect_gmicloud.ledger.entry import ReviewMark, new_run_token
-from prefect_gmicloud.ledger.shot import ShotJob, ShotResult, ShotRunner, replay_journal
+from prefect_gmicloud.ledger.shot import ShotResult, ShotRunner, replay_journal
 from prefect_gmicloud.ledger.store import Ledger
 from prefect_gmicloud.media import concatenate, contact_sheet
 from prefect_gmicloud.media.mix import Spoken, mix_soundtrack, shot_starts
-from prefect_gmicloud.models.registry import AnyPayload
 from prefect_gmicloud.reporting import best_effort
 from prefect_gmicloud.storage import (
     MAX_LINK_SECONDS,
@@ -90,19 +79,6 @@ class StoryboardResult(BaseModel):
     reused: int = 0
     followed: int = 0
     review_rounds: int = 0
-
-
-@contextlib.asynccontextmanager
-async def quota_slot(limit_name: str | None) -> AsyncIterator[None]:
-    """One slot of the Prefect global concurrency limit ``limit_name`` (none when unnamed).
-
-    A global limit is shared by every worker, so several machines keep to one GMI quota.
-    """
-    if limit_name is None:
-        yield
-        return
-    async with concurrency(limit_name, occupy=1, strict=True):
-        yield
 
 
 @flow(name="gmicloud-storyboard")
@@ -232,48 +208,24 @@ async def run_storyboard(
     # What the board holds already: listed once the guard is held (below), so that under a
     # board lock no other run writes after the listing.
     present: set[str] = set()
-    local_limit = asyncio.Semaphore(max_concurrency)
-
-    @contextlib.asynccontextmanager
-    async def slot() -> AsyncIterator[None]:
-        async with local_limit, quota_slot(concurrency_limit):
-            yield
-
     plans = {shot.shot_id: shot for shot in planned}
-
-    async def prepare(job: ShotJob) -> AnyPayload:
-        shot = plans[job.shot_id]
-        if shot.continues is not None:
-            source = current.outcomes[shot.continues]
-            await _stage_source_frame(references, shot, shot.continues, source)
-        for still in shot.after:
-            await _stage_still(references, shot, still, current.outcomes[still])
-        return references.sign(shot.payload, link_seconds)
-
+    # Each shot's outcome, kept by the run; its side stages sources and stills from them.
+    shot_outcomes: dict[str, ShotResult] = {}
+    side = BoardShots(
+        title=title, location=location, storage=storage, references=references, plans=plans,
+        outcomes=shot_outcomes, present=present, link_seconds=link_seconds,
+        max_concurrency=max_concurrency, concurrency_limit=concurrency_limit,
+        budget_limit=budget_limit, budget_wait=budget_wait,
+    )  # fmt: skip
     async with gmi.get_client() as client:
         runner = ShotRunner(
-            ledger=ledger,
-            client=client,
-            run=run,
-            store=shot_storer(storage, in_board(title), at_once=max_concurrency),
-            still_stored=lambda job, objects: still_stored(location, job, objects),
-            find_stored=lambda job: find_stored(
-                location,
-                location.key(title, f"{job.shot_id}.mp4"),
-                location.key(title, f"{job.shot_id}.jpg"),
-                job,
-                present,
-            ),
+            ledger=ledger, client=client, run=run, side=side,
             policy=wait_policy(poll_interval, queue_timeout, processing_timeout),
-            slot=slot,
-            on_submitted=announce,
-            before_submit=budget_seconds(budget_limit, budget_wait),
-            prepare=prepare,
-            flow_run_id=flow_run_id,
-            force=force,
-            resubmit_missing=resubmit_missing,
+            flow_run_id=flow_run_id, force=force, resubmit_missing=resubmit_missing,
+        )  # fmt: skip
+        current = StoryboardRun(
+            title, ledger, runner, store, manifest, guard, outcomes=shot_outcomes
         )
-        current = StoryboardRun(title, ledger, runner, store, manifest, guard)
         async with current.alive():
             await ledger.list_entries()
             if not force:
@@ -446,43 +398,6 @@ def _link_seconds(
             "of margin): lower the deadlines"
         )
     return min(seconds, MAX_LINK_SECONDS)
-
-
-async def _stage_source_frame(
-    references: StagedReferences, shot: PlannedShot, source_id: str, source: ShotResult
-) -> None:
-    """Stage the last frame of ``source`` where ``shot``'s payload names its first frame.
-
-    Raises:
-        StoryboardError: the payload was planned from another version of the source.
-    """
-    video = source.objects.get("video")
-    wanted = references.frame_url(source.inputs_hash)
-    if video is None or wanted not in dict(shot.media_urls()).values():
-        raise StoryboardError(
-            shot.shot_id,
-            [f"planned from another version of shot {source_id}: run the storyboard again"],
-        )
-    await references.stage_frame(video, source.inputs_hash)
-
-
-async def _stage_still(
-    references: StagedReferences, shot: PlannedShot, still_id: str, still: ShotResult
-) -> None:
-    """Stage the stored still ``still`` where ``shot``'s payload names it (a PNG).
-
-    Raises:
-        StoryboardError: the still has no stored image, or the payload was planned from
-            another version of it.
-    """
-    image = still_image(still.objects)
-    wanted = references.still_url(still.inputs_hash)
-    if image is None or wanted not in [url for _, url in shot.media_urls()]:
-        raise StoryboardError(
-            shot.shot_id,
-            [f"planned from another version of {still_id}: run the storyboard again"],
-        )
-    await references.stage_still(image, still.inputs_hash)
 
 
 async def _previous_manifest(store: ManifestStore) -> Manifest | None:
