@@ -169,7 +169,7 @@ class _OneVideo:
         self._store = shot_storer(self.storage, self._place, self.max_download_bytes)
 
     async def prepare(self, job: ShotJob) -> AnyPayload:
-        """The payload as validated (a flow's payload names no staged media)."""
+        """The payload as validated: ``generate_video`` stages and signs nothing."""
         return job.payload
 
     async def find_stored(self, job: ShotJob) -> tuple[dict[str, StoredObject], str | None] | None:
@@ -188,10 +188,11 @@ class _OneVideo:
         return await self._store(job, request)
 
     def _place(self, job: ShotJob, request: GMIRequest) -> tuple[tuple[str, ...], None]:
+        """``<key_prefix>/<name or request id>/``, the files under their outcome names."""
         return (self.key_prefix, self.name or request.request_id), None
 
     def slot(self) -> contextlib.AbstractAsyncContextManager[None]:
-        """None: one request holds no quota slot of the flow's."""
+        """No slot: ``generate_video`` pays for one request and shares no quota limit."""
         return contextlib.nullcontext()
 
     def before_submit(self, job: ShotJob) -> contextlib.AbstractAsyncContextManager[None]:
