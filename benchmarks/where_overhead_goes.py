@@ -34,7 +34,7 @@ from overhead import VIDEO_BYTES, bare_run, flow_run, timed
 from servers import local_servers, quiet_prefect
 
 from prefect_gmicloud.client.wait_schedule import wait_policy
-from prefect_gmicloud.flows import shot_storage, storyboard
+from prefect_gmicloud.flows import board_shots, shot_storage
 from prefect_gmicloud.simulator.boards import synthetic_storyboard
 from prefect_gmicloud.storage.s3_store import S3Store
 from prefect_gmicloud.tasks.store_outcome import store_outcome
@@ -87,7 +87,7 @@ def variant(name: str) -> Iterator[None]:
             async def no_event(*args: object) -> None:
                 return None
 
-            stack.enter_context(mock.patch.object(storyboard, "announce", no_event))
+            stack.enter_context(mock.patch.object(board_shots, "announce", no_event))
         yield
 
 

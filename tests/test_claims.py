@@ -16,6 +16,7 @@ from prefect_gmicloud.ledger.entry import Claim, LedgerEntry
 from prefect_gmicloud.ledger.shot import FRESH_CLAIM_SECONDS, ShotJob, ShotResult, ShotRunner
 from prefect_gmicloud.ledger.store import LEASE_ENV, Ledger, Versioned
 from prefect_gmicloud.models import Wan27T2VPayload
+from prefect_gmicloud.models.registry import AnyPayload
 from prefect_gmicloud.simulator import Simulator
 from prefect_gmicloud.storage import StorageLocation, StoredObject
 from prefect_gmicloud.storage.memory_store import MemoryStore
@@ -34,16 +35,33 @@ def memory_ledger() -> Ledger:
     return Ledger(StorageLocation(store, "b", "out"), "out/board/ledger")
 
 
-async def nothing_stored(job: ShotJob, objects: dict[str, StoredObject]) -> bool:
-    return False
+class NothingStored:
+    """A runner's side with nothing stored or found, files "stored" without a download, no
+    quota, no budget; a test overrides what it watches."""
+
+    async def prepare(self, job: ShotJob) -> AnyPayload:
+        return job.payload
+
+    async def find_stored(self, job: ShotJob) -> None:
+        return None
+
+    async def still_stored(self, job: ShotJob, objects: dict[str, StoredObject]) -> bool:
+        return False
+
+    async def store(self, job: ShotJob, request: GMIRequest) -> dict[str, StoredObject]:
+        return {"video": StoredObject(uri="s3://b/v", bucket="b", key="v", size=1, etag="e")}
+
+    def slot(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()
+
+    def before_submit(self, job: ShotJob) -> contextlib.AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()
+
+    async def on_submitted(self, job: ShotJob, request: GMIRequest) -> None:
+        return None
 
 
-async def none_found(job: ShotJob) -> None:
-    return None
-
-
-async def store_nothing(job: ShotJob, request: GMIRequest) -> dict[str, StoredObject]:
-    return {"video": StoredObject(uri="s3://b/v", bucket="b", key="v", size=1, etag="e")}
+FAST = WaitPolicy(initial_interval=0.05, max_interval=0.2)
 
 
 async def test_a_shot_whose_claim_was_taken_while_it_waited_does_not_pay(sim: Simulator) -> None:
@@ -51,18 +69,15 @@ async def test_a_shot_whose_claim_was_taken_while_it_waited_does_not_pay(sim: Si
     slot_free = asyncio.Event()
     waiting = asyncio.Event()
 
-    @contextlib.asynccontextmanager
-    async def quota_slot() -> AsyncIterator[None]:
-        waiting.set()
-        await slot_free.wait()  # as a shot waits for a Prefect quota slot
-        yield
+    class WaitsForItsSlot(NothingStored):
+        @contextlib.asynccontextmanager
+        async def slot(self) -> AsyncIterator[None]:
+            waiting.set()
+            await slot_free.wait()  # as a shot waits for a Prefect quota slot
+            yield
 
     async with client_for(sim) as client:
-        runner = ShotRunner(
-            ledger=ledger, client=client, run="run-a", store=store_nothing,
-            still_stored=nothing_stored, find_stored=none_found,
-            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2), slot=quota_slot,
-        )  # fmt: skip
+        runner = ShotRunner(ledger, client, "run-a", WaitsForItsSlot(), FAST)
         await ledger.beat("run-a", None)
         settling = asyncio.ensure_future(runner.store_shot(job()))
         await waiting.wait()
@@ -99,18 +114,10 @@ async def test_a_shot_paid_at_once_under_a_held_lease_skips_the_confirming_write
 
     ledger.replace = counted  # type: ignore[method-assign]
     async with client_for(sim) as client:
-        runner = ShotRunner(
-            ledger=ledger, client=client, run="run-a", store=store_nothing,
-            still_stored=nothing_stored, find_stored=none_found,
-            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2),
-        )  # fmt: skip
+        runner = ShotRunner(ledger, client, "run-a", NothingStored(), FAST)
         unbeaten = await runner.store_shot(job())  # no heartbeat: the claim is confirmed
         await ledger.beat("run-b", None)
-        beating = ShotRunner(
-            ledger=ledger, client=client, run="run-b", store=store_nothing,
-            still_stored=nothing_stored, find_stored=none_found,
-            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2), force=True,
-        )  # fmt: skip
+        beating = ShotRunner(ledger, client, "run-b", NothingStored(), FAST, force=True)
         writes_before = len(writes)
         forced = await beating.store_shot(job())
     print(f"\nledger replaces: without a heartbeat {writes[:writes_before]}, "
@@ -141,11 +148,7 @@ async def test_a_lost_submit_is_looked_for_from_the_claim_time_on_the_stores_clo
                 state="claimed", claim=fast,
             )
         )  # fmt: skip
-        runner = ShotRunner(
-            ledger=ledger, client=client, run="run-next", store=store_nothing,
-            still_stored=nothing_stored, find_stored=none_found,
-            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2),
-        )  # fmt: skip
+        runner = ShotRunner(ledger, client, "run-next", NothingStored(), FAST)
         result = await runner.store_shot(job())
     print(f"\nresult: {result.state} {result.how}; requests created: {sim.stats.created}")
     assert result.how == "resumed" and result.request_id == paid.request_id
@@ -161,31 +164,27 @@ async def test_a_shot_gives_its_slot_back_when_its_request_ends_not_once_stored(
     one_at_a_time = asyncio.Semaphore(1)
     second_submitted = asyncio.Event()
 
-    @contextlib.asynccontextmanager
-    async def slot() -> AsyncIterator[None]:
-        async with one_at_a_time:
-            yield
+    class OneSlotSlowStore(NothingStored):
+        @contextlib.asynccontextmanager
+        async def slot(self) -> AsyncIterator[None]:
+            async with one_at_a_time:
+                yield
 
-    async def slow_store(job: ShotJob, request: GMIRequest) -> dict[str, StoredObject]:
-        if job.shot_id == "first":
-            await asyncio.wait_for(second_submitted.wait(), timeout=10)
-        return await store_nothing(job, request)
+        async def store(self, job: ShotJob, request: GMIRequest) -> dict[str, StoredObject]:
+            if job.shot_id == "first":
+                await asyncio.wait_for(second_submitted.wait(), timeout=10)
+            return await super().store(job, request)
 
-    async def on_submitted(job: ShotJob, request: GMIRequest) -> None:
-        if job.shot_id == "second":
-            second_submitted.set()
+        async def on_submitted(self, job: ShotJob, request: GMIRequest) -> None:
+            if job.shot_id == "second":
+                second_submitted.set()
 
     first = ShotJob("first", "a" * 64, Wan27T2VPayload.model_validate(PAYLOAD))
     second = ShotJob(
         "second", "b" * 64, Wan27T2VPayload.model_validate({**PAYLOAD, "prompt": "an owl"})
     )
     async with client_for(sim) as client:
-        runner = ShotRunner(
-            ledger=ledger, client=client, run="run-a", store=slow_store,
-            still_stored=nothing_stored, find_stored=none_found,
-            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2), slot=slot,
-            on_submitted=on_submitted,
-        )  # fmt: skip
+        runner = ShotRunner(ledger, client, "run-a", OneSlotSlowStore(), FAST)
         results = await asyncio.gather(runner.store_shot(first), runner.store_shot(second))
     assert [r.state for r in results] == ["stored", "stored"], [r.error for r in results]
     assert sim.stats.peak_active == 1
@@ -217,32 +216,25 @@ async def test_a_run_judged_with_a_shorter_lease_than_its_own_is_not_paid_twice(
 
     ledger_b.is_alive = judging  # type: ignore[method-assign]
 
-    async def b_paid(job: ShotJob, request: GMIRequest) -> None:
-        b_submitted.set()
+    class TellsBPaid(NothingStored):
+        async def on_submitted(self, job: ShotJob, request: GMIRequest) -> None:
+            b_submitted.set()
 
     async with client_for(sim) as client:
-        runner_b = ShotRunner(
-            ledger=ledger_b, client=client, run="run-b", store=store_nothing,
-            still_stored=nothing_stored, find_stored=none_found,
-            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2), on_submitted=b_paid,
-        )  # fmt: skip
+        runner_b = ShotRunner(ledger_b, client, "run-b", TellsBPaid(), FAST)
         b_settling: list[asyncio.Future[object]] = []
 
-        @contextlib.asynccontextmanager
-        async def meanwhile_b_looks(job: ShotJob) -> AsyncIterator[None]:
-            # A holds its fresh claim and is about to pay: B reads the shot now.
-            b_settling.append(asyncio.ensure_future(runner_b.store_shot(job)))
-            await asyncio.wait_for(judged.wait(), timeout=30)
-            if not verdicts[-1]:
-                await asyncio.wait_for(b_submitted.wait(), timeout=30)
-            yield
+        class MeanwhileBLooks(NothingStored):
+            @contextlib.asynccontextmanager
+            async def before_submit(self, job: ShotJob) -> AsyncIterator[None]:
+                # A holds its fresh claim and is about to pay: B reads the shot now.
+                b_settling.append(asyncio.ensure_future(runner_b.store_shot(job)))
+                await asyncio.wait_for(judged.wait(), timeout=30)
+                if not verdicts[-1]:
+                    await asyncio.wait_for(b_submitted.wait(), timeout=30)
+                yield
 
-        runner_a = ShotRunner(
-            ledger=ledger_a, client=client, run="run-a", store=store_nothing,
-            still_stored=nothing_stored, find_stored=none_found,
-            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2),
-            before_submit=meanwhile_b_looks,
-        )  # fmt: skip
+        runner_a = ShotRunner(ledger_a, client, "run-a", MeanwhileBLooks(), FAST)
         monkeypatch.setenv(LEASE_ENV, "60")  # A's worker's lease
         await ledger_a.beat("run-a", None)
         await ledger_b.beat("run-b", None)
@@ -262,17 +254,14 @@ async def test_a_slot_that_cannot_be_given_back_costs_neither_the_files_nor_the_
     # so (Prefect's API down as the slot is released) must not leave a paid shot unstored.
     ledger = memory_ledger()
 
-    @contextlib.asynccontextmanager
-    async def slot() -> AsyncIterator[None]:
-        yield
-        raise RuntimeError("Prefect API unreachable while releasing the slot")
+    class SlotNotGivenBack(NothingStored):
+        @contextlib.asynccontextmanager
+        async def slot(self) -> AsyncIterator[None]:
+            yield
+            raise RuntimeError("Prefect API unreachable while releasing the slot")
 
     async with client_for(sim) as client:
-        runner = ShotRunner(
-            ledger=ledger, client=client, run="run-a", store=store_nothing,
-            still_stored=nothing_stored, find_stored=none_found,
-            policy=WaitPolicy(initial_interval=0.05, max_interval=0.2), slot=slot,
-        )  # fmt: skip
+        runner = ShotRunner(ledger, client, "run-a", SlotNotGivenBack(), FAST)
         result = await runner.store_shot(job())
     stored = await ledger.read(job().inputs_hash)
     assert result.state == "stored", result.error

@@ -27,7 +27,7 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.concurrency.asyncio import rate_limit
 
 from prefect_gmicloud.errors import BudgetUnavailable, GMICloudError
-from prefect_gmicloud.ledger.shot import BeforeSubmit, ShotJob
+from prefect_gmicloud.ledger.shot import ShotJob
 from prefect_gmicloud.ledger.store import Ledger
 from prefect_gmicloud.models.base import GMIPayload
 from prefect_gmicloud.reporting import best_effort
@@ -38,6 +38,9 @@ from prefect_gmicloud.storyboard.plan import PlannedShot
 if TYPE_CHECKING:
     from prefect_gmicloud.blocks.credentials import GMICloudCredentials
 
+
+#: Held around one shot's paid submit (and only a paid one): a budget taken per submit.
+BeforeSubmit = Callable[[ShotJob], contextlib.AbstractAsyncContextManager[None]]
 
 #: The shortest wait for the shared budget: the time Prefect's API takes to answer, with room.
 MIN_BUDGET_WAIT_SECONDS = 1.0

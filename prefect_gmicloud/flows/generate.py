@@ -8,14 +8,17 @@ store it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from prefect import flow, runtime
 from prefect_aws.s3 import S3Bucket
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
+from prefect_gmicloud.client.records import GMIRequest
 from prefect_gmicloud.client.wait_schedule import wait_policy
 from prefect_gmicloud.errors import GMICloudError, RequestCancelled, RequestFailed, VideoNotStored
 from prefect_gmicloud.flows.finish import (
@@ -27,7 +30,7 @@ from prefect_gmicloud.flows.finish import (
 )
 from prefect_gmicloud.flows.model_checks import checked_request
 from prefect_gmicloud.flows.results import GeneratedVideo
-from prefect_gmicloud.flows.shot_storage import Place, find_stored, shot_storer, still_stored
+from prefect_gmicloud.flows.shot_storage import Store, find_stored, shot_storer, still_stored
 from prefect_gmicloud.flows.storage_guard import guard_storage
 from prefect_gmicloud.ledger.entry import new_run_token
 from prefect_gmicloud.ledger.shot import ShotJob, ShotResult, ShotRunner
@@ -105,24 +108,20 @@ async def generate_video(
         ```
     """
     location = resolve_storage(storage)
-    folder = location.key(key_prefix, name) if name is not None else None  # refuse a bad name
+    side = _OneVideo(location, storage, key_prefix, name, max_download_bytes)  # refuses a bad name
     gmi = await load_credentials(credentials)
     validated = await checked_request(gmi, model, payload)
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
     job = ShotJob(name or "video", _inputs_hash(validated, name, flow_run_id), validated)
     guard = await guard_storage(location, name or "video", board_lock=False)
     ledger = Ledger(location, location.key(key_prefix, "ledger"))
-    place: Place = lambda job, request: ((key_prefix, name or request.request_id), None)  # noqa: E731
     async with guard, gmi.get_client() as client:
         runner = ShotRunner(
             ledger=ledger,
             client=client,
             run=new_run_token(),
-            store=shot_storer(storage, place, max_download_bytes),
-            still_stored=lambda job, objects: still_stored(location, job, objects),
-            find_stored=lambda job: _find_named(location, folder, job),
+            side=side,
             policy=wait_policy(poll_interval, queue_timeout, processing_timeout),
-            on_submitted=lambda job, request: record_submitted(request, name),
             flow_run_id=flow_run_id,
             force=force,
         )
@@ -139,13 +138,70 @@ def _inputs_hash(payload: AnyPayload, name: str | None, flow_run_id: str | None)
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
-async def _find_named(
-    location: StorageLocation, folder: str | None, job: ShotJob
-) -> tuple[dict[str, StoredObject], str | None] | None:
-    """A named video's files already stored from these inputs (its ledger lost)."""
-    if folder is None:
-        return None
-    return await find_stored(location, f"{folder}/video.mp4", f"{folder}/thumbnail.jpg", job)
+@dataclass
+class _OneVideo:
+    """``generate_video``'s side of its one shot: the payload sent as validated, its files
+    under ``<key_prefix>/<name or request id>/`` (found again only when named), no quota slot
+    or budget of its own, and an artifact and event once it is paid.
+
+    Args:
+        location: the storage, resolved.
+        storage: the storage as the flow was given it (the files are uploaded to it).
+        key_prefix: the folder for videos under the storage prefix.
+        name: the video's folder under ``key_prefix``; none: the request id.
+        max_download_bytes: the largest output file accepted.
+
+    Raises:
+        UnsafeKeyError: ``name`` cannot be a folder under ``key_prefix``.
+    """
+
+    location: StorageLocation
+    storage: S3Bucket | S3Destination
+    key_prefix: str
+    name: str | None
+    max_download_bytes: int
+    folder: str | None = field(init=False)
+    _store: Store = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        name = self.name
+        self.folder = self.location.key(self.key_prefix, name) if name is not None else None
+        self._store = shot_storer(self.storage, self._place, self.max_download_bytes)
+
+    async def prepare(self, job: ShotJob) -> AnyPayload:
+        """The payload as validated: ``generate_video`` stages and signs nothing."""
+        return job.payload
+
+    async def find_stored(self, job: ShotJob) -> tuple[dict[str, StoredObject], str | None] | None:
+        """A named video's files already stored from these inputs (its ledger lost)."""
+        if self.folder is None:
+            return None
+        video, thumbnail = f"{self.folder}/video.mp4", f"{self.folder}/thumbnail.jpg"
+        return await find_stored(self.location, video, thumbnail, job)
+
+    async def still_stored(self, job: ShotJob, objects: dict[str, StoredObject]) -> bool:
+        """Whether the video's stored files are still there, from these inputs."""
+        return await still_stored(self.location, job, objects)
+
+    async def store(self, job: ShotJob, request: GMIRequest) -> dict[str, StoredObject]:
+        """Store the request's files, verified, in the video's folder."""
+        return await self._store(job, request)
+
+    def _place(self, job: ShotJob, request: GMIRequest) -> tuple[tuple[str, ...], None]:
+        """``<key_prefix>/<name or request id>/``, the files under their outcome names."""
+        return (self.key_prefix, self.name or request.request_id), None
+
+    def slot(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """No slot: ``generate_video`` pays for one request and shares no quota limit."""
+        return contextlib.nullcontext()
+
+    def before_submit(self, job: ShotJob) -> contextlib.AbstractAsyncContextManager[None]:
+        """Nothing: ``generate_video`` takes no shared budget."""
+        return contextlib.nullcontext()
+
+    async def on_submitted(self, job: ShotJob, request: GMIRequest) -> None:
+        """An artifact and an event naming the paid request, before any wait."""
+        await record_submitted(request, self.name)
 
 
 async def _result(

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 
 from prefect_aws.s3 import S3Bucket
 
 from prefect_gmicloud.client.records import GMIRequest
-from prefect_gmicloud.ledger.shot import ShotJob, Store
+from prefect_gmicloud.ledger.shot import ShotJob
 from prefect_gmicloud.storage.destination import S3Destination
 from prefect_gmicloud.storage.location import StorageLocation, StoredObject
 from prefect_gmicloud.tasks.store_outcome import VERIFIED_METADATA, store_outcome
@@ -23,6 +23,8 @@ from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES
 #: Object metadata naming the inputs a shot's files were made from.
 INPUTS_HASH_METADATA = "gmi-inputs-hash"
 
+#: Downloads, verifies and uploads a finished request's files; returns them by role.
+Store = Callable[[ShotJob, GMIRequest], Awaitable[dict[str, StoredObject]]]
 #: Where a finished request's files go: the folder (key parts) and the files' stem, if any.
 Place = Callable[[ShotJob, GMIRequest], tuple[tuple[str, ...], str | None]]
 

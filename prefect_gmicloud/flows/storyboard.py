@@ -7,15 +7,12 @@ person's rounds of review) and finish (the final cut, the manifest, and the run'
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from prefect import flow, get_run_logger, runtime
-from prefect.concurrency.asyncio import concurrency
 from prefect_aws.s3 import S3Bucket
 from pydantic import BaseModel, BeforeValidator, WithJsonSchema
 
@@ -23,12 +20,12 @@ from prefect_gmicloud.blocks.credentials import GMICloudCredentials
 from prefect_gmicloud.client import GMICloudClient
 from prefect_gmicloud.client.wait_schedule import wait_policy
 from prefect_gmicloud.errors import (
-    StoryboardError,
     StoryboardHalted,
     StoryboardIncomplete,
 )
+from prefect_gmicloud.flows.board_shots import BoardShots
 from prefect_gmicloud.flows.board_source import trusted_board
-from prefect_gmicloud.flows.budget import budget_seconds, estimate_run
+from prefect_gmicloud.flows.budget import estimate_run
 from prefect_gmicloud.flows.final_cut import cut_sound, make_final_cut
 from prefect_gmicloud.flows.generate import load_credentials
 from prefect_gmicloud.flows.limit_checks import require_limits
@@ -37,19 +34,13 @@ from prefect_gmicloud.flows.model_checks import check_models
 from prefect_gmicloud.flows.report import report_storyboard
 from prefect_gmicloud.flows.review import ReviewBook, ReviewRounds, apply_changes
 from prefect_gmicloud.flows.shot_storage import (
-    find_stored,
-    in_board,
-    shot_storer,
-    still_image,
-    still_stored,
     stored_keys,
 )
 from prefect_gmicloud.flows.storage_guard import guard_storage
-from prefect_gmicloud.flows.storyboard_run import StoryboardRun, announce
+from prefect_gmicloud.flows.storyboard_run import StoryboardRun
 from prefect_gmicloud.ledger.entry import new_run_token
-from prefect_gmicloud.ledger.shot import ShotJob, ShotResult, ShotRunner, replay_journal
+from prefect_gmicloud.ledger.shot import ShotResult, ShotRunner, replay_journal
 from prefect_gmicloud.ledger.store import Ledger
-from prefect_gmicloud.models.registry import AnyPayload
 from prefect_gmicloud.reporting import best_effort
 from prefect_gmicloud.storage import (
     MAX_LINK_SECONDS,
@@ -92,19 +83,6 @@ class StoryboardResult(BaseModel):
     reused: int = 0
     followed: int = 0
     review_rounds: int = 0
-
-
-@contextlib.asynccontextmanager
-async def quota_slot(limit_name: str | None) -> AsyncIterator[None]:
-    """One slot of the Prefect global concurrency limit ``limit_name`` (none when unnamed).
-
-    A global limit is shared by every worker, so several machines keep to one GMI quota.
-    """
-    if limit_name is None:
-        yield
-        return
-    async with concurrency(limit_name, occupy=1, strict=True):
-        yield
 
 
 @flow(name="gmicloud-storyboard")
@@ -340,44 +318,22 @@ def _runner(
     outcomes: dict[str, ShotResult],
     present: set[str],
 ) -> ShotRunner:
-    options, location, title = prepared.options, prepared.location, prepared.title
-    references = prepared.references
-    local_limit = asyncio.Semaphore(options.max_concurrency)
-
-    @contextlib.asynccontextmanager
-    async def slot() -> AsyncIterator[None]:
-        async with local_limit, quota_slot(options.concurrency_limit):
-            yield
-
-    async def prepare(job: ShotJob) -> AnyPayload:
-        shot = prepared.plans[job.shot_id]
-        if shot.continues is not None:
-            source = outcomes[shot.continues]
-            await _stage_source_frame(references, shot, shot.continues, source)
-        for still in shot.after:
-            await _stage_still(references, shot, still, outcomes[still])
-        return references.sign(shot.payload, prepared.link_seconds)
-
+    """The run's shot runner, with the board's side: ``outcomes`` and ``present`` are the
+    run's own, filled as it goes."""
+    options = prepared.options
+    side = BoardShots(
+        title=prepared.title, location=prepared.location, storage=prepared.storage,
+        references=prepared.references, plans=prepared.plans, outcomes=outcomes,
+        present=present, link_seconds=prepared.link_seconds, options=options,
+    )  # fmt: skip
     return ShotRunner(
         ledger=prepared.ledger,
         client=client,
         run=new_run_token(),
-        store=shot_storer(prepared.storage, in_board(title), at_once=options.max_concurrency),
-        still_stored=lambda job, objects: still_stored(location, job, objects),
-        find_stored=lambda job: find_stored(
-            location,
-            location.key(title, f"{job.shot_id}.mp4"),
-            location.key(title, f"{job.shot_id}.jpg"),
-            job,
-            present,
-        ),
+        side=side,
         policy=wait_policy(
             options.poll_interval, options.queue_timeout, options.processing_timeout
         ),
-        slot=slot,
-        on_submitted=announce,
-        before_submit=budget_seconds(options.budget_limit, options.budget_wait),
-        prepare=prepare,
         flow_run_id=str(runtime.flow_run.id) if runtime.flow_run.id else None,
         force=options.force,
         resubmit_missing=options.resubmit_missing,
@@ -413,43 +369,6 @@ def _link_seconds(
             "of margin): lower the deadlines"
         )
     return min(seconds, MAX_LINK_SECONDS)
-
-
-async def _stage_source_frame(
-    references: StagedReferences, shot: PlannedShot, source_id: str, source: ShotResult
-) -> None:
-    """Stage the last frame of ``source`` where ``shot``'s payload names its first frame.
-
-    Raises:
-        StoryboardError: the payload was planned from another version of the source.
-    """
-    video = source.objects.get("video")
-    wanted = references.frame_url(source.inputs_hash)
-    if video is None or wanted not in dict(shot.media_urls()).values():
-        raise StoryboardError(
-            shot.shot_id,
-            [f"planned from another version of shot {source_id}: run the storyboard again"],
-        )
-    await references.stage_frame(video, source.inputs_hash)
-
-
-async def _stage_still(
-    references: StagedReferences, shot: PlannedShot, still_id: str, still: ShotResult
-) -> None:
-    """Stage the stored still ``still`` where ``shot``'s payload names it (a PNG).
-
-    Raises:
-        StoryboardError: the still has no stored image, or the payload was planned from
-            another version of it.
-    """
-    image = still_image(still.objects)
-    wanted = references.still_url(still.inputs_hash)
-    if image is None or wanted not in [url for _, url in shot.media_urls()]:
-        raise StoryboardError(
-            shot.shot_id,
-            [f"planned from another version of {still_id}: run the storyboard again"],
-        )
-    await references.stage_still(image, still.inputs_hash)
 
 
 async def _previous_manifest(store: ManifestStore) -> Manifest | None:

@@ -8,7 +8,8 @@ submit and record) the request is looked for in ``GET /requests`` before anythin
 "Unknown" is never "not paid": an id is only set aside (kept in the entry's history) when GMI
 says the request failed or was cancelled, or, when the caller asks, that it does not exist.
 
-No Prefect import here: storing and reporting are given by the caller.
+No Prefect import here: storing, quotas and reporting are the caller's, given as one
+:class:`~prefect_gmicloud.ledger.shot_side.ShotSide`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,6 +41,7 @@ from prefect_gmicloud.errors import (
 from prefect_gmicloud.ledger import journal
 from prefect_gmicloud.ledger.entry import Attempt, Claim, LedgerEntry
 from prefect_gmicloud.ledger.gate import SubmitGate
+from prefect_gmicloud.ledger.shot_side import ShotSide
 from prefect_gmicloud.ledger.store import Ledger, Versioned
 from prefect_gmicloud.models.registry import AnyPayload
 from prefect_gmicloud.models.spec import OutputKind
@@ -93,35 +94,6 @@ class ShotResult:
         return self.request_id is not None and self.state == "submitted"
 
 
-Store = Callable[[ShotJob, GMIRequest], Awaitable[dict[str, StoredObject]]]
-StillStored = Callable[[ShotJob, dict[str, StoredObject]], Awaitable[bool]]
-#: Files already stored from a shot's inputs, and the request that made them (ledger lost).
-FindStored = Callable[[ShotJob], Awaitable[tuple[dict[str, StoredObject], str | None] | None]]
-Reported = Callable[[ShotJob, GMIRequest], Awaitable[None]]
-#: Held around one shot's paid submit (and only a paid one): a budget taken per submit.
-BeforeSubmit = Callable[[ShotJob], contextlib.AbstractAsyncContextManager[None]]
-#: The payload to send for a shot about to be paid for (its media signed, frames staged).
-Prepare = Callable[[ShotJob], Awaitable[AnyPayload]]
-
-
-async def _no_report(job: ShotJob, request: GMIRequest) -> None:
-    return None
-
-
-@contextlib.asynccontextmanager
-async def _no_slot() -> AsyncIterator[None]:
-    yield
-
-
-@contextlib.asynccontextmanager
-async def _nothing_before_submit(job: ShotJob) -> AsyncIterator[None]:
-    yield
-
-
-async def _as_planned(job: ShotJob) -> AnyPayload:
-    return job.payload
-
-
 @dataclass
 class ShotRunner:
     """Everything the shots of one run share.
@@ -130,18 +102,11 @@ class ShotRunner:
         ledger: the storyboard's ledger.
         client: a GMI client.
         run: this run's token (its claims and heartbeat carry it).
-        store: downloads, verifies and uploads a finished request's files; returns them by role.
-        still_stored: whether a stored entry's objects are still there, unchanged.
-        find_stored: objects already stored for a shot with these inputs (ledger lost).
+        side: what the caller supplies for its shots: the payload to send, how stored files
+            are found, checked and stored, the quota slot, what holds around a submit and what
+            is told once an id is recorded (see :class:`ShotSide` for each one's contract).
         policy: how to wait for a request.
         gate: the run's submit gate.
-        slot: one slot of the shared quota, held while this run has the shot's request in flight.
-        on_submitted: called (best effort) once a new request's id is recorded.
-        before_submit: entered just before a new request is submitted (never for a shot that
-            is reused, resumed or followed); raising a ``GMICloudError`` fails the shot unpaid.
-        prepare: the payload to send for a shot about to be paid for, from its planned one
-            (whose hash names the shot): presigned media URLs, for one. Raising a
-            ``GMICloudError`` fails the shot unpaid.
         flow_run_id: recorded in claims, for people reading the ledger.
         force: set aside what is stored and pay for every shot again.
         resubmit_missing: pay again for a shot whose recorded request GMI answers 404 for.
@@ -150,15 +115,9 @@ class ShotRunner:
     ledger: Ledger
     client: GMICloudClient
     run: str
-    store: Store
-    still_stored: StillStored
-    find_stored: FindStored
+    side: ShotSide
     policy: WaitPolicy
     gate: SubmitGate = field(default_factory=SubmitGate)
-    slot: Callable[[], contextlib.AbstractAsyncContextManager[None]] = _no_slot
-    on_submitted: Reported = _no_report
-    before_submit: BeforeSubmit = _nothing_before_submit
-    prepare: Prepare = _as_planned
     flow_run_id: str | None = None
     force: bool = False
     resubmit_missing: bool = False
@@ -201,7 +160,7 @@ class ShotRunner:
                 continue
             entry = current.entry
             if entry.state == "stored" and not self.force:
-                if await self.still_stored(job, entry.objects):
+                if await self.side.still_stored(job, entry.objects):
                     return self._result(entry, "stored", "followed" if followed else "reused")
             elif entry.claim.run != self.run and await self.ledger.is_alive(entry.claim.run):
                 result = await self._follow_live_run(job, entry)
@@ -223,7 +182,7 @@ class ShotRunner:
 
     async def _first_claim(self, job: ShotJob) -> ShotResult | None:
         """No entry: adopt stored objects, or claim the shot and pay. ``None``: lost a race."""
-        found = None if self.force else await self.find_stored(job)
+        found = None if self.force else await self.side.find_stored(job)
         objects, request_id = found if found else ({}, None)
         sent = job.payload.to_payload()
         entry = LedgerEntry(
@@ -279,7 +238,7 @@ class ShotRunner:
             _ClaimLost: another run took the claim over while this one waited to pay.
         """
         async with contextlib.AsyncExitStack() as slot:
-            await slot.enter_async_context(self.slot())
+            await slot.enter_async_context(self.side.slot())
             if self.force and current.entry.request_id is not None:
                 current = await self._set_aside(current, "regenerated (force)")
             elif current.entry.request_id is None and previous is not None:
@@ -339,7 +298,7 @@ class ShotRunner:
     async def _submit(
         self, job: ShotJob, current: Versioned, slot: contextlib.AsyncExitStack
     ) -> ShotResult:
-        payload = await self.prepare(job)
+        payload = await self.side.prepare(job)
         model = job.payload.model_id
         self.gate.check(model)  # refused (credits, model, stopping): no budget taken, unpaid
 
@@ -351,10 +310,10 @@ class ShotRunner:
                 raise SubmitOutcomeUnknown(model, f"shot {job.shot_id}: {exc.detail}") from exc
             return request, await self._record(job, confirmed, request.request_id, time.time())
 
-        async with self.before_submit(job):
+        async with self.side.before_submit(job):
             request, current = await self.gate.paid(paid, model)
         with contextlib.suppress(Exception):  # reporting never costs a paid request
-            await self.on_submitted(job, request)
+            await self.side.on_submitted(job, request)
         return await self._finish(job, current, "submitted", slot)
 
     async def _confirm(self, current: Versioned) -> Versioned:
@@ -483,7 +442,7 @@ class ShotRunner:
             error = f"GMI request {request_id} succeeded without {made} (only {_roles(done)})"
             return await self._mark_failed(job, current, how, error)
         try:
-            objects = await self.store(job, done)
+            objects = await self.side.store(job, done)
         except (GMICloudError, OSError) as exc:
             error = f"request {request_id} is paid but its files are not stored: {exc}"
             result = self._result(current.entry, "submitted", how, error=error)
