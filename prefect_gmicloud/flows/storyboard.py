@@ -26,6 +26,7 @@ from prefect_gmicloud.errors import (
 from prefect_gmicloud.flows.board_shots import BoardShots
 from prefect_gmicloud.flows.board_source import trusted_board
 from prefect_gmicloud.flows.budget import estimate_run
+from prefect_gmicloud.flows.deployment_options import with_deployment_options
 from prefect_gmicloud.flows.final_cut import cut_sound, make_final_cut
 from prefect_gmicloud.flows.generate import load_credentials
 from prefect_gmicloud.flows.limit_checks import require_limits
@@ -121,12 +122,14 @@ async def run_storyboard(
         credentials: A GMICloudCredentials block, or the name of a saved one.
         options: How the run pays, waits, reviews and finishes (StoryboardOptions: its
             concurrency, quota and budget limits, deadlines, review, final cut, force, board
-            lock), as JSON; an option left out keeps its default, e.g. {"review": true}.
-            Each option is described in `prefect-gmicloud storyboard run --help`.
+            lock), as JSON, e.g. {"review": true}; an option left out keeps the deployment's
+            value, else its default. Each is described in `prefect-gmicloud storyboard run
+            --help`.
         storyboard_url: Instead of ``storyboard``: a YAML or JSON board file, as a path on
             the worker or ``s3://bucket/key``, read within the worker's trust rule (local
             roots and buckets it allows; the storage's bucket always).
     """
+    options = await with_deployment_options(options)
     prepared = await _prepare(storyboard, storyboard_url, storage, credentials, options)
     current, settled, rounds = await _pay_and_review(prepared)
     return await _finish(prepared, current, settled, rounds)

@@ -34,7 +34,7 @@ PREFECT_FILE = ROOT / "deployments" / "prefect.yaml"
 SPEC: dict[str, Any] = yaml.safe_load(PREFECT_FILE.read_text(encoding="utf-8"))
 POOL = SPEC["definitions"]["work_pool"]["name"]
 BLOCK = SPEC["definitions"]["storyboard_parameters"]["credentials"]
-LIMIT = SPEC["definitions"]["storyboard_parameters"]["concurrency_limit"]
+LIMIT = SPEC["definitions"]["storyboard_parameters"]["options"]["concurrency_limit"]
 FLOW = "gmicloud-storyboard"
 SHOTS = 2
 
@@ -95,8 +95,8 @@ async def run_both(bucket: S3Destination) -> dict[str, str]:
         parameters = {
             "storyboard": synthetic_storyboard(SHOTS, name).model_dump(mode="json"),
             "storage": bucket.model_dump(mode="json"),
-            "final_cut": False,
-            "poll_interval": 0.2,
+            # Replaces the deployment's options object: the run keeps the ones it leaves out.
+            "options": {"final_cut": False, "poll_interval": 0.2},
         }
         run = await arun_deployment(f"{FLOW}/{name}", parameters=parameters, timeout=0)
         runs[name] = run.id
@@ -105,9 +105,20 @@ async def run_both(bucket: S3Destination) -> dict[str, str]:
         while True:
             states = {name: (await client.read_flow_run(i)).state for name, i in runs.items()}
             if all(state is not None and state.is_final() for state in states.values()):
+                await _kept_the_deployments_options(client, list(runs.values()))
                 return {name: state.type.value for name, state in states.items() if state}
             assert time.monotonic() < deadline, f"runs did not finish: {states}"
             await asyncio.sleep(1)
+
+
+async def _kept_the_deployments_options(client: Any, run_ids: list[Any]) -> None:
+    """Each run, given options of its own, kept the deployment's quota and concurrency."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids)))
+    said = [log.message for log in logs if "keep the deployment's values" in log.message]
+    assert len(said) == len(run_ids), said
+    assert all(m.endswith("concurrency_limit, max_concurrency") for m in said), said
 
 
 @pytest.mark.timeout(300)

@@ -69,11 +69,11 @@ async def deploy_and_run(sim: Simulator, bucket: S3Destination, titles: Sequence
             "storyboard": synthetic_storyboard(SHOTS, title).model_dump(mode="json"),
             "storage": bucket.model_dump(mode="json"),
             "credentials": BLOCK,
-            "max_concurrency": SHOTS,
-            "concurrency_limit": LIMIT,
-            "final_cut": False,
-            "poll_interval": 0.2,
-        }
+            "options": {
+                "max_concurrency": SHOTS, "concurrency_limit": LIMIT, "final_cut": False,
+                "poll_interval": 0.2,
+            },
+        }  # fmt: skip
         deployment_id: UUID = await source.adeploy(
             name=f"{title}-{number}", work_pool_name=POOL, parameters=parameters,
             print_next_steps=False,

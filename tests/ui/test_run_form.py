@@ -67,8 +67,7 @@ async def deploy(sim: Simulator, bucket: S3Destination) -> UUID:
     parameters = {
         "storage": bucket.model_dump(mode="json"),
         "credentials": BLOCK,
-        "poll_interval": 0.2,
-        "review": True,
+        "options": {"poll_interval": 0.2, "review": True},
     }
     deployment_id: UUID = await source.adeploy(
         name="on-demand", work_pool_name=POOL, parameters=parameters, print_next_steps=False
