@@ -176,6 +176,8 @@ class TestRunForm:
             "model", "duration", "resolution", "ratio", "negative_prompt", "settings",
         ]  # fmt: skip
         assert "properties" not in defaults["settings"]  # one JSON editor, not ~20 inputs
+        # One toggle of two (not one button per model's own range); each model checks its own.
+        assert defaults["duration"]["anyOf"] == [{"type": "integer"}, {"type": "string"}]
 
     def test_the_characters_stills_and_sound_are_json_each_one_editor(self) -> None:
         storyboard = self.schema["definitions"]["Storyboard"]["properties"]

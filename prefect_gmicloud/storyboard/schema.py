@@ -369,7 +369,11 @@ class StoryboardDefaults(_FormModel):
     # The inputs say what they are (the storyboard's defaults say what an empty model means),
     # and each model checks its own limits, named in the error; models without one leave it out.
     model: _Model = None
-    duration: _Duration = None
+    # Seconds: a whole number, or a string for the models that spell it so (kling-v2-6's "5");
+    # the form offers the two, not one toggle per model's own range.
+    duration: Annotated[
+        _Duration, WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "string"}]})
+    ] = None
     resolution: _Resolution = None
     ratio: _Ratio = None
     negative_prompt: _NegativePrompt = None
