@@ -61,6 +61,14 @@ def test_validate_refuses_a_fifo_a_device_a_folder_and_a_huge_file_without_readi
     ]
 
 
+def test_validate_refuses_a_board_file_that_is_a_fifo(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "board.yaml")
+    done = validate(tmp_path / "board.yaml")
+    assert done.returncode == 1, done.stdout + done.stderr
+    fifo = tmp_path / "board.yaml"
+    assert done.stdout.strip() == f"cannot read {fifo}: {fifo}: a FIFO, not a regular file"
+
+
 @pytest.mark.timeout(30)
 def test_a_probe_refuses_what_is_not_a_bounded_regular_file(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "fifo.mp4")

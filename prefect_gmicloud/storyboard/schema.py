@@ -46,6 +46,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from prefect_gmicloud.errors import StoryboardError
+from prefect_gmicloud.media.local_files import MAX_FILE_BYTES, open_bounded
 from prefect_gmicloud.models.base import describe_errors
 from prefect_gmicloud.models.registry import DEFAULT_STORYBOARD_MODEL, STORYBOARD_MODELS
 from prefect_gmicloud.storyboard.references import (
@@ -598,9 +599,13 @@ class Storyboard(_FormModel):
 
         Raises:
             StoryboardError: listing every schema problem.
+            OSError: the file cannot be read, or is not a regular file of at most 200 MB
+                (``RefusedFile``).
         """
         path = Path(path)
-        text = path.read_text(encoding="utf-8")
+        # A FIFO or a device named as the board would be read for ever: refused from fstat.
+        with open_bounded(path, MAX_FILE_BYTES) as file:
+            text = file.read().decode("utf-8")
         try:
             data: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         except (ValueError, yaml.YAMLError) as exc:
