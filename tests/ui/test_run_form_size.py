@@ -55,6 +55,17 @@ async def deploy_cafe() -> UUID:
 SECTIONS = ("Title", "Characters", "Defaults", "Shots", "Stills", "Sound")
 
 
+@pytest.fixture(scope="module")
+def run_form(prefect_ui: dict[str, str]) -> str:
+    """The custom-run form's address of the on-demand deployment of the example board."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: prefect_ui["PREFECT_API_URL"]}):
+        deployment_id = asyncio.run(deploy_cafe())
+    base = prefect_ui["PREFECT_API_URL"].removesuffix("/api")
+    return f"{base}/deployments/deployment/{deployment_id}/run"
+
+
 def form_property(page: Page, label: str) -> Locator:
     """The form property labelled ``label`` (optional or not): its label, help and inputs."""
     return page.locator(
@@ -75,17 +86,12 @@ def height(locator: Locator) -> int:
 
 @pytest.mark.timeout(300)
 def test_the_run_form_for_six_shots_is_short_and_a_shot_is_three_inputs(
-    prefect_ui: dict[str, str],
+    run_form: str,
 ) -> None:
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings({PREFECT_API_URL: prefect_ui["PREFECT_API_URL"]}):
-        deployment_id = asyncio.run(deploy_cafe())
-    base = prefect_ui["PREFECT_API_URL"].removesuffix("/api")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(f"{base}/deployments/deployment/{deployment_id}/run")
+        page.goto(run_form)
         page.get_by_text("Shots", exact=True).wait_for()
         page.wait_for_load_state("networkidle")
         form = page.locator(".flow-run-create-form-v2")
@@ -110,3 +116,25 @@ def test_the_run_form_for_six_shots_is_short_and_a_shot_is_three_inputs(
         browser.close()
     assert per_shot == [SHOT_INPUTS] * 6
     assert board < STORYBOARD_PX, f"the storyboard part is {board} px"
+
+
+@pytest.mark.timeout(300)
+def test_whoever_may_run_the_deployment_can_edit_its_job_variables_in_the_form(
+    run_form: str,
+) -> None:
+    # Why the README says a pool that holds the trust boundary keeps `env` out of its base job
+    # template: the trust rule's settings are environment variables, and `env` is one of these.
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(run_form)
+        page.get_by_text("Additional Options", exact=True).click()
+        editor = page.locator(".job-variable-overrides-input textarea")
+        editor.wait_for()
+        # A JSON editor, open to whoever may run: {"env": {...}} is one line away.
+        editor.fill('{"env": {"PREFECT_GMICLOUD_ALLOWED_ROOTS": "/"}}')
+        assert (
+            "PREFECT_GMICLOUD_ALLOWED_ROOTS"
+            in page.locator(".job-variable-overrides-input").inner_text()
+        )
+        browser.close()
