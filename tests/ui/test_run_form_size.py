@@ -12,7 +12,7 @@ import asyncio
 from uuid import UUID
 
 import pytest
-from playwright.sync_api import Locator, Page, sync_playwright
+from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.storyboard import Storyboard
@@ -133,8 +133,7 @@ def test_whoever_may_run_the_deployment_can_edit_its_job_variables_in_the_form(
         editor.wait_for()
         # A JSON editor, open to whoever may run: {"env": {...}} is one line away.
         editor.fill('{"env": {"PREFECT_GMICLOUD_ALLOWED_ROOTS": "/"}}')
-        assert (
+        expect(page.locator(".job-variable-overrides-input")).to_contain_text(
             "PREFECT_GMICLOUD_ALLOWED_ROOTS"
-            in page.locator(".job-variable-overrides-input").inner_text()
         )
         browser.close()
