@@ -35,8 +35,9 @@ def test_storyboard_form_offers_the_model_enums() -> None:
     # each shot's model checks its own (Wan's five ratios) when the board is planned.
     assert defaults["ratio"]["type"] == "string"
     # Switches (prompt_extend...) are JSON settings: none is a None/bool toggle in the form.
-    assert "prompt_extend" in defaults["settings"]["description"]
-    assert "Character" in schema["definitions"] and "Shot" in schema["definitions"]
+    assert "watermark" in defaults["settings"]["description"]
+    assert "properties" not in defaults["settings"]
+    assert "Shot" in schema["definitions"]
 
 
 def test_prefect_yaml_deployments_point_at_the_flow_with_valid_parameters() -> None:

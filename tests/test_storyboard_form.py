@@ -13,7 +13,13 @@ from prefect_gmicloud.flows.storyboard import run_storyboard
 from prefect_gmicloud.models import Wan27T2VPayload
 from prefect_gmicloud.models.registry import PAYLOAD_MODELS, STORYBOARD_MODELS
 from prefect_gmicloud.storyboard import ShotSettings, Storyboard, StoryboardError, plan_storyboard
-from prefect_gmicloud.storyboard.schema import SHOT_LINKS, Character, ShotOverrides, settings_of
+from prefect_gmicloud.storyboard.schema import (
+    SHOT_LINKS,
+    Character,
+    ShotOverrides,
+    StoryboardDefaults,
+    settings_of,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BARISTA = "https://refs.example/barista.mp4"
@@ -133,7 +139,7 @@ class TestRunForm:
     """The schema Prefect builds for ``run_storyboard``: what the UI renders and enforces."""
 
     schema: ClassVar[dict[str, Any]] = parameter_schema(run_storyboard).model_dump()
-    parts: ClassVar[list[str]] = ["Storyboard", "StoryboardDefaults", "Shot", "Character"]
+    parts: ClassVar[list[str]] = ["Storyboard", "StoryboardDefaults", "Shot"]
 
     def test_no_form_field_offers_null_nor_a_none_or_bool_toggle(self) -> None:
         # (The S3 blocks' own forms are prefect-aws's.)
@@ -167,9 +173,25 @@ class TestRunForm:
         assert shot["settings"] == {"title": "Settings", "type": "object"}
         defaults = self.schema["definitions"]["StoryboardDefaults"]["properties"]
         assert list(defaults) == [
-            "model", "duration", "resolution", "ratio", "seed", "negative_prompt", "settings",
+            "model", "duration", "resolution", "ratio", "negative_prompt", "settings",
         ]  # fmt: skip
         assert "properties" not in defaults["settings"]  # one JSON editor, not ~20 inputs
+        # One toggle of two (not one button per model's own range); each model checks its own.
+        assert defaults["duration"]["anyOf"] == [{"type": "integer"}, {"type": "string"}]
+
+    def test_the_characters_stills_and_sound_are_json_each_one_editor(self) -> None:
+        storyboard = self.schema["definitions"]["Storyboard"]["properties"]
+        json_list = {"type": "array", "items": {"type": "object"}}
+        for name in ("characters", "stills"):
+            assert {k: storyboard[name][k] for k in json_list} == json_list, name
+        assert "properties" not in storyboard["sound"]
+
+    def test_every_form_part_s_help_is_one_short_line(self) -> None:
+        # Each line of help costs the form height; the long form is in docs/architecture.md.
+        storyboard = self.schema["definitions"]["Storyboard"]["properties"]
+        defaults = self.schema["definitions"]["StoryboardDefaults"]["properties"]
+        for name, prop in [*storyboard.items(), *defaults.items()]:
+            assert len(prop.get("description", "")) <= 140, name
 
     def test_every_storyboard_field_and_flow_parameter_is_described(self) -> None:
         # A shot's and a character's fields are described once, in the list holding them.
@@ -237,6 +259,23 @@ def test_a_shot_s_settings_problems_name_the_shot_and_the_field() -> None:
         shots=[{"id": "pour", "prompt": "{barista} pours", "settings": {"duration": 8}}],
     )
     assert "shot pour: duration: must be one of 5 or 10, got 8" in problems_of(data)
+
+
+def test_a_character_s_problems_name_the_character_and_the_field() -> None:
+    characters = [{"name": "ann", "vidoe": "ann.mp4"}, {"name": "bob", "image": 7}]
+    shots = [{"id": "s", "prompt": "{ann} and {bob}"}]
+    assert problems_of(board(characters=characters, shots=shots)) == [
+        "character ann: vidoe: not a field of a character (name, video, image, still)",
+        "character bob: image: Input should be a valid string, got 7",
+    ]
+
+
+def test_a_seed_among_the_defaults_is_filed_in_the_json_settings() -> None:
+    # Files, stored parameters and the Python API from when the seed was an input still load.
+    flat = Storyboard.parse(board(defaults={"seed": 7, "duration": 3}))
+    assert flat.defaults.model_dump() == {"duration": 3, "settings": {"seed": 7}}
+    assert StoryboardDefaults.model_validate({"seed": 7, "duration": 3}) == flat.defaults
+    assert flat.defaults.all().model_dump(exclude_none=True) == {"duration": 3, "seed": 7}
 
 
 def test_a_default_set_twice_is_refused() -> None:

@@ -12,10 +12,11 @@ import yaml
 from prefect import runtime
 
 from prefect_gmicloud.errors import ParameterError, StoryboardError, UntrustedSourceError
+from prefect_gmicloud.media.local_files import open_bounded
 from prefect_gmicloud.storage.location import StorageLocation
 from prefect_gmicloud.storyboard.references import S3Object, source_kind
 from prefect_gmicloud.storyboard.schema import Storyboard
-from prefect_gmicloud.storyboard.trust import MAX_STORYBOARD_BYTES, TrustRule, open_bounded
+from prefect_gmicloud.storyboard.trust import MAX_STORYBOARD_BYTES, TrustRule
 
 
 async def trusted_board(

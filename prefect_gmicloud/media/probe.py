@@ -3,25 +3,28 @@
 The container comes from the file's first bytes (:mod:`prefect_gmicloud.media.magic`); PyAV then
 reads only the headers (and, for formats without an index, the first packets), so probing a
 100 MB video takes milliseconds. A file that is not media, or media FFmpeg cannot read, gets
-``kind=None``: probing never fails because of what a file holds, only when it cannot be read.
+``kind=None``: probing never fails because of what a file holds, only when it cannot be read or
+is not a regular file of bounded size (a device, FIFO or folder is refused before it is read).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import av
 from av.container import InputContainer
 from av.stream import Stream
 from av.video.stream import VideoStream
 
+from prefect_gmicloud.media.local_files import MAX_FILE_BYTES, open_bounded
 from prefect_gmicloud.media.magic import (
     AUDIO_CONTAINERS,
+    HEAD_BYTES,
     IMAGE_CONTAINERS,
     VIDEO_CONTAINERS,
-    read_head,
     sniff_container,
 )
 
@@ -53,17 +56,20 @@ class MediaFacts:
     height: int | None = None
 
 
-def probe_media(path: Path) -> MediaFacts:
+def probe_media(path: Path, max_bytes: int = MAX_FILE_BYTES) -> MediaFacts:
     """Find out what kind of media ``path`` holds, from its first bytes and headers.
 
     Args:
         path: A local file.
+        max_bytes: The largest file probed.
 
     Returns:
         The facts; ``kind`` is ``None`` for anything that is not readable video, image or audio.
 
     Raises:
-        OSError: only when the file cannot be read (``FileNotFoundError`` when it is absent).
+        RefusedFile: it is not a regular file (a device, FIFO, folder) or is larger than
+            ``max_bytes``; nothing was read.
+        OSError: when the file cannot be read (``FileNotFoundError`` when it is absent).
 
     Example:
         ```python
@@ -71,20 +77,22 @@ def probe_media(path: Path) -> MediaFacts:
         facts.kind, facts.container, facts.duration, facts.width  # ("video", "mp4", 2.5, 480)
         ```
     """
-    head = read_head(path)
-    size = path.stat().st_size
-    container = sniff_container(head)
-    if container is None:
-        return MediaFacts(kind=None, container=None, size=size)
-    try:
-        return _read_streams(path, container, size)
-    except av.FFmpegError:
-        # The file opened (read_head did), so FFmpeg's complaint is about what it holds.
-        return MediaFacts(kind=None, container=container, size=size)
+    with open_bounded(path, max_bytes) as file:
+        size = os.fstat(file.fileno()).st_size
+        container = sniff_container(file.read(HEAD_BYTES))
+        if container is None:
+            return MediaFacts(kind=None, container=None, size=size)
+        file.seek(0)
+        try:
+            # FFmpeg reads the file that was checked, not whatever the path names by now.
+            return _read_streams(file, container, size)
+        except av.FFmpegError:
+            # The file opened, so FFmpeg's complaint is about what it holds.
+            return MediaFacts(kind=None, container=container, size=size)
 
 
-def _read_streams(path: Path, container: str, size: int) -> MediaFacts:
-    with av.open(str(path), metadata_errors="replace") as opened:
+def _read_streams(file: BinaryIO, container: str, size: int) -> MediaFacts:
+    with av.open(file, "r", metadata_errors="replace") as opened:
         # A cover picture in an MP3 or MP4 is a "video" stream flagged as an attached picture.
         videos = [s for s in opened.streams.video if not s.disposition & _ATTACHED_PIC]
         # FFmpeg learns a picture's size by decoding its first frame: without one, the

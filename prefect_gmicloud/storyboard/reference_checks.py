@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from prefect_gmicloud.errors import StoryboardError
+from prefect_gmicloud.media.local_files import RefusedFile
 from prefect_gmicloud.media.probe import MediaFacts, probe_media
 from prefect_gmicloud.references.limits import check_reference, limits_for
 from prefect_gmicloud.storyboard.plan import PlannedShot, plan_shots
@@ -82,6 +83,8 @@ def unreadable_file(reference: str, exc: OSError) -> ReferenceFacts:
     """A file reference that could not be read, and why, in the words of the report."""
     if isinstance(exc, FileNotFoundError):
         return ReferenceFacts(reference, problem=f"{reference}: no such file")
+    if isinstance(exc, RefusedFile):
+        return ReferenceFacts(reference, problem=str(exc))
     return ReferenceFacts(reference, problem=f"{reference}: cannot be read ({exc})")
 
 

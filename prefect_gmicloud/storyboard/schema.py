@@ -8,7 +8,9 @@ The settings a shot may set are not written here: they are the fields of the sto
 payload classes (``prefect_gmicloud.models``), with their types and limits, so a model added
 there is a storyboard model too. The JSON schema, which the Prefect UI renders as the run form,
 is made for a person: the usual defaults as inputs, everything else (per board, per shot) as one
-JSON object of only what is set, so a shot is three inputs; optional fields are stated plainly
+JSON object of only what is set, so a shot is three inputs; the characters, stills and sound are
+JSON too (a few short objects, not four inputs a character); help text is one line a part (the
+long form is in docs/architecture.md); optional fields are stated plainly
 (no ``null`` alternative, no ``null`` default), and an optional boolean is refused (the UI can
 only show it as a None/bool toggle).
 """
@@ -44,6 +46,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from prefect_gmicloud.errors import StoryboardError
+from prefect_gmicloud.media.local_files import MAX_FILE_BYTES, open_bounded
 from prefect_gmicloud.models.base import describe_errors
 from prefect_gmicloud.models.registry import DEFAULT_STORYBOARD_MODEL, STORYBOARD_MODELS
 from prefect_gmicloud.storyboard.references import (
@@ -61,11 +64,8 @@ ShotId = Annotated[str, Field(pattern=_SHOT_ID.pattern)]
 CharacterName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 SHOTS_HELP = (
-    "In order (the final cut follows it). Each: an id (a lowercase slug naming its files), a "
-    "prompt (at most 1500 characters, naming characters as {name}: each model gets the names "
-    "it expects) and its settings: JSON of only what the shot changes, such as "
-    '{"duration": 4}, {"model": "wan2.7-t2v"}, or {"continues": "greet"} to start on that '
-    "shot's last frame."
+    "In order: an id (a slug), a prompt naming characters as {name}, the settings it changes "
+    '(JSON: {"duration": 4}, {"continues": "greet"}).'
 )
 
 
@@ -127,7 +127,7 @@ class Character(_FormModel):
     A reference video carries appearance and voice and is preferred when both are given.
     """
 
-    # Described once, in the storyboard's characters (the form repeats these per character).
+    # Described in the storyboard's characters (the form shows them as one JSON list).
     name: CharacterName
     video: Reference | None = None
     image: Reference | None = None
@@ -277,8 +277,9 @@ def _settings_fields() -> dict[str, Any]:
     return fields
 
 
-#: The defaults the form shows as inputs; every other setting goes in a free ``settings`` JSON.
-FORM_DEFAULTS = ("model", "duration", "resolution", "ratio", "seed", "negative_prompt")
+#: The defaults the form shows as inputs; every other setting (``seed`` among them) goes in a free
+#: ``settings`` JSON.
+FORM_DEFAULTS = ("model", "duration", "resolution", "ratio", "negative_prompt")
 _CONTINUES_HELP = (
     "continues: the id of an earlier shot whose last frame starts this one (models that take "
     "a first frame: " + ", ".join(CONTINUING_MODELS) + ")"
@@ -345,10 +346,9 @@ if TYPE_CHECKING:
     _Duration: TypeAlias = int | None
     _Resolution: TypeAlias = str | None
     _Ratio: TypeAlias = str | None
-    _Seed: TypeAlias = int | None
     _NegativePrompt: TypeAlias = str | None
 else:
-    _Model, _Duration, _Resolution, _Ratio, _Seed, _NegativePrompt = (
+    _Model, _Duration, _Resolution, _Ratio, _NegativePrompt = (
         _ALL_SETTINGS[name][0] for name in FORM_DEFAULTS
     )
 
@@ -360,9 +360,6 @@ def _json_object(description: str | None = None) -> WithJsonSchema:
     return WithJsonSchema(schema | {"description": description} if description else schema)
 
 
-_MORE_DEFAULTS = ", ".join(MoreDefaults.model_fields)
-
-
 class StoryboardDefaults(_FormModel):
     """The settings of every shot unless it overrides them: the usual ones as inputs, the
     rest in ``settings`` (JSON).
@@ -370,27 +367,20 @@ class StoryboardDefaults(_FormModel):
     A file may also list any setting directly under ``defaults``; it is filed where it belongs.
     """
 
-    model: _Model = Field(
-        None, description=f"The video model ({DEFAULT_STORYBOARD_MODEL} when empty)."
-    )
-    duration: _Duration = Field(
-        None, description="Seconds of each shot (the model's own range applies)."
-    )
-    # Resolution and ratio say what they are; models without them leave them out.
+    # The inputs say what they are (the storyboard's defaults say what an empty model means),
+    # and each model checks its own limits, named in the error; models without one leave it out.
+    model: _Model = None
+    # Seconds: a whole number, or a string for the models that spell it so (kling-v2-6's "5");
+    # the form offers the two, not one toggle per model's own range.
+    duration: Annotated[
+        _Duration, WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "string"}]})
+    ] = None
     resolution: _Resolution = None
     ratio: _Ratio = None
-    seed: _Seed = Field(
-        None, description="A fixed seed makes a shot repeatable; empty: the service picks."
-    )
-    negative_prompt: _NegativePrompt = Field(
-        None, description="What no shot should show (at most 500 characters)."
-    )
+    negative_prompt: _NegativePrompt = None
     settings: Annotated[
         MoreDefaults,
-        _json_object(
-            'Any other default, as JSON, e.g. {"prompt_extend": false, "watermark": false}. '
-            f"Settings: {_MORE_DEFAULTS}."
-        ),
+        _json_object('Any other default, as JSON, e.g. {"seed": 7, "watermark": false}.'),
     ] = Field(default_factory=MoreDefaults, title="More settings")
 
     @model_validator(mode="before")
@@ -484,14 +474,17 @@ class Storyboard(_FormModel):
     """
 
     title: ShotId = Field(description="Names the output folder: a lowercase slug.")
-    characters: list[Character] = Field(
+    characters: Annotated[
+        list[Character], WithJsonSchema({"type": "array", "items": {"type": "object"}})
+    ] = Field(
         default_factory=list,
-        description="Who appears in several shots: a name (prompts say {name}) and a video "
-        "(preferred) or image: an https URL, s3://bucket/key or file path.",
+        description='Each {"name", "video" or "image"}: an https URL, s3://bucket/key or file '
+        "path; prompts say {name}.",
     )
     defaults: StoryboardDefaults = Field(
         default_factory=StoryboardDefaults,
-        description="Settings of every shot unless it overrides them.",
+        description=f"Settings of every shot unless it overrides them; no model: "
+        f"{DEFAULT_STORYBOARD_MODEL}.",
     )
     shots: list[Shot] = Field(
         min_length=1,
@@ -503,15 +496,12 @@ class Storyboard(_FormModel):
         list[Still], WithJsonSchema({"type": "array", "items": {"type": "object"}})
     ] = Field(
         default_factory=list,
-        description='Images the board makes first, each {"id", "model", "prompt"}: shots start '
-        "from them (starts_from), characters wear them (still).",
+        description='Images made first, each {"id", "model", "prompt"}, for a shot\'s '
+        'starts_from or a character\'s "still".',
     )
     sound: Annotated[
         Sound | None,
-        _json_object(
-            'The narration\'s voice and a music bed, e.g. {"voice": {"model": ...}, '
-            '"music": {"model": ..., "prompt": ...}}.'
-        ),
+        _json_object('Narration\'s voice and a music bed: {"voice": {...}, "music": {...}}.'),
     ] = Field(None, title="Sound")
 
     # The folder of the file this board was loaded from in this process (never a parameter).
@@ -609,9 +599,13 @@ class Storyboard(_FormModel):
 
         Raises:
             StoryboardError: listing every schema problem.
+            OSError: the file cannot be read, or is not a regular file of at most 200 MB
+                (``RefusedFile``).
         """
         path = Path(path)
-        text = path.read_text(encoding="utf-8")
+        # A FIFO or a device named as the board would be read for ever: refused from fstat.
+        with open_bounded(path, MAX_FILE_BYTES) as file:
+            text = file.read().decode("utf-8")
         try:
             data: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         except (ValueError, yaml.YAMLError) as exc:
@@ -648,9 +642,19 @@ def storyboard_problems(exc: ValidationError, data: Any) -> list[str]:
         data: what was validated.
     """
     shots = data.get("shots") if isinstance(data, dict) else None
+    characters = data.get("characters") if isinstance(data, dict) else None
     lines = []
     for error, line in zip(exc.errors(include_url=False), describe_errors(exc), strict=True):
         loc = error["loc"]
+        name = _character_name(characters, loc[1]) if loc[0] == "characters" else None
+        if name is not None and len(loc) > 2:
+            # The form gives characters as JSON: name the one, and the fields it may have.
+            if error["type"] == "extra_forbidden":
+                fields = ", ".join(Character.model_fields)
+                lines.append(f"character {name}: {loc[2]}: not a field of a character ({fields})")
+            else:
+                lines.append(f"character {name}: {line.removeprefix(f'characters.{loc[1]}.')}")
+            continue
         shot = _shot_id(shots, loc[1]) if len(loc) > 2 and loc[0] == "shots" else None
         if shot is None:
             lines.append(line)
@@ -661,6 +665,17 @@ def storyboard_problems(exc: ValidationError, data: Any) -> list[str]:
         else:
             lines.append(f"shot {shot}: {line.removeprefix(f'shots.{loc[1]}.')}")
     return lines
+
+
+def _character_name(characters: Any, index: object) -> str | None:
+    """The name of character ``index`` in raw data (a list, or a mapping by name)."""
+    if isinstance(characters, dict):
+        characters = [{"name": name} for name in characters]
+    if not isinstance(characters, list) or not isinstance(index, int) or index >= len(characters):
+        return None
+    found = characters[index]
+    name = found.get("name") if isinstance(found, dict) else getattr(found, "name", None)
+    return name if isinstance(name, str) and name else None
 
 
 def _shot_id(shots: Any, index: object) -> str | None:

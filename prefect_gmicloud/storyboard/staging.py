@@ -26,6 +26,7 @@ from pathlib import Path
 
 from prefect_gmicloud.errors import StorageError
 from prefect_gmicloud.media.frames import first_frame, last_frame
+from prefect_gmicloud.media.local_files import MAX_FILE_BYTES, open_bounded
 from prefect_gmicloud.media.probe import MediaFacts, probe_media
 from prefect_gmicloud.models.base import GMIPayload
 from prefect_gmicloud.models.registry import AnyPayload
@@ -37,7 +38,6 @@ from prefect_gmicloud.storyboard.references import (
     map_references,
     source_kind,
 )
-from prefect_gmicloud.storyboard.trust import MAX_FILE_BYTES, open_bounded
 
 #: Read in chunks of this many bytes when hashing a file.
 _CHUNK = 1 << 20
@@ -166,7 +166,9 @@ class StagedReferences:
         with tempfile.TemporaryDirectory(prefix="gmicloud-ref-") as folder:
             path = Path(folder) / (Path(target.key).name or "object")
             info = await store.download(target.bucket, target.key, path)
-            return await asyncio.to_thread(probe_media, path), info.plain_etag
+            # Our own download, a regular file: its size is for the model's limits to judge.
+            size = max(info.size, path.stat().st_size)
+            return await asyncio.to_thread(probe_media, path, size), info.plain_etag
 
     @property
     def problems(self) -> list[str]:

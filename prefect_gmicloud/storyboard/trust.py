@@ -20,28 +20,17 @@ CLI, a script: :meth:`Storyboard.load`) also may read the files of its own folde
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
+from prefect_gmicloud.media.local_files import MAX_FILE_BYTES, file_problem
 from prefect_gmicloud.storyboard.references import S3Object, source_kind
 
 ROOTS_ENV = "PREFECT_GMICLOUD_ALLOWED_ROOTS"
 BUCKETS_ENV = "PREFECT_GMICLOUD_ALLOWED_BUCKETS"
-#: The largest local file a board may name: the models' own limits are 100 MB and under.
-MAX_FILE_BYTES = 200 * 1_000_000
 #: The largest storyboard file read from ``storyboard_url``.
 MAX_STORYBOARD_BYTES = 1_000_000
-
-_KINDS = {
-    stat.S_ISDIR: "a folder",
-    stat.S_ISCHR: "a character device",
-    stat.S_ISBLK: "a block device",
-    stat.S_ISFIFO: "a FIFO",
-    stat.S_ISSOCK: "a socket",
-}
 
 
 @dataclass(frozen=True)
@@ -109,13 +98,7 @@ class TrustRule:
             return f"{path}: cannot be resolved ({exc})"
         if not self._under_root(real):
             return self._outside(path, real)
-        info = real.stat()
-        for test, name in _KINDS.items():
-            if test(info.st_mode):
-                return f"{path}: {name}, not a regular file"
-        if info.st_size > max_bytes:
-            return f"{path}: {info.st_size} bytes, more than the {max_bytes} a source may have"
-        return None
+        return file_problem(path, real.stat(), max_bytes)
 
     def _under_root(self, path: Path) -> bool:
         return any(path.is_relative_to(root) for root in self.roots)
@@ -131,21 +114,3 @@ class TrustRule:
     def problems(self, sources: Iterable[str]) -> list[str]:
         """Every source of ``sources`` that may not be read, one sentence each."""
         return [found for source in sources if (found := self.problem(source)) is not None]
-
-
-def open_bounded(path: Path, max_bytes: int) -> BinaryIO:
-    """``path`` opened for reading, if it is still a regular file of at most ``max_bytes``.
-
-    Opened without blocking (a FIFO put in its place since it was checked would block an open
-    for ever) and checked again on the open file, so what is read is what was allowed.
-
-    Raises:
-        OSError: it is not a regular file, or it is too large.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
-        os.close(fd)
-        raise OSError(f"{path}: not a regular file of at most {max_bytes} bytes")
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
