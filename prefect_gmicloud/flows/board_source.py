@@ -38,6 +38,7 @@ async def trusted_board(
         UntrustedSourceError: the board file or a source it names is not allowed.
         StoryboardError: the board file is missing or not a valid storyboard.
     """
+    storyboard_url = storyboard_url or None  # the run form's empty input is no URL
     if (storyboard is None) == (storyboard_url is None):
         raise ParameterError(
             "give either storyboard (the board itself) or storyboard_url (a path or "

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from prefect import flow, get_run_logger, runtime
 from prefect_aws.s3 import S3Bucket
-from pydantic import BaseModel, BeforeValidator, WithJsonSchema
+from pydantic import BaseModel, WithJsonSchema
 
 from prefect_gmicloud.blocks.credentials import GMICloudCredentials
 from prefect_gmicloud.client import GMICloudClient
@@ -61,13 +61,9 @@ from prefect_gmicloud.storyboard.staging import StagedReferences
 LINK_MARGIN_SECONDS = 3600
 #: The options of a run that changes none.
 DEFAULT_OPTIONS = StoryboardOptions()
-#: ``storyboard_url`` in the run form: a plain text input (not a None/str toggle), left empty
-#: when the board is given itself; an empty string is no URL.
-BoardUrlParameter = Annotated[
-    str | None,
-    BeforeValidator(lambda url: url or None),
-    WithJsonSchema({"type": "string"}),
-]
+#: ``storyboard_url`` in the run form: a plain text input (not a None/str toggle) whose default
+#: is empty, left so when the board is given itself (``trusted_board`` reads empty as none).
+BoardUrlParameter = Annotated[str | None, WithJsonSchema({"type": "string"})]
 
 
 class StoryboardResult(BaseModel):
@@ -92,7 +88,7 @@ async def run_storyboard(
     storage: S3Bucket | S3Destination,
     credentials: GMICloudCredentials | str = "gmicloud",
     options: OptionsParameter = DEFAULT_OPTIONS,
-    storyboard_url: BoardUrlParameter = None,
+    storyboard_url: BoardUrlParameter = "",
 ) -> StoryboardResult:
     """Generate every shot of ``storyboard`` and store them with a manifest and a final cut.
 

@@ -167,8 +167,9 @@ def test_a_storyboard_entered_in_the_form_runs_and_its_page_shows_the_videos(
         page.get_by_role("button", name="Add item").nth(1).click()
         page.get_by_role("button", name="Add item").nth(0).click()  # characters
         field(page, "Title").fill(TITLE)
-        field(page, "Name").fill("hero")
-        field(page, "Image (Optional)").fill("https://refs.example/hero.png")
+        # A character is one small JSON object in the form.
+        character = form_property(page, "Characters (Optional)").locator("textarea").first
+        character.fill('{"name": "hero", "image": "https://refs.example/hero.png"}')
         field(page, "Id", 0).fill("wave")
         field(page, "Prompt", 0).fill("{hero} waves from the door")
         field(page, "Id", 1).fill("sit")
@@ -179,6 +180,9 @@ def test_a_storyboard_entered_in_the_form_runs_and_its_page_shows_the_videos(
         api = prefect_ui["PREFECT_API_URL"]
         run = created_run(api, deployment_id, page, shots / "2b-after-submit.png")
         assert run["parameters"]["storyboard"]["shots"][1]["id"] == "sit"
+        assert run["parameters"]["storyboard"]["characters"] == [
+            {"name": "hero", "image": "https://refs.example/hero.png"}
+        ]
         # Settings left alone send nothing (prompt_extend: false would change the video).
         sent = run["parameters"]["storyboard"]
         defaults = sent.get("defaults", {})
