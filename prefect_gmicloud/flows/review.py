@@ -27,13 +27,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from prefect_gmicloud.errors import StorageError, StoryboardNotApproved
 from prefect_gmicloud.flows.report import report_storyboard
 from prefect_gmicloud.flows.storyboard_run import StoryboardRun
+from prefect_gmicloud.form_schema import plain_optionals
 from prefect_gmicloud.ledger.entry import ReviewMark
 from prefect_gmicloud.ledger.shot import ShotResult
 from prefect_gmicloud.reporting import best_effort
 from prefect_gmicloud.storage.location import StorageLocation
 from prefect_gmicloud.storyboard.plan import PlannedShot
 from prefect_gmicloud.storyboard.reference_checks import plan_checked
-from prefect_gmicloud.storyboard.schema import Storyboard, plain_optionals
+from prefect_gmicloud.storyboard.schema import Storyboard
 from prefect_gmicloud.storyboard.staging import StagedReferences
 
 #: How often a run paused for review asks Prefect whether it was answered.

@@ -29,23 +29,21 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeAlias
 import annotated_types
 import yaml
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
     PrivateAttr,
-    SerializerFunctionWrapHandler,
     ValidationError,
     WithJsonSchema,
     create_model,
     field_validator,
-    model_serializer,
     model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from prefect_gmicloud.errors import StoryboardError
+from prefect_gmicloud.form_schema import WithoutNones, plain_optionals
 from prefect_gmicloud.media.local_files import MAX_FILE_BYTES, open_bounded
 from prefect_gmicloud.models.base import describe_errors
 from prefect_gmicloud.models.registry import DEFAULT_STORYBOARD_MODEL, STORYBOARD_MODELS
@@ -69,56 +67,10 @@ SHOTS_HELP = (
 )
 
 
-def plain_optionals(schema: dict[str, Any]) -> None:
-    """Drop the ``null`` alternative and ``null`` default of every optional property; refuse
-    an optional boolean.
-
-    Prefect's UI renders ``X | None`` as a type toggle starting on "None" with no input;
-    without the alternative an optional field is a plain input left empty. A boolean has no
-    such plain form: a switch left alone is sent as ``false`` (``prompt_extend`` off changes
-    the video), and the toggle reads ``Property is type "None"``. So a form part may not
-    have one: optional switches belong in a ``settings`` JSON, which says only what is set.
-
-    Raises:
-        TypeError: a property is an optional boolean.
-    """
-    for name, prop in schema.get("properties", {}).items():
-        options = prop.get("anyOf")
-        if options and {"type": "boolean"} in options and {"type": "null"} in options:
-            raise TypeError(
-                f"form field {name!r} is an optional boolean, which the run form shows as a "
-                "None/bool toggle: make it a plain bool with a default, or a setting in JSON"
-            )
-        if options and {"type": "null"} in options and any("$ref" in o for o in options):
-            # An optional part of the board (the music bed) is left unset: shown open, its
-            # required fields would hold up every form left without one. The UI starts on the
-            # first alternative.
-            prop["anyOf"] = [{"type": "null"}, *(o for o in options if o != {"type": "null"})]
-            prop.pop("default", None)
-            continue
-        if options and {"type": "null"} in options:
-            rest = [option for option in options if option != {"type": "null"}]
-            del prop["anyOf"]
-            if len(rest) == 1:
-                prop.update(rest[0])
-            else:
-                prop["anyOf"] = rest
-        if "default" in prop and prop["default"] is None:
-            del prop["default"]
-
-
-class _FormModel(BaseModel):
-    """A part of the storyboard form: unknown fields refused, unset fields not serialised.
-
-    Leaving ``None`` out keeps the parameters Prefect stores valid against the form's schema.
-    """
+class _FormModel(WithoutNones):
+    """A part of the storyboard form: unknown fields refused, unset fields not serialised."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=plain_optionals)
-
-    @model_serializer(mode="wrap")
-    def _without_nones(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        return {name: value for name, value in data.items() if value is not None}
 
 
 class Character(_FormModel):

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import ConfigDict, Field
+
+from prefect_gmicloud.form_schema import WithoutNones, plain_optionals
 
 #: A still's id: a slug, as a shot's.
 StillId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -32,23 +34,10 @@ DEFAULT_VOICE_MODEL = "minimax-tts-speech-2.8-hd"
 DEFAULT_MUSIC_VOLUME = 0.3
 
 
-def _plain(schema: dict[str, Any]) -> None:
-    # The run form's rule for optional fields (see ``schema.plain_optionals``); imported late
-    # because the storyboard schema imports this module.
-    from prefect_gmicloud.storyboard.schema import plain_optionals
-
-    plain_optionals(schema)
-
-
-class _Part(BaseModel):
+class _Part(WithoutNones):
     """A part of the board: unknown fields refused, unset ones not serialised."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_plain)
-
-    @model_serializer(mode="wrap")
-    def _without_nones(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        return {name: value for name, value in data.items() if value is not None}
+    model_config = ConfigDict(extra="forbid", json_schema_extra=plain_optionals)
 
 
 class Still(_Part):

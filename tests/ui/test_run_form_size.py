@@ -9,11 +9,13 @@ server and UI (skipped, or failed on CI, as ``test_run_form.py`` says).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from uuid import UUID
 
 import pytest
 import yaml
-from playwright.sync_api import Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from prefect_gmicloud.flows.storyboard import run_storyboard
 from tests.reliability.conftest import ROOT
@@ -84,6 +86,16 @@ def form_property(page: Page, label: str) -> Locator:
 INPUTS = "input, textarea, select, .cm-editor, [role=switch]"
 
 
+@contextlib.contextmanager
+def opened(url: str) -> Iterator[tuple[Browser, Page]]:
+    """Chromium showing ``url`` in a 1280 x 1000 window."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(url)
+        yield browser, page
+
+
 def height(locator: Locator) -> int:
     box = locator.bounding_box()
     assert box is not None
@@ -94,10 +106,7 @@ def height(locator: Locator) -> int:
 def test_the_run_form_for_six_shots_is_short_and_a_shot_is_three_inputs(
     run_form: str,
 ) -> None:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(run_form)
+    with opened(run_form) as (browser, page):
         page.get_by_text("Shots", exact=True).wait_for()
         page.wait_for_load_state("networkidle")
         form = page.locator(".flow-run-create-form-v2")
@@ -131,10 +140,7 @@ def test_whoever_may_run_the_deployment_can_edit_its_job_variables_in_the_form(
 ) -> None:
     # Why the README says a pool that holds the trust boundary keeps `env` out of its base job
     # template: the trust rule's settings are environment variables, and `env` is one of these.
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(run_form)
+    with opened(run_form) as (browser, page):
         page.get_by_text("Additional Options", exact=True).click()
         editor = page.locator(".job-variable-overrides-input textarea")
         editor.wait_for()
