@@ -118,7 +118,7 @@ async def generate_video(
             ledger=ledger,
             client=client,
             run=new_run_token(),
-            store=shot_storer(storage, place, max_download_bytes),
+            store=shot_storer(storage, place, max_download_bytes, task_runs=True),
             still_stored=lambda job, objects: still_stored(location, job, objects),
             find_stored=lambda job: _find_named(location, folder, job),
             policy=wait_policy(poll_interval, queue_timeout, processing_timeout),
