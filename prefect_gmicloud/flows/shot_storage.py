@@ -54,8 +54,9 @@ def shot_storer(
         task_runs: each shot's store is a ``store_outcome`` task run named after the stem
             ``place`` gives (``store <shot>``), with that task's retries. Without (what
             storyboards do), the same work and retries run in the flow run itself: a task run
-            cost Prefect's API ~25 ms of CPU per shot and this process ~8 ms, half of what
-            a storyboard added to the bare client, and the run's page shows every shot anyway.
+            cost Prefect's server ~25 ms of CPU per shot and this process ~8 ms (a third of
+            the CPU a storyboard added to the bare client), and the run's page shows every
+            shot anyway.
     """
     storing = asyncio.Semaphore(at_once) if at_once else contextlib.nullcontext()
 
