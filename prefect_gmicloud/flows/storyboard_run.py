@@ -286,9 +286,9 @@ class ManifestSaves:
     """The manifest written in the background as shots end, its writes spaced by the board's
     size: at least ``max(MANIFEST_MIN_SECONDS, MANIFEST_SECONDS_PER_SHOT * shots)`` apart.
 
-    Each write is the whole manifest, O(N) bytes for N shots: written at every shot's end
-    (as before), a board cost O(N^2) in bytes and serialisation. Spaced so, a run writes it
-    at most (its wall time / spacing) + 1 times, a bounded share of the run whatever N is.
+    Each write is the whole manifest, O(N) bytes for N shots: written at every shot's end, a
+    board would cost O(N^2) in bytes and serialisation. Spaced so, a run writes it at most
+    (its wall time / spacing) + 1 times, a bounded share of the run whatever N is.
     The manifest is a view of the ledger (which holds every paid id at once), so a later
     write loses nothing.
     """
