@@ -192,12 +192,20 @@ def measure(
             f"{'calls/shot':>12}"
         )
         results["overhead"] = measure_overhead(sizes)
+        for row in results["overhead"]:
+            if row["shots"] == 100:
+                per_shot = 1000 * (row["flow"]["wall_s"] - row["bare"]["wall_s"]) / 100
+                verdict = "met" if per_shot <= 20 else "MISSED"
+                print(f"  target: overhead <= 20 ms per shot at N = 100: {verdict}")
     if "efficiency" in parts:
         results["efficiency"] = measure_efficiency(generation, poll_intervals)
         default = next(row for row in results["efficiency"] if row["poll_interval_s"] == 1.0)
-        met = default["generation_s"] / default["flow"]["wall_s"] >= 0.8
-        verdict = "met" if met else "MISSED"
-        print(f"  target: flow efficiency >= 0.80 at N = 100 (defaults): {verdict}")
+        ratio = default["bare"]["wall_s"] / default["flow"]["wall_s"]  # of the efficiencies
+        verdict = "met" if ratio >= 0.9 else "MISSED"
+        print(
+            f"  flow efficiency / bare efficiency: {ratio:.3f}; target >= 0.9 at N = 100 "
+            f"(defaults): {verdict}"
+        )
     if "batch" in parts:
         results["batch_reads"] = measure_batch(generation)
     return results

@@ -7,9 +7,10 @@ Near-zero generation (as ``overhead.py``'s first table), N shots all at once:
 1. Storage calls per shot, by operation and by what the object is (ledger entry, heartbeat,
    the shot's files, the manifest, the store check's scratch keys), counted at the storage
    port during one flow run. The bare client makes two (the video and the thumbnail).
-2. Ablations: the flow's overhead per shot over the bare client as it is, without the Prefect
-   task run that stores each shot (its function called directly), and without the
-   ``gmicloud.request.submitted`` event; each variant beside a bare run of its own, repeated.
+2. Ablations: the flow's overhead per shot over the bare client as it is, with each shot stored
+   in a Prefect task run of its own (``store_outcome``, as before this release), and without
+   the ``gmicloud.request.submitted`` event; each variant beside a bare run of its own,
+   repeated.
 3. A profile (cProfile) of one flow run: own time by package, in this process only (the
    simulator, moto and Prefect's server are processes of their own).
 """
@@ -41,7 +42,7 @@ from prefect_gmicloud.tasks.store_outcome import store_outcome
 
 NEAR_ZERO = ("--queue-seconds", "0", "--processing-seconds", "0.05")
 OPERATIONS = ("head", "read", "create", "replace", "write", "upload", "list_objects", "delete")
-VARIANTS = ("as is", "no store task run", "no submitted event")
+VARIANTS = ("as is", "a store task run per shot", "no submitted event")
 
 
 def kind_of(key: str) -> str:
@@ -80,8 +81,8 @@ def counted_storage_calls(counts: collections.Counter[tuple[str, str]]) -> Itera
 @contextlib.contextmanager
 def variant(name: str) -> Iterator[None]:
     with contextlib.ExitStack() as stack:
-        if name == "no store task run":
-            stack.enter_context(mock.patch.object(shot_storage, "store_outcome", store_outcome.fn))
+        if name == "a store task run per shot":
+            stack.enter_context(mock.patch.object(shot_storage, "store_files", store_outcome))
         if name == "no submitted event":
 
             async def no_event(*args: object) -> None:

@@ -69,15 +69,15 @@ async def test_a_shot_whose_claim_was_taken_while_it_waited_does_not_pay(sim: Si
     slot_free = asyncio.Event()
     waiting = asyncio.Event()
 
-    class WaitsForItsSlot(NothingStored):
+    class WaitsForItsBudget(NothingStored):
         @contextlib.asynccontextmanager
-        async def slot(self) -> AsyncIterator[None]:
+        async def before_submit(self, job: ShotJob) -> AsyncIterator[None]:
             waiting.set()
-            await slot_free.wait()  # as a shot waits for a Prefect quota slot
+            await slot_free.wait()  # as a shot waits for a budget's seconds, claimed
             yield
 
     async with client_for(sim) as client:
-        runner = ShotRunner(ledger, client, "run-a", WaitsForItsSlot(), FAST)
+        runner = ShotRunner(ledger, client, "run-a", WaitsForItsBudget(), FAST)
         await ledger.beat("run-a", None)
         settling = asyncio.ensure_future(runner.store_shot(job()))
         await waiting.wait()
@@ -97,6 +97,42 @@ async def test_a_shot_whose_claim_was_taken_while_it_waited_does_not_pay(sim: Si
         result = await asyncio.wait_for(settling, timeout=30)
     assert result.state == "failed" and result.how == "followed"
     assert sim.stats.created == 0
+
+
+async def test_a_shot_waiting_for_a_slot_is_claimed_only_once_it_has_one(sim: Simulator) -> None:
+    # Claimed after its wait, just before paying: nothing to confirm, and while it waits
+    # another run may take the shot (it would then follow that run).
+    ledger = memory_ledger()
+    slot_free, waiting = asyncio.Event(), asyncio.Event()
+    writes: list[str] = []
+    replace = ledger.replace
+
+    async def counted(current: Versioned, entry: LedgerEntry) -> Versioned:
+        writes.append(entry.state + ("" if entry.request_id is None else "+id"))
+        return await replace(current, entry)
+
+    ledger.replace = counted  # type: ignore[method-assign]
+
+    class WaitsForItsSlot(NothingStored):
+        @contextlib.asynccontextmanager
+        async def slot(self) -> AsyncIterator[None]:
+            waiting.set()
+            await slot_free.wait()  # as a shot waits for a Prefect quota slot
+            yield
+
+    async with client_for(sim) as client:
+        runner = ShotRunner(ledger, client, "run-a", WaitsForItsSlot(), FAST)
+        await ledger.beat("run-a", None)
+        await ledger.list_entries()  # as a run does: the shot is listed without an entry
+        settling = asyncio.ensure_future(runner.store_shot(job()))
+        await waiting.wait()
+        await asyncio.sleep(FRESH_CLAIM_SECONDS + 0.2)  # longer than a fresh claim's window
+        assert await ledger.read(job().inputs_hash) is None  # not claimed while it waits
+        slot_free.set()
+        result = await asyncio.wait_for(settling, timeout=30)
+    assert result.state == "stored" and result.how == "submitted"
+    assert writes == ["submitted+id", "stored+id"]  # claimed (created), recorded, stored
+    assert sim.stats.created == 1
 
 
 async def test_a_shot_paid_at_once_under_a_held_lease_skips_the_confirming_write(

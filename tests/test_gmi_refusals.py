@@ -102,23 +102,25 @@ async def test_a_refused_model_refuses_its_other_submits_and_only_them() -> None
     assert await gate.paid(accepted, "Veo3") == "r-1"
 
 
-async def test_a_models_first_submit_goes_alone_then_the_rest_together() -> None:
+async def test_a_models_first_submit_goes_alone_then_those_behind_it_together() -> None:
     gate = SubmitGate()
-    in_flight, peak = 0, 0
+    in_flight = 0
+    at_start: list[int] = []  # how many submits were in flight as each one started
 
     async def submit() -> None:
-        nonlocal in_flight, peak
+        nonlocal in_flight
         in_flight += 1
-        peak = max(peak, in_flight)
+        at_start.append(in_flight)
         await asyncio.sleep(0.02)
         in_flight -= 1
 
-    first = [asyncio.ensure_future(gate.paid(submit, MODEL)) for _ in range(3)]
-    await asyncio.gather(*first)
-    assert peak == 1  # none accepted yet: one at a time
-    peak = 0
+    await asyncio.gather(*(gate.paid(submit, MODEL) for _ in range(4)))
+    # None accepted yet: the first goes alone; once it is, the three that waited behind it go
+    # at once rather than one after another.
+    assert at_start == [1, 1, 2, 3]
+    at_start.clear()
     await asyncio.gather(*(gate.paid(submit, MODEL) for _ in range(3)))
-    assert peak == 3
+    assert at_start == [1, 2, 3]
 
 
 async def test_submits_waiting_behind_a_402_are_never_sent() -> None:

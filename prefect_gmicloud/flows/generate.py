@@ -166,7 +166,9 @@ class _OneVideo:
     def __post_init__(self) -> None:
         name = self.name
         self.folder = self.location.key(self.key_prefix, name) if name is not None else None
-        self._store = shot_storer(self.storage, self._place, self.max_download_bytes)
+        self._store = shot_storer(
+            self.storage, self._place, self.max_download_bytes, task_runs=True
+        )
 
     async def prepare(self, job: ShotJob) -> AnyPayload:
         """The payload as validated: ``generate_video`` stages and signs nothing."""

@@ -11,13 +11,19 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Collection
 
+from prefect import get_run_logger
 from prefect_aws.s3 import S3Bucket
 
 from prefect_gmicloud.client.records import GMIRequest
 from prefect_gmicloud.ledger.shot import ShotJob
 from prefect_gmicloud.storage.destination import S3Destination
 from prefect_gmicloud.storage.location import StorageLocation, StoredObject
-from prefect_gmicloud.tasks.store_outcome import VERIFIED_METADATA, store_outcome
+from prefect_gmicloud.tasks.store_outcome import (
+    STORE_RETRY_SECONDS,
+    VERIFIED_METADATA,
+    StoredFile,
+    store_outcome,
+)
 from prefect_gmicloud.transfer.download import DEFAULT_MAX_BYTES
 
 #: Object metadata naming the inputs a shot's files were made from.
@@ -34,22 +40,36 @@ def shot_storer(
     place: Place,
     max_bytes: int = DEFAULT_MAX_BYTES,
     at_once: int | None = None,
+    task_runs: bool = False,
 ) -> Store:
-    """Store a shot's files, verified, where ``place`` says, in a task run named after the
-    stem ``place`` gives (``store <shot>``); a file larger than ``max_bytes`` is refused.
+    """Store a shot's files, verified, where ``place`` says; a file larger than ``max_bytes``
+    is refused.
 
     A shot gives its quota slot back when its request ends, before its files are stored;
     ``at_once`` bounds how many shots download and upload at the same time (none: no bound).
+
+    Args:
+        storage: the run's storage.
+        place: where each request's files go.
+        max_bytes: the largest file accepted.
+        at_once: how many shots store at once (none: no bound).
+        task_runs: each shot's store is a ``store_outcome`` task run named after the stem
+            ``place`` gives (``store <shot>``), with that task's retries. Without (what
+            storyboards do), the same work and retries run in the flow run itself: a task run
+            cost Prefect's server ~25 ms of CPU per shot and this process ~8 ms (a third of
+            the CPU a storyboard added to the bare client), and the run's page shows every
+            shot anyway.
     """
     storing = asyncio.Semaphore(at_once) if at_once else contextlib.nullcontext()
 
     async def store(job: ShotJob, request: GMIRequest) -> dict[str, StoredObject]:
         folder, stem = place(job, request)
+        arguments = (request, storage, folder, stem, {INPUTS_HASH_METADATA: job.inputs_hash})
         async with storing:
-            files = await store_outcome(
-                request, storage, folder, stem, {INPUTS_HASH_METADATA: job.inputs_hash},
-                max_bytes,
-            )  # fmt: skip
+            if task_runs:
+                files = await store_outcome(*arguments, max_bytes)
+            else:
+                files = await _stored_with_retries(job, arguments, max_bytes)
         by_url = {f.url: f.stored for f in files}
         objects = {f.role: f.stored for f in files}
         for role, asset in (("video", request.video), ("thumbnail", request.thumbnail)):
@@ -58,6 +78,30 @@ def shot_storer(
         return objects
 
     return store
+
+
+#: ``store_outcome``'s work without its task run (see ``shot_storer``'s ``task_runs``).
+store_files = store_outcome.fn
+
+
+async def _stored_with_retries(
+    job: ShotJob,
+    arguments: tuple[GMIRequest, S3Bucket | S3Destination, tuple[str, ...], str | None,
+                     dict[str, str]],
+    max_bytes: int,
+) -> list[StoredFile]:  # fmt: skip
+    """``store_files``, tried again after the pauses of the task's own retries (a download and
+    an S3 ``PutObject`` can be done twice: the keys are the same)."""
+    for pause in STORE_RETRY_SECONDS:
+        try:
+            return await store_files(*arguments, max_bytes)
+        except Exception as exc:
+            get_run_logger().warning(
+                "shot %s: storing its files failed (%s); trying again in %g s", job.shot_id, exc,
+                pause,
+            )  # fmt: skip
+            await asyncio.sleep(pause)
+    return await store_files(*arguments, max_bytes)
 
 
 def in_board(title: str) -> Place:

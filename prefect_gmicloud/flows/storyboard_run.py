@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
 
 from prefect import get_run_logger
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
@@ -29,6 +29,10 @@ from prefect_gmicloud.storyboard.plan import PlannedShot
 
 #: After SIGTERM/SIGINT/cancellation, how long submits under way get to record their ids.
 STOP_GRACE_SECONDS = 10.0
+#: While shots end, the manifest is written at most once per this many seconds per shot of
+#: the board, and at most once a second (see ``ManifestSaves``).
+MANIFEST_SECONDS_PER_SHOT = 0.02
+MANIFEST_MIN_SECONDS = 1.0
 
 
 @contextlib.contextmanager
@@ -74,6 +78,10 @@ class StoryboardRun:
     )
     outcomes: dict[str, ShotResult] = field(default_factory=dict)
     logger: logging.Logger | logging.LoggerAdapter[Any] = field(default_factory=get_run_logger)
+    saves: ManifestSaves = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.saves = ManifestSaves(self.manifest_store, self.manifest)
 
     @property
     def records(self) -> dict[str, ShotRecord]:
@@ -92,7 +100,7 @@ class StoryboardRun:
         Raises:
             StoryboardInterrupted: after SIGTERM/SIGINT, once submits under way recorded ids.
         """
-        progress = _Progress(len(shots), await _progress_artifact(self.title))
+        progress = _Progress(len(shots), self.title)
         records = self.records
 
         loop = asyncio.get_running_loop()
@@ -132,8 +140,8 @@ class StoryboardRun:
             show(records[job.shot_id], outcome)
             if outcome.error:
                 self.logger.error("shot %s: %s", job.shot_id, outcome.error)
+            self.saves.soon()
             await progress.advance()
-            await best_effort(self.manifest_store.save(self.manifest))
             return outcome
 
         gathered = asyncio.ensure_future(asyncio.gather(*(one(shot) for shot in shots)))
@@ -157,10 +165,12 @@ class StoryboardRun:
             if stopped_by[0] != "cancelled":
                 raise interrupted from None
             raise
+        finally:
+            await self.saves.now()
 
     async def _interrupted(self) -> StoryboardInterrupted:
         drained = await self.runner.gate.drain(STOP_GRACE_SECONDS)
-        await best_effort(self.manifest_store.save(self.manifest))
+        await self.saves.now()
         records = self.records
         left = {
             shot: request_id
@@ -272,23 +282,77 @@ async def announce(job: ShotJob, request: GMIRequest) -> None:
     )
 
 
-class _Progress:
-    """A progress artifact updated at most once a second (hundreds of shots end at once)."""
+class ManifestSaves:
+    """The manifest written in the background as shots end, its writes spaced by the board's
+    size: at least ``max(MANIFEST_MIN_SECONDS, MANIFEST_SECONDS_PER_SHOT * shots)`` apart.
 
-    def __init__(self, total: int, artifact: UUID | None) -> None:
-        self.total, self.artifact = total, artifact
+    Each write is the whole manifest, O(N) bytes for N shots: written at every shot's end, a
+    board would cost O(N^2) in bytes and serialisation. Spaced so, a run writes it at most
+    (its wall time / spacing) + 1 times, a bounded share of the run whatever N is.
+    The manifest is a view of the ledger (which holds every paid id at once), so a later
+    write loses nothing.
+    """
+
+    def __init__(self, store: ManifestStore, manifest: Manifest) -> None:
+        self.store, self.manifest = store, manifest
+        self._dirty = False
+        self._written_at = -math.inf
+        self._wake = asyncio.Event()
+        self._pending: asyncio.Task[None] | None = None
+
+    def soon(self) -> None:
+        """The manifest changed: write it once the spacing allows (without waiting here)."""
+        self._dirty = True
+        if self._pending is None or self._pending.done():
+            self._pending = asyncio.ensure_future(self._writes())
+
+    async def now(self) -> None:
+        """Write what is not written yet, at once; return once it is stored (or failed)."""
+        self._wake.set()
+        try:
+            if self._pending is not None:
+                await asyncio.shield(self._pending)
+            if self._dirty:  # changed, but no write was pending
+                await self._write()
+        finally:
+            self._wake.clear()
+
+    async def _writes(self) -> None:
+        while self._dirty:
+            spacing = max(
+                MANIFEST_MIN_SECONDS, MANIFEST_SECONDS_PER_SHOT * len(self.manifest.shots)
+            )
+            wait = self._written_at + spacing - time.monotonic()
+            if wait > 0 and not self._wake.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
+            await self._write()
+
+    async def _write(self) -> None:
+        self._dirty = False  # a change from here on is written by the next write
+        self._written_at = time.monotonic()
+        await best_effort(self.store.save(self.manifest))
+
+
+class _Progress:
+    """A progress artifact updated at most once a second (hundreds of shots end at once); it is
+    created in the background, so the shots do not wait for Prefect's API to start."""
+
+    def __init__(self, total: int, title: str) -> None:
+        self.total = total
         self.finished, self.shown_at = 0, 0.0
+        self.artifact = asyncio.ensure_future(
+            best_effort(acreate_progress_artifact(0.0, description=f"storyboard {title}"))
+        )
 
     async def advance(self) -> None:
         self.finished += 1
         now = time.monotonic()
-        if self.artifact is None:
+        last = self.finished == self.total
+        if not (last or self.artifact.done()):
             return
-        if self.finished == self.total or now - self.shown_at >= 1.0:
+        artifact = await self.artifact
+        if artifact is not None and (last or now - self.shown_at >= 1.0):
             self.shown_at = now
             value = 100.0 * self.finished / self.total
-            await best_effort(aupdate_progress_artifact(self.artifact, value))
-
-
-async def _progress_artifact(title: str) -> UUID | None:
-    return await best_effort(acreate_progress_artifact(0.0, description=f"storyboard {title}"))
+            await best_effort(aupdate_progress_artifact(artifact, value))

@@ -27,7 +27,8 @@ class SubmitGate:
       of that model starts.
     - Until a model has had a submit accepted in this run, its submits go one at a time (the
       run's first submit among them): a board whose account or model GMI refuses learns it
-      from one answer, not from a burst of them.
+      from one answer, not from a burst of them. Once one is accepted, those that waited
+      behind it go at once.
     - While a paid request id is not in the ledger (:meth:`hold`), new submits wait.
     - A submit and the recording of its id run as one shielded task: cancelling the shot does
       not cancel them, and :meth:`drain` lets them finish before the process exits.
@@ -104,11 +105,14 @@ class SubmitGate:
         return await asyncio.shield(task)
 
     async def _through(self, work: Callable[[], Awaitable[T]], model: str) -> T:
-        if model in self._accepted:
-            return await self._watched(work, model)
-        async with self._trial:  # the model's first: alone, and only if the one before allows
-            self.check(model)
-            return await self._watched(work, model)
+        if model not in self._accepted:
+            async with self._trial:  # the model's first: alone, and only if the one before allows
+                self.check(model)
+                if model not in self._accepted:
+                    return await self._watched(work, model)
+            # Accepted while this one waited: it goes with the others, not one after another
+            # (100 shots queued behind a first submit once paid one at a time, 70 ms each).
+        return await self._watched(work, model)
 
     async def _watched(self, work: Callable[[], Awaitable[T]], model: str) -> T:
         try:

@@ -181,33 +181,44 @@ class ShotRunner:
                 continue  # another run took the shot while this one waited: see what it did
 
     async def _first_claim(self, job: ShotJob) -> ShotResult | None:
-        """No entry: adopt stored objects, or claim the shot and pay. ``None``: lost a race."""
+        """No entry: adopt stored objects, or claim the shot and pay. ``None``: lost a race.
+
+        A shot to pay for takes its slot first and is claimed then, just before paying: its
+        claim needs no confirming (see ``_confirm``), and a run whose shots wait for slots
+        does not claim them all at its start (a board of 300 at 50 at a time wrote 300
+        claims at once, then confirmed 250 of them).
+        """
         found = None if self.force else await self.side.find_stored(job)
         objects, request_id = found if found else ({}, None)
-        sent = job.payload.to_payload()
-        entry = LedgerEntry(
-            inputs_hash=job.inputs_hash,
-            shot_id=job.shot_id,
-            model=job.payload.model_id,
-            prompt=sent.get("prompt"),
-            seed=sent.get("seed"),
-            seconds=sent.get("duration"),
-            state="stored" if found else "claimed",
-            claim=self._claim(),
-            objects=objects,
-            request_id=request_id,
-        )
-        try:
-            created = await self.ledger.create(entry)
-        except WriteConflict:
-            return None
-        if found:
-            logger.info("shot %s: found stored with the same inputs; ledger rebuilt", job.shot_id)
-            return self._result(created.entry, "stored", "reused")
-        try:
-            return await self._own(job, created, previous=None)
-        except _ClaimLost:
-            return None
+        async with contextlib.AsyncExitStack() as slot:
+            if not found:
+                await slot.enter_async_context(self.side.slot())
+            sent = job.payload.to_payload()
+            entry = LedgerEntry(
+                inputs_hash=job.inputs_hash,
+                shot_id=job.shot_id,
+                model=job.payload.model_id,
+                prompt=sent.get("prompt"),
+                seed=sent.get("seed"),
+                seconds=sent.get("duration"),
+                state="stored" if found else "claimed",
+                claim=self._claim(),
+                objects=objects,
+                request_id=request_id,
+            )
+            try:
+                created = await self.ledger.create(entry)
+            except WriteConflict:
+                return None
+            if found:
+                logger.info(
+                    "shot %s: found stored with the same inputs; ledger rebuilt", job.shot_id
+                )
+                return self._result(created.entry, "stored", "reused")
+            try:
+                return await self._own(job, created, previous=None, slot=slot)
+            except _ClaimLost:
+                return None
 
     async def _follow_live_run(self, job: ShotJob, entry: LedgerEntry) -> ShotResult | None:
         """Another live run holds the shot: wait on its request; ``None`` to look again."""
@@ -226,19 +237,25 @@ class ShotRunner:
         return None  # its run stores it: read the ledger again
 
     async def _own(
-        self, job: ShotJob, current: Versioned, previous: Versioned | None
+        self,
+        job: ShotJob,
+        current: Versioned,
+        previous: Versioned | None,
+        slot: contextlib.AsyncExitStack | None = None,
     ) -> ShotResult:
         """This run holds the claim: find, resume or pay for the request, then store it.
 
         The shot holds a slot (its run's and the shared quota's) from before the submit until
         its request ends; storing the files happens after, so the next shot's request starts
-        meanwhile.
+        meanwhile. ``slot``: the slot the shot holds already (none: it takes one here).
 
         Raises:
             _ClaimLost: another run took the claim over while this one waited to pay.
         """
-        async with contextlib.AsyncExitStack() as slot:
-            await slot.enter_async_context(self.side.slot())
+        async with contextlib.AsyncExitStack() as own:
+            if slot is None:
+                slot = own
+                await slot.enter_async_context(self.side.slot())
             if self.force and current.entry.request_id is not None:
                 current = await self._set_aside(current, "regenerated (force)")
             elif current.entry.request_id is None and previous is not None:

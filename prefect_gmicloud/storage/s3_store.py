@@ -11,6 +11,8 @@ once. Stores that silently ignore the headers answer 200: only a probe can tell
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import functools
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
@@ -41,6 +43,13 @@ TRANSFER_CONFIG = TransferConfig(
 #: Read in chunks of this many bytes.
 _CHUNK = 1 << 20
 
+#: How many boto3 calls run at once, each in a thread of the stores' own pool and on a
+#: connection of its client's pool. boto3 blocks, so a call takes a thread while it waits on
+#: the network; asyncio's default pool (cores + 4 threads: 6 on two cores) is shared with every
+#: other ``to_thread`` of the process, and a board of 100 shots queued its ledger writes there.
+MAX_CALLS_AT_ONCE = 32
+_CALLS = concurrent.futures.ThreadPoolExecutor(MAX_CALLS_AT_ONCE, thread_name_prefix="gmicloud-s3")
+
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 
@@ -57,7 +66,11 @@ def s3_client(profile_name: str | None, endpoint_url: str | None, region: str | 
         # "standard": retries with backoff, throttling (503 SlowDown) included; "adaptive"
         # adds a client-side rate limiter to every call, which cost upload throughput.
         # s3v4 stated: botocore would otherwise presign links with the legacy SigV2.
-        config=Config(retries={"max_attempts": 8, "mode": "standard"}, signature_version="s3v4"),
+        config=Config(
+            retries={"max_attempts": 8, "mode": "standard"},
+            signature_version="s3v4",
+            max_pool_connections=MAX_CALLS_AT_ONCE,
+        ),
     )
 
 
@@ -69,6 +82,7 @@ def local_s3_client(endpoint_url: str) -> S3Client:
         region_name="us-east-1",
         aws_access_key_id="local",
         aws_secret_access_key="local",  # noqa: S106
+        config=Config(max_pool_connections=MAX_CALLS_AT_ONCE),
     )
 
 
@@ -149,7 +163,9 @@ class S3Store(ObjectStore):
         """Run a blocking boto3 call off the loop; map its failures onto the port's errors."""
         uri = f"s3://{bucket}/{key}"
         try:
-            return await asyncio.to_thread(operation)
+            return await asyncio.get_running_loop().run_in_executor(
+                _CALLS, contextvars.copy_context().run, operation
+            )
         except ClientError as exc:
             code, status = _code(exc), _status(exc)
             if conditional and (status in (409, 412) or code in _CONFLICT_CODES):

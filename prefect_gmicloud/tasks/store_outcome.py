@@ -20,6 +20,8 @@ from prefect_gmicloud.transfer.verify import verify_image, verify_video
 
 #: Object metadata saying the file was checked to be what it claims before it was uploaded.
 VERIFIED_METADATA = {"gmi-verified": "1"}
+#: The pauses before each retry of a failed store.
+STORE_RETRY_SECONDS = (2.0, 10.0)
 
 
 class StoredFile(BaseModel):
@@ -42,8 +44,8 @@ def _run_name() -> str:
     name="gmicloud-store",
     task_run_name=_run_name,
     cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=[2, 10],
+    retries=len(STORE_RETRY_SECONDS),
+    retry_delay_seconds=list(STORE_RETRY_SECONDS),
 )
 async def store_outcome(
     request: GMIRequest,
