@@ -100,51 +100,8 @@ class StoryboardRun:
         Raises:
             StoryboardInterrupted: after SIGTERM/SIGINT, once submits under way recorded ids.
         """
-        progress = _Progress(len(shots), self.title)
-        records = self.records
-
-        loop = asyncio.get_running_loop()
-        causes: dict[str, str] = {}  # why each shot not attempted was not: its chain's root
-        settled: dict[str, asyncio.Future[ShotResult | None]] = {
-            shot.shot_id: loop.create_future() for shot in shots
-        }
-
-        async def outcome_of(job_id: str) -> ShotResult | None:
-            if job_id in settled:
-                return await asyncio.shield(settled[job_id])
-            return self.outcomes.get(job_id)
-
-        async def missing_source(shot: PlannedShot) -> tuple[str, ShotResult | None] | None:
-            """The first shot or still this one needs that is not stored, and its outcome."""
-            for source_id in [*([shot.continues] if shot.continues else []), *shot.after]:
-                source = await outcome_of(source_id)
-                if source is None or source.state != "stored":
-                    return source_id, source
-            return None
-
-        async def one(shot: PlannedShot) -> ShotResult:
-            job = job_of(shot)
-            outcome: ShotResult | None = None
-            try:
-                missing = await missing_source(shot)
-                if missing is not None:
-                    source_id, source = missing
-                    still = source_id in shot.after
-                    outcome = _source_not_stored(job, source_id, source, causes, still)
-                else:
-                    outcome = await self.runner.store_shot(job)
-            finally:
-                # Shots continuing this one learn its outcome, or that it has none (stopped).
-                settled[shot.shot_id].set_result(outcome)
-            self.outcomes[job.shot_id] = outcome
-            show(records[job.shot_id], outcome)
-            if outcome.error:
-                self.logger.error("shot %s: %s", job.shot_id, outcome.error)
-            self.saves.soon()
-            await progress.advance()
-            return outcome
-
-        gathered = asyncio.ensure_future(asyncio.gather(*(one(shot) for shot in shots)))
+        one_round = _Round(self, shots)
+        gathered = asyncio.ensure_future(asyncio.gather(*(one_round.one(s) for s in shots)))
         stopped_by: list[str] = []
 
         def stop(reason: str) -> None:
@@ -213,6 +170,59 @@ class StoryboardRun:
                 key=lambda e: e.submitted_at or e.updated_at,
             )
             record.versions = [_version(entry) for entry in mine]
+
+
+class _Round:
+    """One round of shots settling together: each shot waits for the shots and stills it
+    needs (in this round or an earlier one) before it is paid for."""
+
+    def __init__(self, run: StoryboardRun, shots: list[PlannedShot]) -> None:
+        self.run = run
+        self.progress = _Progress(len(shots), run.title)
+        self.records = run.records
+        loop = asyncio.get_running_loop()
+        #: Why each shot not attempted was not: its chain's root.
+        self.causes: dict[str, str] = {}
+        self.settled: dict[str, asyncio.Future[ShotResult | None]] = {
+            shot.shot_id: loop.create_future() for shot in shots
+        }
+
+    async def outcome_of(self, job_id: str) -> ShotResult | None:
+        """The outcome of ``job_id``: awaited if it is in this round, else the run's."""
+        if job_id in self.settled:
+            return await asyncio.shield(self.settled[job_id])
+        return self.run.outcomes.get(job_id)
+
+    async def missing_source(self, shot: PlannedShot) -> tuple[str, ShotResult | None] | None:
+        """The first shot or still ``shot`` needs that is not stored, and its outcome."""
+        for source_id in [*([shot.continues] if shot.continues else []), *shot.after]:
+            source = await self.outcome_of(source_id)
+            if source is None or source.state != "stored":
+                return source_id, source
+        return None
+
+    async def one(self, shot: PlannedShot) -> ShotResult:
+        """Settle ``shot`` once what it needs is stored (or fail it unpaid), and show it."""
+        job = job_of(shot)
+        outcome: ShotResult | None = None
+        try:
+            missing = await self.missing_source(shot)
+            if missing is not None:
+                source_id, source = missing
+                still = source_id in shot.after
+                outcome = _source_not_stored(job, source_id, source, self.causes, still)
+            else:
+                outcome = await self.run.runner.store_shot(job)
+        finally:
+            # Shots continuing this one learn its outcome, or that it has none (stopped).
+            self.settled[shot.shot_id].set_result(outcome)
+        self.run.outcomes[job.shot_id] = outcome
+        show(self.records[job.shot_id], outcome)
+        if outcome.error:
+            self.run.logger.error("shot %s: %s", job.shot_id, outcome.error)
+        self.run.saves.soon()
+        await self.progress.advance()
+        return outcome
 
 
 def _source_not_stored(
