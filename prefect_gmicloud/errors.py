@@ -236,6 +236,11 @@ class BudgetUnavailable(GMICloudError):
     """The shared budget did not give a shot its seconds; the shot was not submitted."""
 
 
+class RefusedFile(GMICloudError, OSError):
+    """A local file that is not read: not a regular file (a device, FIFO, folder), or larger
+    than allowed. Raised from the file's ``fstat``, before anything is read."""
+
+
 class UntrustedSourceError(GMICloudError, ValueError):
     """A storyboard names a file or object the run's trust rule does not allow it to read.
 

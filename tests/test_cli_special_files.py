@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from prefect_gmicloud.media.local_files import MAX_FILE_BYTES, RefusedFile
+from prefect_gmicloud.errors import RefusedFile
+from prefect_gmicloud.media.local_files import MAX_FILE_BYTES
 from prefect_gmicloud.media.probe import probe_media
 
 

@@ -13,6 +13,8 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
+from prefect_gmicloud.errors import RefusedFile
+
 #: The largest local file a board may name: the models' own limits are 100 MB and under.
 MAX_FILE_BYTES = 200 * 1_000_000
 
@@ -23,10 +25,6 @@ _KINDS = {
     stat.S_ISFIFO: "a FIFO",
     stat.S_ISSOCK: "a socket",
 }
-
-
-class RefusedFile(OSError):
-    """A local file that is not read: not a regular file, or larger than allowed."""
 
 
 def file_problem(path: Path, info: os.stat_result, max_bytes: int) -> str | None:

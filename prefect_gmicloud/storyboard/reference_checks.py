@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from prefect_gmicloud.errors import StoryboardError
-from prefect_gmicloud.media.local_files import RefusedFile
+from prefect_gmicloud.errors import RefusedFile, StoryboardError
 from prefect_gmicloud.media.probe import MediaFacts, probe_media
 from prefect_gmicloud.references.limits import check_reference, limits_for
 from prefect_gmicloud.storyboard.plan import PlannedShot, plan_shots
