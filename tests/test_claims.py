@@ -64,6 +64,20 @@ class NothingStored:
 FAST = WaitPolicy(initial_interval=0.05, max_interval=0.2)
 
 
+def replaces_of(ledger: Ledger) -> list[str]:
+    """What ``ledger``'s replaces write from now on, one per write: the state, ``+id`` once the
+    entry holds a request id."""
+    writes: list[str] = []
+    replace = ledger.replace
+
+    async def counted(current: Versioned, entry: LedgerEntry) -> Versioned:
+        writes.append(entry.state + ("" if entry.request_id is None else "+id"))
+        return await replace(current, entry)
+
+    ledger.replace = counted  # type: ignore[method-assign]
+    return writes
+
+
 async def test_a_shot_whose_claim_was_taken_while_it_waited_does_not_pay(sim: Simulator) -> None:
     ledger = memory_ledger()
     slot_free = asyncio.Event()
@@ -104,14 +118,7 @@ async def test_a_shot_waiting_for_a_slot_is_claimed_only_once_it_has_one(sim: Si
     # another run may take the shot (it would then follow that run).
     ledger = memory_ledger()
     slot_free, waiting = asyncio.Event(), asyncio.Event()
-    writes: list[str] = []
-    replace = ledger.replace
-
-    async def counted(current: Versioned, entry: LedgerEntry) -> Versioned:
-        writes.append(entry.state + ("" if entry.request_id is None else "+id"))
-        return await replace(current, entry)
-
-    ledger.replace = counted  # type: ignore[method-assign]
+    writes = replaces_of(ledger)
 
     class WaitsForItsSlot(NothingStored):
         @contextlib.asynccontextmanager
@@ -141,14 +148,7 @@ async def test_a_shot_paid_at_once_under_a_held_lease_skips_the_confirming_write
     # Claimed and paid within a moment by a run whose heartbeat is fresh: no run can have
     # judged it dead in between, so the claim is not written again (one write fewer per shot).
     ledger = memory_ledger()
-    writes: list[str] = []
-    replace = ledger.replace
-
-    async def counted(current: Versioned, entry: LedgerEntry) -> Versioned:
-        writes.append(entry.state + ("" if entry.request_id is None else "+id"))
-        return await replace(current, entry)
-
-    ledger.replace = counted  # type: ignore[method-assign]
+    writes = replaces_of(ledger)
     async with client_for(sim) as client:
         runner = ShotRunner(ledger, client, "run-a", NothingStored(), FAST)
         unbeaten = await runner.store_shot(job())  # no heartbeat: the claim is confirmed
