@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import shlex
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -224,10 +225,22 @@ def run(
     except ValidationError as exc:
         hint = sorted({flag(str(e["loc"][0])) for e in exc.errors() if e["loc"]})
         raise typer.BadParameter("; ".join(describe_errors(exc)), param_hint=hint) from None
+    from prefect.exceptions import TerminationSignal
+
     gmi = credentials_from_options(credentials, api_key_env, base_url)
     logging.getLogger("prefect.flow_runs").addFilter(_OwnErrorsWithoutTraceback())
     try:
         result = asyncio.run(run_storyboard(board, storage, gmi, options))
+    except TerminationSignal as exc:
+        # Outside the paying stage (which stops on its own, above): before anything is paid,
+        # in a review's pause, or while the final cut is made, every paid request is recorded.
+        name = signal.Signals(exc.signal).name
+        console.print(
+            f"[yellow]stopped by {name} while no request was being paid for: every paid "
+            "request is recorded and every stored shot kept[/yellow]"
+        )
+        console.print(f"To finish (nothing is paid twice): {escape(shlex.join(sys.argv))}")
+        raise typer.Exit(128 + exc.signal) from None
     except StoryboardInterrupted as exc:
         console.print(f"[yellow]{escape(str(exc))}[/yellow]")
         console.print(f"To collect them: {escape(shlex.join(sys.argv))}")
@@ -364,8 +377,6 @@ def local_stack_command(
     stops everything it started.
     """
     import contextlib
-    import logging
-    import signal
     import threading
 
     from prefect_gmicloud.errors import LocalStackError

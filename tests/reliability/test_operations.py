@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 import yaml
 
@@ -166,6 +167,36 @@ def test_sigterm_while_submitting_records_every_paid_id(
     assert "requests left running" in output and "To collect them" in output, output
     assert "Traceback" not in output, output
     assert unrecorded == set(), output
+    check_exactly_once(board, bucket, sim)
+
+
+def test_sigterm_outside_paying_stops_in_one_line_and_the_same_command_finishes(
+    make_simulator: Callable[..., Simulator],
+    bucket: S3Destination,
+    board: Board,
+    processes: Processes,
+) -> None:
+    # Paused for review, every shot stored: Prefect's own SIGTERM handler is the one in place
+    # (the paying stage installs the run's), as it is while the final cut is made.
+    sim = make_simulator(api_key=SECRET_KEY, queue_seconds=0.1, processing_seconds=0.5)
+    run = start(processes, board.command(bucket, sim, "--review"), board.env)
+    api = board.env["PREFECT_API_URL"]
+    paused = {"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}}
+    wait_until(
+        lambda: bool(httpx.post(f"{api}/flow_runs/filter", json=paused, timeout=10).json()),
+        run,
+        "paused for review",
+    )
+    run.send_signal(signal.SIGTERM)
+    output = run.communicate(timeout=60)[0]
+    created = sim.stats.created
+    again = recover(board, bucket, sim)
+
+    print(f"\nSIGTERM in a review's pause: exit {run.returncode}; then {again.stdout[-160:]}")
+    assert run.returncode == 128 + signal.SIGTERM, output
+    assert "stopped by SIGTERM while no request was being paid for" in output, output
+    assert "To finish (nothing is paid twice)" in output and "Traceback" not in output, output
+    assert created == SHOTS and sim.stats.created == SHOTS  # the recovery paid nothing
     check_exactly_once(board, bucket, sim)
 
 
