@@ -127,8 +127,8 @@ async def run_storyboard(
     """
     options = await with_deployment_options(options)
     prepared = await _prepare(storyboard, storyboard_url, storage, credentials, options)
-    current, settled, rounds = await _pay_and_review(prepared)
-    return await _finish(prepared, current, settled, rounds)
+    current, settled = await _pay_and_review(prepared)
+    return await _finish(prepared, current, settled)
 
 
 @dataclass
@@ -220,11 +220,9 @@ async def _upload_references(references: StagedReferences, location: StorageLoca
         )
 
 
-async def _pay_and_review(
-    prepared: _Prepared,
-) -> tuple[StoryboardRun, list[ShotResult], int]:
-    """Every shot brought to stored, then reviewed when asked: the run, every outcome of its
-    rounds of shots, and how many times it paused for review."""
+async def _pay_and_review(prepared: _Prepared) -> tuple[StoryboardRun, list[ShotResult]]:
+    """Every shot brought to stored, then reviewed when asked (``prepared.review`` counts its
+    pauses): the run, and every outcome of its rounds of shots."""
     options, title, ledger = prepared.options, prepared.title, prepared.ledger
     recovered = await replay_journal(ledger, get_run_logger())
     if recovered:
@@ -252,11 +250,11 @@ async def _pay_and_review(
             if options.review and not _not_stored(current):
                 settled += await prepared.review.until_approved(current, prepared.plans)
         await best_effort(current.show_versions())
-    return current, settled, prepared.review.rounds
+    return current, settled
 
 
 async def _finish(
-    prepared: _Prepared, current: StoryboardRun, settled: list[ShotResult], rounds: int
+    prepared: _Prepared, current: StoryboardRun, settled: list[ShotResult]
 ) -> StoryboardResult:
     """The final cut once every shot is stored, the manifest saved and shown; the result, or
     the error naming what is not stored.
@@ -277,7 +275,7 @@ async def _finish(
     result = StoryboardResult(
         title=title, manifest_uri=prepared.manifests.uri, ledger_uri=prepared.ledger.uri,
         shots=manifest.shots, final_cut=manifest.final_cut,
-        contact_sheet=manifest.contact_sheet, review_rounds=rounds,
+        contact_sheet=manifest.contact_sheet, review_rounds=prepared.review.rounds,
         **{how: sum(o.how == how for o in settled) for how in _HOWS},
     )  # fmt: skip
     get_run_logger().info(
