@@ -30,6 +30,7 @@ from servers import API_KEY, Servers, local_servers, quiet_prefect
 
 from prefect_gmicloud import GMICloudCredentials
 from prefect_gmicloud.flows.storyboard import StoryboardResult, run_storyboard
+from prefect_gmicloud.ledger.entry import LedgerEntry
 from prefect_gmicloud.simulator.boards import synthetic_storyboard
 from prefect_gmicloud.storage import S3Destination
 from prefect_gmicloud.storyboard.options import StoryboardOptions
@@ -60,9 +61,10 @@ def submitted_at(servers: Servers, ledger_uri: str) -> list[float]:
         Bucket=bucket, Prefix=f"{folder}/shots/"
     ):
         for item in page.get("Contents", []):
-            entry = json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
-            if entry.get("submitted_at") is not None:
-                times.append(float(entry["submitted_at"]))
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            entry = LedgerEntry.model_validate_json(body)
+            if entry.submitted_at is not None:
+                times.append(entry.submitted_at)
     return times
 
 
@@ -74,7 +76,7 @@ def measure(shots: int, generation: float, concurrency: int) -> dict[str, Any]:
         result = asyncio.run(run(servers, shots, concurrency))
         wall = time.perf_counter() - started
         returned_at = time.time()
-        first_submit = min(submitted_at(servers, result.ledger_uri))
+        first_submit = min(submitted_at(servers, result.ledger_uri), default=math.nan)
     stats = servers.simulator_stats
     ideal = math.ceil(shots / concurrency) * (1.0 + generation)
     stored = sum(1 for shot in result.shots if shot.status == "stored")
