@@ -157,11 +157,56 @@ async def test_a_wait_outlives_reads_that_fail_beyond_their_retries(
 
 async def test_a_wait_that_never_reads_a_status_raises_at_once(sim: Simulator) -> None:
     outage: list[ScriptedFault] = ["503"] * FAST_RETRIES.max_attempts
+    async with client_for(sim) as submitter:
+        request = await submitter.submit(PAYLOAD)
     sim.state.inject("get", *outage)
-    async with client_for(sim) as client:
-        request = await client.submit(PAYLOAD)
+    async with client_for(sim) as client:  # not its submit: it has no answer to start from
         with pytest.raises(ServerError):
             await client.wait(request.request_id)
+
+
+async def test_a_wait_right_after_its_submit_starts_from_the_submits_answer(
+    make_simulator: Callable[..., Simulator],
+) -> None:
+    sim = make_simulator(processing_seconds=0.3)
+    seen: list[str] = []
+    policy = WaitPolicy(initial_interval=0.2, max_interval=0.2, jitter=0)
+    async with client_for(sim, batch_reads=False) as client:
+        request = await client.submit(PAYLOAD)
+        before = sim.stats.calls["get"]
+        started = asyncio.get_running_loop().time()
+        reading = asyncio.ensure_future(
+            client.wait(request.request_id, policy=policy, on_change=lambda r: seen.append(r.status))
+        )
+        await asyncio.sleep(0.1)
+        assert sim.stats.calls["get"] == before  # the submit said "queued": nothing to read yet
+        assert seen == ["queued"]
+        done = await reading
+        # Its first GET is one interval after the submit; the second, once more, sees the end.
+        assert asyncio.get_running_loop().time() - started >= 0.2
+        assert done.status == RequestStatus.SUCCESS
+        assert done.video is not None  # a terminal record is always the server's own GET
+        # A second wait of the same request has no answer left to take: it reads at once.
+        again_before = sim.stats.calls["get"]
+        assert (await client.wait(request)).status == RequestStatus.SUCCESS
+        assert sim.stats.calls["get"] == again_before + 1
+
+
+async def test_a_terminal_submit_answer_is_read_again_before_a_wait_returns_it() -> None:
+    from prefect_gmicloud.client.submit_answers import SubmitAnswers
+
+    now = [0.0]
+    answers = SubmitAnswers(lambda: now[0], keep=5.0)
+    answers.put(GMIRequest(request_id="sync", model="tts", status="success"))
+    answers.put(GMIRequest(request_id="old", model="wan2.7-r2v", status="queued"))
+    now[0] = 3.0
+    answers.put(GMIRequest(request_id="new", model="wan2.7-r2v", status="queued"))
+    assert answers.take("sync") is None  # terminal: the wait reads it itself
+    now[0] = 6.0
+    assert answers.take("old") is None  # kept 5 s only
+    found = answers.take("new")
+    assert found is not None and found[1] == 3.0
+    assert answers.take("new") is None  # taken once
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):

@@ -21,8 +21,9 @@ thread they run in), which:
   seconds).
 
 Only waits with at least one other wait of their model in flight use the list: a lone wait
-reads its own record, which is smaller. The first read of a wait is its own too (it names the
-model). :class:`StatusBoard` holds the decisions and no I/O (the clock is passed in), so
+reads its own record, which is smaller. A wait's first read is not listed either: it is the
+answer of the request's submit (``client/submit_answers.py``), or else its own record (it names
+the model). :class:`StatusBoard` holds the decisions and no I/O (the clock is passed in), so
 schedules are tested and benchmarked without a server; :class:`BatchObserver` adds the calls.
 """
 

@@ -51,6 +51,7 @@ from prefect_gmicloud.client.retry_policy import (
     RetryPolicy,
 )
 from prefect_gmicloud.client.shared import Leases
+from prefect_gmicloud.client.submit_answers import SubmitAnswers
 from prefect_gmicloud.client.tls import shared_ssl_context
 from prefect_gmicloud.client.urls import (
     DEFAULT_BASE_URL,
@@ -188,6 +189,7 @@ class GMICloudClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._submitted_ids: set[str] = set()
+        self._submit_answers = SubmitAnswers(clock)
         # Waits of one model share list calls with other open clients' (client/batch_reads.py).
         self._batch = (
             BatchReads(
@@ -430,6 +432,7 @@ class GMICloudClient:
         if request.created_at is not None:
             self.gmi_clock.observe(request.created_at.timestamp(), sent, received)
         self._submitted_ids.add(request.request_id)
+        self._submit_answers.put(request)
         logger.info("submitted %s request %s", request.model, request.request_id)
         return request
 
@@ -516,7 +519,9 @@ class GMICloudClient:
         With ``batch_reads`` (the default), waits of one model in flight together in this
         process read their statuses with shared ``GET /requests?model_id=`` calls and are woken
         when a list shows their request changed; a terminal status is always read with
-        ``GET /requests/{id}`` before it is returned (``client/batch_reads.py``).
+        ``GET /requests/{id}`` before it is returned (``client/batch_reads.py``). A wait that
+        starts within 30 s of this client's submit of the request takes the submit's answer
+        as its first status read (``client/submit_answers.py``).
 
         Args:
             request: the request (as ``submit`` returned it) or its id.
@@ -542,24 +547,31 @@ class GMICloudClient:
             timeout=timeout, poll_interval=poll_interval
         )
         tracker: WaitTracker | None = None
+        # Right after its submit, the submit's answer is the wait's first read.
+        answered = self._submit_answers.take(request_id)
         while True:
-            try:
-                record = await self._read_status(request_id, tracker)
-            except (ServerError, RateLimitError, TransportError) as exc:
-                if tracker is None:
-                    raise
-                # A long wait outlives a bad minute of the API: only its deadlines end it.
-                delay = tracker.read_failed(self._clock())
-                logger.warning("status of %s unread (%s); again in %.1fs", request_id, exc, delay)
-                await self._sleep(delay)
-                continue
+            if answered is not None:
+                (record, read_at), answered = answered, None
+            else:
+                try:
+                    record = await self._read_status(request_id, tracker)
+                except (ServerError, RateLimitError, TransportError) as exc:
+                    if tracker is None:
+                        raise
+                    # A long wait outlives a bad minute of the API: only its deadlines end it.
+                    delay = tracker.read_failed(self._clock())
+                    logger.warning(
+                        "status of %s unread (%s); again in %.1fs", request_id, exc, delay
+                    )
+                    await self._sleep(delay)
+                    continue
+                read_at = self._clock()
             model = record.model
-            now = self._clock()
             if tracker is None:
                 learned = with_learned(policy, self._durations, self.base_url, model)
-                tracker = WaitTracker(request_id, learned, now)
+                tracker = WaitTracker(request_id, learned, read_at)
                 tracker.rng = self._rng
-            delay_or_done = tracker.observe(record, now)
+            delay_or_done = tracker.observe(record, read_at)
             if tracker.status_changed:
                 self._log_change(record)
                 if on_change is not None:
@@ -567,10 +579,10 @@ class GMICloudClient:
                     if inspect.isawaitable(outcome):
                         await outcome
             if delay_or_done is None:
-                return self._finished(record, tracker, now, raise_on_failure)
+                return self._finished(record, tracker, read_at, raise_on_failure)
             await pause(
                 tracker,
-                delay_or_done,
+                max(0.0, delay_or_done - (self._clock() - read_at)),
                 memory=self._durations,
                 api=self.base_url,
                 model=model,
