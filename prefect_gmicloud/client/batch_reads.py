@@ -144,8 +144,11 @@ class StatusBoard:
         return self._shared(now)
 
     def _shared(self, now: float) -> bool:
-        in_flight = self._heard.keys() | {s.request_id for s in self._sleepers.values()}
-        return len(in_flight) > 1 and now >= self.single_until
+        return len(self._in_flight()) > 1 and now >= self.single_until
+
+    def _in_flight(self) -> set[str]:
+        """The requests of the waits heard from lately or sleeping."""
+        return self._heard.keys() | {s.request_id for s in self._sleepers.values()}
 
     def wake_at(self, request_id: str, due: float, now: float) -> float:
         """When the wait of ``request_id``, its own poll due at ``due``, should wake: then, or
@@ -162,19 +165,22 @@ class StatusBoard:
         ``rate_window`` seconds, polling every ``gap`` seconds costs the requests ending in one
         gap ``rate * gap**2 / 2`` seconds of delay in all; the gap is where that equals one list
         call's ``list_cost``, within ``[min_gap, max_gap]``. While none is seen to end, the
-        rate is taken as one per ``rate_window`` (or per the time since the first list call, if
-        shorter) and the gap is at most ``cold_gap``: the first ends of a board, which often
-        come together, are not left waiting for a long gap.
+        only time scale known is how long the waits have run: the rate is taken as every wait
+        in flight ending within the time since the first list call (at most ``rate_window``),
+        and the gap is at most ``cold_gap``. So the first ends of a board, which often come
+        together, are not left waiting for a long gap, and the more waits one list call serves
+        the sooner it is worth making.
         """
         settings = self.settings
         while self._ended and self._ended[0] <= now - settings.rate_window:
             self._ended.popleft()
         first = now if self._first_listed is None else self._first_listed
-        span = min(settings.rate_window, now - first)
-        # None seen to end yet (or lately): as if one had, which errs towards listing sooner.
-        gap = math.sqrt(2 * settings.list_cost * max(span, 0.0) / max(1, len(self._ended)))
-        if not self._ended:
-            gap = min(gap, settings.cold_gap)
+        span = max(0.0, min(settings.rate_window, now - first))
+        if self._ended:
+            gap = math.sqrt(2 * settings.list_cost * span / len(self._ended))
+        else:
+            waits = max(1, len(self._in_flight()))
+            gap = min(settings.cold_gap, math.sqrt(2 * settings.list_cost * span / waits))
         return min(settings.max_gap, max(settings.min_gap, gap))
 
     def served(self, request_id: str, last_read: float | None, now: float) -> bool:
@@ -219,7 +225,7 @@ class StatusBoard:
             self._first_listed = now
             self._ended.clear()
         self._last_listed = now
-        in_flight = self._heard.keys() | {s.request_id for s in self._sleepers.values()}
+        in_flight = self._in_flight()
         for record in records:
             rid = record.request_id
             if record.is_terminal and rid in in_flight and rid not in self._counted:
