@@ -8,9 +8,10 @@ Near-zero generation (as ``overhead.py``'s first table), N shots all at once:
    the shot's files, the manifest, the store check's scratch keys), counted at the storage
    port during one flow run. The bare client makes two (the video and the thumbnail).
 2. Ablations: the flow's overhead per shot over the bare client as it is, with each shot stored
-   in a Prefect task run of its own (``store_outcome``, as before this release), and without
-   the ``gmicloud.request.submitted`` event; each variant beside a bare run of its own,
-   repeated.
+   in a Prefect task run of its own (``store_outcome``, as before this release), without
+   the ``gmicloud.request.submitted`` event, and with the ledger's objects in this process's
+   memory instead of the S3 server (what its writes cost here); each variant beside a bare run
+   of its own, repeated.
 3. A profile (cProfile) of one flow run: own time by package, in this process only (the
    simulator, moto and Prefect's server are processes of their own).
 """
@@ -26,7 +27,8 @@ import functools
 import json
 import pstats
 import statistics
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -37,12 +39,14 @@ from servers import local_servers, quiet_prefect
 from prefect_gmicloud.client.wait_schedule import wait_policy
 from prefect_gmicloud.flows import board_shots, shot_storage
 from prefect_gmicloud.simulator.boards import synthetic_storyboard
+from prefect_gmicloud.storage.memory_store import MemoryStore
+from prefect_gmicloud.storage.port import ObjectStore
 from prefect_gmicloud.storage.s3_store import S3Store
 from prefect_gmicloud.tasks.store_outcome import store_outcome
 
 NEAR_ZERO = ("--queue-seconds", "0", "--processing-seconds", "0.05")
 OPERATIONS = ("head", "read", "create", "replace", "write", "upload", "list_objects", "delete")
-VARIANTS = ("as is", "a store task run per shot", "no submitted event")
+VARIANTS = ("as is", "a store task run per shot", "no submitted event", "ledger in memory")
 
 
 def kind_of(key: str) -> str:
@@ -59,22 +63,56 @@ def kind_of(key: str) -> str:
     return "other"
 
 
+@dataclass(frozen=True)
+class StoreCall:
+    """One call through the S3 store."""
+
+    operation: str
+    bucket: str
+    key: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+    async def on(self, store: ObjectStore) -> Any:
+        """Make this call to another store."""
+        method = getattr(store, self.operation)
+        return await method(self.bucket, self.key, *self.args, **self.kwargs)
+
+
+#: Stands in for S3 store calls: ``(the call, make it to the S3 store)`` -> its result.
+Around = Callable[[StoreCall, Callable[[], Awaitable[Any]]], Awaitable[Any]]
+
+
 @contextlib.contextmanager
-def counted_storage_calls(counts: collections.Counter[tuple[str, str]]) -> Iterator[None]:
-    """Count every call through the S3 store by (operation, kind of object)."""
+def around_store_calls(around: Around) -> Iterator[None]:
+    """Every call through the S3 store goes through ``around``."""
     with contextlib.ExitStack() as stack:
         for name in OPERATIONS:
             original = getattr(S3Store, name)
 
             @functools.wraps(original)
-            async def counting(
+            async def wrapped(
                 self: S3Store, bucket: str, key: str, *args: Any, _op: str = name,
                 _original: Any = original, **kwargs: Any,
             ) -> Any:  # fmt: skip
-                counts[(_op, kind_of(key))] += 1
-                return await _original(self, bucket, key, *args, **kwargs)
+                call = StoreCall(_op, bucket, key, args, kwargs)
+                return await around(
+                    call, functools.partial(_original, self, bucket, key, *args, **kwargs)
+                )
 
-            stack.enter_context(mock.patch.object(S3Store, name, counting))
+            stack.enter_context(mock.patch.object(S3Store, name, wrapped))
+        yield
+
+
+@contextlib.contextmanager
+def counted_storage_calls(counts: collections.Counter[tuple[str, str]]) -> Iterator[None]:
+    """Count every call through the S3 store by (operation, kind of object)."""
+
+    async def counting(call: StoreCall, on_s3: Callable[[], Awaitable[Any]]) -> Any:
+        counts[(call.operation, kind_of(call.key))] += 1
+        return await on_s3()
+
+    with around_store_calls(counting):
         yield
 
 
@@ -89,6 +127,21 @@ def variant(name: str) -> Iterator[None]:
                 return None
 
             stack.enter_context(mock.patch.object(board_shots, "announce", no_event))
+        if name == "ledger in memory":
+            stack.enter_context(ledger_in_memory())
+        yield
+
+
+@contextlib.contextmanager
+def ledger_in_memory() -> Iterator[None]:
+    """The ledger's entries and heartbeats in this process's memory instead of the S3 server:
+    what its writes cost on these cores (the S3 server is a Python process beside the flow)."""
+    memory = MemoryStore()
+
+    async def routed(call: StoreCall, on_s3: Callable[[], Awaitable[Any]]) -> Any:
+        return await (call.on(memory) if "/ledger/" in call.key else on_s3())
+
+    with around_store_calls(routed):
         yield
 
 
