@@ -259,7 +259,7 @@ def test_an_unusable_list_means_single_reads_for_the_cooldown() -> None:
 
 def test_list_calls_are_paced_by_how_fast_requests_end() -> None:
     settings = BatchSettings(
-        list_cost=2.5, min_gap=1.0, cold_gap=10.0, max_gap=15.0, rate_window=60.0
+        list_cost=2.5, min_gap=1.0, cold_gap=3.0, max_gap=15.0, rate_window=60.0
     )
     board = StatusBoard(settings)
     waits = [str(n) for n in range(10)]
@@ -267,12 +267,13 @@ def test_list_calls_are_paced_by_how_fast_requests_end() -> None:
         board.batching(request_id, 0.0)
     board.listed([record(r, "processing") for r in waits], None, now=0.0)
     assert board.next_list_at == 1.0  # nothing known yet: the shortest gap
-    # None ended in 10 s: taken as one, so the gap is sqrt(2 * 2.5 * 10 / 1); in 30 s it would
-    # be sqrt(150), but while none has ended it is at most cold_gap.
+    # None ended in 10 s: taken as all ten waits ending within those 10 s, so the gap is
+    # sqrt(2 * 2.5 * 10 / 10); in 30 s it would be sqrt(15), but while none has ended it is
+    # at most cold_gap.
     board.listed([record(r, "processing") for r in waits], None, now=10.0)
-    assert board.next_list_at == pytest.approx(10.0 + math.sqrt(50.0))
+    assert board.next_list_at == pytest.approx(10.0 + math.sqrt(5.0))
     board.listed([record(r, "processing") for r in waits], None, now=30.0)
-    assert board.next_list_at == 30.0 + 10.0
+    assert board.next_list_at == 30.0 + 3.0
     # Five ended by 50 s: 5 in 50 s, a gap of sqrt(2 * 2.5 * 50 / 5) = sqrt(50).
     ended = [record(r, "success" if int(r) < 5 else "processing") for r in waits]
     board.listed(ended, None, now=50.0)
@@ -282,7 +283,21 @@ def test_list_calls_are_paced_by_how_fast_requests_end() -> None:
     assert board.next_list_at == pytest.approx(60.0 + math.sqrt(60.0))
     # Ends older than the rate window no longer count: none ended lately, cold_gap again.
     board.listed(ended, None, now=111.0)
-    assert board.next_list_at == 111.0 + 10.0
+    assert board.next_list_at == 111.0 + 3.0
+
+
+def test_the_more_waits_a_list_serves_the_sooner_it_is_made_while_none_has_ended() -> None:
+    def first_gap(waits: int) -> float:
+        board = StatusBoard(BatchSettings(list_cost=2.5, min_gap=0.1, cold_gap=5.0))
+        for n in range(waits):
+            board.batching(str(n), 0.0)
+        board.listed([record(str(n), "processing") for n in range(waits)], None, now=0.0)
+        board.listed([record(str(n), "processing") for n in range(waits)], None, now=4.0)
+        return board.next_list_at - 4.0
+
+    assert first_gap(2) == pytest.approx(math.sqrt(2 * 2.5 * 4 / 2))
+    assert first_gap(50) == pytest.approx(math.sqrt(2 * 2.5 * 4 / 50))  # 0.63 s
+    assert first_gap(50) < first_gap(10) < first_gap(2)
 
 
 def test_a_request_that_ends_while_no_wait_follows_it_is_not_counted() -> None:
@@ -303,8 +318,9 @@ def test_a_wait_due_before_the_next_list_call_sleeps_until_it() -> None:
     for request_id in ("b", "c"):
         board.batching(request_id, 0.0)
     board.listed([record("a", "processing"), record("b", "processing")], None, now=10.0)
-    assert board.next_list_at == 15.0  # none ended yet: cold_gap
-    assert board.wake_at("a", 10.5, now=10.0) == 15.0  # served by the next list call
+    # None ended yet: as if the three waits would end within the 10 s run.
+    assert board.next_list_at == pytest.approx(10.0 + math.sqrt(2 * 2.5 * 10 / 3))
+    assert board.wake_at("a", 10.5, now=10.0) == board.next_list_at  # served by the next list
     assert board.wake_at("a", 30.0, now=10.0) == 30.0  # due later: its own poll
     assert board.wake_at("c", 10.5, now=10.0) == 10.5  # not shown by the list: its own poll
     board.unusable(11.0)  # single reads: no pace, and no deferral
@@ -369,4 +385,4 @@ def test_the_first_list_in_a_while_measures_the_rate_afresh() -> None:
     board.listed([record("c", "processing"), record("d", "processing")], None, now=3600.0)
     assert board.next_list_at == 3601.0
     board.listed([record("c", "processing"), record("d", "processing")], None, now=3605.0)
-    assert board.next_list_at == pytest.approx(3605.0 + math.sqrt(25.0))
+    assert board.next_list_at == pytest.approx(3605.0 + math.sqrt(2 * 2.5 * 5 / 2))

@@ -175,8 +175,12 @@ async def test_a_wait_right_after_its_submit_starts_from_the_submits_answer(
         request = await client.submit(PAYLOAD)
         before = sim.stats.calls["get"]
         started = asyncio.get_running_loop().time()
+
+        def report(record: GMIRequest) -> None:
+            seen.append(record.status)
+
         reading = asyncio.ensure_future(
-            client.wait(request.request_id, policy=policy, on_change=lambda r: seen.append(r.status))
+            client.wait(request.request_id, policy=policy, on_change=report)
         )
         await asyncio.sleep(0.1)
         assert sim.stats.calls["get"] == before  # the submit said "queued": nothing to read yet
