@@ -196,16 +196,20 @@ async def test_a_wait_right_after_its_submit_starts_from_the_submits_answer(
         assert sim.stats.calls["get"] == again_before + 1
 
 
-async def test_a_terminal_submit_answer_is_read_again_before_a_wait_returns_it() -> None:
+async def test_only_running_submit_answers_that_name_their_model_are_kept_briefly() -> None:
     from prefect_gmicloud.client.submit_answers import SubmitAnswers
 
     now = [0.0]
     answers = SubmitAnswers(lambda: now[0], keep=5.0)
     answers.put(GMIRequest(request_id="sync", model="tts", status="success"))
+    answers.put(GMIRequest(request_id="no-model", status="queued"))
+    answers.put(GMIRequest(request_id="odd", model="wan2.7-r2v", status="warming"))
     answers.put(GMIRequest(request_id="old", model="wan2.7-r2v", status="queued"))
     now[0] = 3.0
     answers.put(GMIRequest(request_id="new", model="wan2.7-r2v", status="queued"))
     assert answers.take("sync") is None  # terminal: the wait reads it itself
+    assert answers.take("no-model") is None  # its reads could not be batched by model
+    assert answers.take("odd") is None  # a status this client does not know
     now[0] = 6.0
     assert answers.take("old") is None  # kept 5 s only
     found = answers.take("new")

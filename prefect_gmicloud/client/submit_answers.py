@@ -4,8 +4,10 @@
 a status read like any other, made the moment the request was created. A wait that starts
 right after its submit takes that answer as its first read instead of reading the same
 ``queued`` again with ``GET /requests/{id}``; its first poll of the server is then its policy's
-first interval after the submit. Only a request still running is kept (a terminal answer, as
-a sync model gives, is read again before a wait returns it), and only for ``keep`` seconds.
+first interval after the submit. Only an answer that names its model (what the wait's later
+reads are batched by) and a known status of a request still running is kept (a terminal
+answer, as a sync model gives, is read again before a wait returns it; any other shape is read
+again too), and only for ``keep`` seconds.
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ class SubmitAnswers:
         self._answers: OrderedDict[str, tuple[GMIRequest, float]] = OrderedDict()
 
     def put(self, request: GMIRequest) -> None:
-        """Keep the answer of a submit, read now, if its request is still running."""
+        """Keep the answer of a submit, read now, if it names its model and a known status of
+        a request still running."""
         now = self._clock()
         self._drop_older_than(now - self._keep)
-        if not request.is_terminal:
+        if request.model and request.is_known_status and not request.is_terminal:
             self._answers[request.request_id] = (request, now)
 
     def take(self, request_id: str) -> tuple[GMIRequest, float] | None:
