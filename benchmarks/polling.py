@@ -128,9 +128,12 @@ def poll_with_tracker(job: Job, policy: WaitPolicy, rng: random.Random) -> Outco
     tracker = WaitTracker("job", policy, started_at=0.0, rng=rng)
     t, calls = 0.0, 0
     while True:
-        status = job.status(t) if t > 0 else "queued"
-        calls += 1 if t > 0 else 0
-        delay = tracker.observe(read("job", status), t)
+        if tracker.last_read is None:
+            record = read("job", "queued")  # the submit's answer
+        else:
+            calls += 1
+            record = read("job", job.status(t))
+        delay = tracker.observe(record, t)
         if delay is None:
             return Outcome(calls, t - job.done_at)
         t += delay
@@ -252,7 +255,7 @@ def poll_board(
                     sleeper.wake()
             record = board.record(request_id)
         if answered:
-            record = GMIRequest(request_id=request_id, status="queued")
+            record = read(request_id, "queued")
         elif record is None:
             calls[index] += 1
             record = read(request_id, shot.job.status(now))

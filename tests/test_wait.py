@@ -12,6 +12,7 @@ import pytest
 
 from prefect_gmicloud import GMICloudClient, RequestFailed, WaitTimeout
 from prefect_gmicloud.client import GMIRequest, RequestStatus, WaitPolicy
+from prefect_gmicloud.client.submit_answers import SubmitAnswers
 from prefect_gmicloud.client.wait_schedule import DurationMemory
 from prefect_gmicloud.errors import RequestCancelled, ServerError
 from prefect_gmicloud.models import Wan27R2VPayload
@@ -196,9 +197,7 @@ async def test_a_wait_right_after_its_submit_starts_from_the_submits_answer(
         assert sim.stats.calls["get"] == again_before + 1
 
 
-async def test_only_running_submit_answers_that_name_their_model_are_kept_briefly() -> None:
-    from prefect_gmicloud.client.submit_answers import SubmitAnswers
-
+def test_only_running_submit_answers_that_name_their_model_are_kept_briefly() -> None:
     now = [0.0]
     answers = SubmitAnswers(lambda: now[0], keep=5.0)
     answers.put(GMIRequest(request_id="sync", model="tts", status="success"))
